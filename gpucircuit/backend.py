@@ -1,0 +1,97 @@
+"""Array backend: NumPy or CuPy, decided once per process.
+
+Selection order: an explicit :func:`set_backend` call (the CLI's ``--backend``), then the
+``GPUCIRCUIT_BACKEND`` environment variable (``auto``, ``gpu`` or ``cpu``), then ``auto``,
+which picks the GPU when CuPy imports and sees a device.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from .errors import GpuCircuitError
+
+_CHOICES = ("auto", "gpu", "cpu")
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str  # "cpu" or "gpu"
+    xp: ModuleType  # numpy or cupy
+    device: str  # human-readable device name
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.name == "gpu"
+
+    def asarray(self, a, dtype=None):
+        return self.xp.asarray(a, dtype=dtype)
+
+    def to_host(self, a) -> np.ndarray:
+        return to_host(a)
+
+
+_current: Backend | None = None
+
+
+def _cupy_backend() -> Backend | None:
+    try:
+        import cupy as cp  # noqa: PLC0415 - optional dependency
+
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            return None
+        props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
+        name = props["name"]
+        return Backend("gpu", cp, name.decode() if isinstance(name, bytes) else str(name))
+    except Exception:  # noqa: BLE001 - any CuPy/driver failure means "no GPU"
+        return None
+
+
+def _cpu_backend() -> Backend:
+    return Backend("cpu", np, "cpu")
+
+
+def _resolve(choice: str) -> Backend:
+    choice = choice.strip().lower()
+    if choice not in _CHOICES:
+        raise GpuCircuitError(f"unknown backend {choice!r}: choose one of {', '.join(_CHOICES)}")
+    if choice == "cpu":
+        return _cpu_backend()
+    gpu = _cupy_backend()
+    if gpu is None and choice == "gpu":
+        raise GpuCircuitError("backend 'gpu' requested but CuPy or a CUDA device is not available")
+    return gpu or _cpu_backend()
+
+
+def set_backend(choice: str) -> Backend:
+    """Choose the backend for this process (``auto``, ``gpu`` or ``cpu``)."""
+    global _current
+    _current = _resolve(choice)
+    return _current
+
+
+def get_backend() -> Backend:
+    """The process-wide backend, resolved on first use."""
+    global _current
+    if _current is None:
+        _current = _resolve(os.environ.get("GPUCIRCUIT_BACKEND", "auto"))
+    return _current
+
+
+def array_module(a) -> ModuleType:
+    """numpy or cupy, whichever owns ``a``."""
+    mod = type(a).__module__
+    if mod.startswith("cupy"):
+        import cupy as cp  # noqa: PLC0415
+
+        return cp
+    return np
+
+
+def to_host(a) -> np.ndarray:
+    if type(a).__module__.startswith("cupy"):
+        return a.get()
+    return np.asarray(a)

@@ -1,0 +1,155 @@
+"""Matrix-free grid operators: a symmetric positive definite stencil on a raster.
+
+Edge weights are stored per direction as full ``(m, n)`` arrays (zero where the neighbour
+does not exist), which keeps indexing identical on NumPy and CuPy and in CUDA kernels:
+
+* ``e[i, j]``  links (i, j)-(i, j+1)      * ``s[i, j]``  links (i, j)-(i+1, j)
+* ``se[i, j]`` links (i, j)-(i+1, j+1)    * ``sw[i, j]`` links (i, j)-(i+1, j-1)
+
+``A x = diag * x - sum_neighbours w * x_neighbour``. Inactive cells (no node, or a node held
+at 0 V) have ``diag = 1`` and no edges, so A is SPD on the whole grid and the solution is 0
+there when the right-hand side is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .backend import array_module
+
+
+@dataclass
+class GridEdges:
+    """Edge conductances of a raster graph (``se``/``sw`` are None for 4 neighbours)."""
+
+    e: object
+    s: object
+    se: object | None = None
+    sw: object | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.e.shape)
+
+    def directions(self):
+        """(weights, di, dj) for each stored direction; the neighbour is (i+di, j+dj)."""
+        out = [(self.e, 0, 1), (self.s, 1, 0)]
+        if self.se is not None:
+            out += [(self.se, 1, 1), (self.sw, 1, -1)]
+        return out
+
+    def degree(self):
+        """Sum of the weights incident to each cell."""
+        xp = array_module(self.e)
+        d = xp.zeros(self.shape, dtype=self.e.dtype)
+        for w, di, dj in self.directions():
+            d += w
+            _shifted_add(d, w, di, dj)
+        return d
+
+    def masked(self, keep) -> "GridEdges":
+        """Edges with both ends in ``keep`` (bool (m, n))."""
+        def one(w, di, dj):
+            if w is None:
+                return None
+            xp = array_module(w)
+            both = keep & _neighbour_view(keep, di, dj, fill=False)
+            return xp.where(both, w, 0)
+        return GridEdges(*(one(w, di, dj) for w, di, dj in self._all()))
+
+    def astype(self, dtype) -> "GridEdges":
+        return GridEdges(*(None if w is None else w.astype(dtype, copy=False) for w, _, _ in self._all()))
+
+    def _all(self):
+        return [(self.e, 0, 1), (self.s, 1, 0), (self.se, 1, 1), (self.sw, 1, -1)]
+
+
+def _slices(di: int, dj: int):
+    """(source, target) slices so that target cell = source cell + (di, dj)."""
+    def pair(d):
+        if d == 0:
+            return slice(None), slice(None)
+        if d > 0:
+            return slice(None, -d), slice(d, None)
+        return slice(-d, None), slice(None, d)
+    si, ti = pair(di)
+    sj, tj = pair(dj)
+    return (Ellipsis, si, sj), (Ellipsis, ti, tj)
+
+
+def _shifted_add(out, w, di, dj):
+    """out[i+di, j+dj] += w[i, j]."""
+    src, dst = _slices(di, dj)
+    out[dst] += w[src]
+
+
+def _neighbour_view(a, di, dj, fill):
+    """b[i, j] = a[i+di, j+dj] (``fill`` outside)."""
+    xp = array_module(a)
+    b = xp.full(a.shape, fill, dtype=a.dtype)
+    src, dst = _slices(di, dj)
+    b[src] = a[dst]
+    return b
+
+
+@dataclass
+class GridOperator:
+    """SPD operator ``diag - adjacency`` on an (m, n) grid; apply works on (..., m, n)."""
+
+    edges: GridEdges
+    diag: object
+    active: object  # bool (m, n)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.diag.shape)
+
+    @property
+    def xp(self):
+        return array_module(self.diag)
+
+    @classmethod
+    def build(cls, edges: GridEdges, active, extra_diag=None) -> "GridOperator":
+        """Operator on ``active`` cells.
+
+        The diagonal counts every edge of a cell, including edges to inactive cells (those
+        are grounded neighbours at 0 V; cells without a node have no edges at all), plus
+        ``extra_diag`` (finite ground conductances). Inactive cells get the identity.
+        """
+        xp = array_module(edges.e)
+        diag = edges.degree()
+        if extra_diag is not None:
+            diag = diag + extra_diag
+        diag = xp.where(active, diag, 1).astype(edges.e.dtype)
+        return cls(edges.masked(active), diag, active)
+
+    def apply(self, x):
+        y = self.diag * x
+        for w, di, dj in self.edges.directions():
+            src, dst = _slices(di, dj)
+            y[src] -= w[src] * x[dst]
+            y[dst] -= w[src] * x[src]
+        return y
+
+    __call__ = apply
+
+    def to_csr(self) -> sp.csr_matrix:
+        """The same operator as a SciPy CSR matrix over all cells (row-major), on the host."""
+        from .backend import to_host
+
+        m, n = self.shape
+        idx = np.arange(m * n).reshape(m, n)
+        rows, cols, vals = [np.arange(m * n)], [np.arange(m * n)], [to_host(self.diag).ravel()]
+        for w, di, dj in self.edges.directions():
+            src, dst = _slices(di, dj)
+            wv = to_host(w)[src].ravel()
+            a, b = idx[src].ravel(), idx[dst].ravel()
+            nz = wv != 0
+            rows += [a[nz], b[nz]]
+            cols += [b[nz], a[nz]]
+            vals += [-wv[nz], -wv[nz]]
+        return sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * n, m * n)
+        )
