@@ -1,0 +1,174 @@
+"""Raster -> circuit graph with Circuitscape's semantics.
+
+* conductance g = 1/r for resistance maps; nodata (NaN) is no node; only g > 0 are nodes.
+* cardinal edge = (g1 + g2)/2, or 1/((r1 + r2)/2) with average resistances; diagonal edges
+  (8 neighbours) are the same divided by sqrt(2).
+* short-circuit regions (polygons, focal regions) merge their node cells into one node.
+* components are computed on the grid (8- or 4-connectivity) and joined through merged regions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.ndimage as ndi
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from .backend import array_module
+from .errors import InputError
+from .operators import GridEdges
+
+SQRT2 = np.sqrt(2.0)
+
+
+def conductance_from_habitat(habitat: np.ndarray, is_resistance: bool, where: str = "habitat map") -> np.ndarray:
+    """Cell conductances (0 = no node) from a habitat map with NaN as nodata."""
+    h = np.asarray(habitat, dtype=np.float64)
+    valid = ~np.isnan(h)
+    if np.isinf(h[valid]).any():
+        raise InputError(f"{where} contains infinite values")
+    if is_resistance:
+        bad = valid & (h <= 0)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            kind = "zero" if h[r, c] == 0 else "negative"
+            raise InputError(
+                f"{where} has {kind} resistance ({h[r, c]:g}) at row {r}, column {c} "
+                f"({int(bad.sum())} such cells): resistances must be positive"
+            )
+        g = np.zeros_like(h)
+        g[valid] = 1.0 / h[valid]
+        return g
+    neg = valid & (h < 0)
+    if neg.any():
+        r, c = np.argwhere(neg)[0]
+        raise InputError(f"{where} has negative conductance ({h[r, c]:g}) at row {r}, column {c}")
+    return np.where(valid, h, 0.0)
+
+
+def edges_from_conductance(g, four_neighbors: bool = False, avg_resistances: bool = False) -> GridEdges:
+    """Edge conductances between node cells (g > 0), in g's array namespace."""
+    xp = array_module(g)
+    m, n = g.shape
+
+    def avg(a, b):
+        both = (a > 0) & (b > 0)
+        if avg_resistances:
+            ra = xp.where(a > 0, 1.0 / xp.where(a > 0, a, 1), 0)
+            rb = xp.where(b > 0, 1.0 / xp.where(b > 0, b, 1), 0)
+            w = 2.0 / xp.where(both, ra + rb, 1)
+        else:
+            w = (a + b) / 2.0
+        return xp.where(both, w, 0)
+
+    e = xp.zeros((m, n), dtype=g.dtype)
+    s = xp.zeros((m, n), dtype=g.dtype)
+    e[:, :-1] = avg(g[:, :-1], g[:, 1:])
+    s[:-1, :] = avg(g[:-1, :], g[1:, :])
+    if four_neighbors:
+        return GridEdges(e, s)
+    se = xp.zeros((m, n), dtype=g.dtype)
+    sw = xp.zeros((m, n), dtype=g.dtype)
+    se[:-1, :-1] = avg(g[:-1, :-1], g[1:, 1:]) / SQRT2
+    sw[:-1, 1:] = avg(g[:-1, 1:], g[1:, :-1]) / SQRT2
+    return GridEdges(e, s, se, sw)
+
+
+def relabel(labels: np.ndarray) -> np.ndarray:
+    """Map arbitrary positive labels (0 = none) to 1..k in order of first value."""
+    out = np.zeros(labels.shape, dtype=np.int64)
+    pos = labels > 0
+    if pos.any():
+        _, inv = np.unique(labels[pos], return_inverse=True)
+        out[pos] = inv + 1
+    return out
+
+
+@dataclass
+class RasterGraph:
+    """A raster circuit: edge conductances, node cells, merged regions and components (host arrays)."""
+
+    g: np.ndarray  # cell conductance, 0 = no node
+    edges: GridEdges
+    merge: np.ndarray  # int64 (m, n): 0 = own node, k > 0 = cell belongs to merged region k
+    components: np.ndarray  # int64 (m, n): 0 = no node, else component id (1-based)
+    four_neighbors: bool = False
+    regions: np.ndarray | None = None  # merge labels on all cells, incl. region cells without habitat
+
+    def paint(self, values: np.ndarray) -> np.ndarray:
+        """Give region cells without habitat their region node's value (as Circuitscape's maps do)."""
+        if self.regions is None:
+            return values
+        extra = (self.regions > 0) & (self.merge == 0)
+        if not extra.any():
+            return values
+        per_region = np.zeros(int(self.regions.max()) + 1)
+        cells = self.merge > 0
+        per_region[self.merge[cells]] = values[cells]
+        out = values.copy()
+        out[extra] = per_region[self.regions[extra]]
+        return out
+
+    @property
+    def shape(self):
+        return self.g.shape
+
+    @property
+    def node(self) -> np.ndarray:
+        return self.g > 0
+
+    def with_merged(self, regions: np.ndarray) -> "RasterGraph":
+        """A graph where the cells of each positive label in ``regions`` are also merged."""
+        base = self.merge if self.regions is None else self.regions
+        return build_raster_graph(self.g, self.four_neighbors, merge=_combine_merges(base, regions), edges=self.edges)
+
+
+def _combine_merges(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Union of two merge labelings: cells sharing a label in a or in b end up together."""
+    if not (b > 0).any():
+        return a
+    if not (a > 0).any():
+        return relabel(b)
+    na = int(a.max())
+    ids = np.where(b > 0, b + na, a)  # provisional labels; join a-labels and b-labels that overlap
+    both = (a > 0) & (b > 0)
+    k = int(ids.max()) + 1
+    pairs = sp.coo_matrix((np.ones(both.sum()), (a[both], b[both] + na)), shape=(k, k))
+    _, comp = connected_components(pairs, directed=False)
+    out = np.where(ids > 0, comp[ids] + 1, 0)
+    return relabel(out)
+
+
+def build_raster_graph(g: np.ndarray, four_neighbors: bool = False, avg_resistances: bool = False,
+                       merge: np.ndarray | None = None, edges: GridEdges | None = None) -> RasterGraph:
+    """Graph of a conductance raster; ``merge`` labels short-circuit regions (0 = none)."""
+    g = np.asarray(g, dtype=np.float64)
+    node = g > 0
+    if edges is None:
+        edges = edges_from_conductance(g, four_neighbors, avg_resistances)
+    regions = None
+    if merge is None:
+        merge = np.zeros(g.shape, dtype=np.int64)
+    else:
+        # a region counts only if it holds a habitat cell; its other cells show its node in maps
+        labels = relabel(merge)
+        live = np.zeros(int(labels.max()) + 1, bool)
+        live[np.unique(labels[node])] = True
+        live[0] = False
+        regions = np.where(live[labels], labels, 0)
+        merge = np.where(node, regions, 0)
+    structure = ndi.generate_binary_structure(2, 1 if four_neighbors else 2)
+    comp, ncomp = ndi.label(node, structure=structure)
+    comp = comp.astype(np.int64)
+    if (merge > 0).any() and ncomp > 1:
+        cells = merge > 0
+        nm = int(merge.max())
+        # join every grid component touched by a region to that region (bipartite graph)
+        a = comp[cells]
+        b = merge[cells] + ncomp
+        k = ncomp + nm + 1
+        adj = sp.coo_matrix((np.ones(a.size), (a, b)), shape=(k, k))
+        _, lab = connected_components(adj, directed=False)
+        comp = np.where(node, relabel(np.where(node, lab[comp] + 1, 0)), 0)
+    return RasterGraph(g, edges, merge, comp, four_neighbors, regions)

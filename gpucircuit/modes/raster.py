@@ -1,0 +1,335 @@
+"""Circuitscape's raster scenarios on arrays: pairwise, one-to-all, all-to-one, advanced.
+
+Pairwise among k points takes about k solves, not k(k-1)/2: per component one focal node is
+grounded and a unit current is injected at each other focal node; every pair's voltages and
+resistance follow by superposition. One-to-all and all-to-one reuse the same solves through a
+small dense system on the focal nodes. Focal regions in pairwise mode change the graph per pair
+(the two regions are short-circuited), so that case solves each pair on its own graph.
+
+Per-pair / per-point maps go to an optional ``sink(label, volts, currents)`` callback instead of
+being kept in memory; cumulative and maximum current maps are accumulated here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..currents import node_currents
+from ..grid import RasterGraph
+from ..solver.system import GroundedSystem, SolveOptions
+from .focal import FocalNodes
+
+Sink = Callable[[str, np.ndarray, np.ndarray], None]
+
+
+@dataclass
+class MapOptions:
+    """Which maps to produce (the modes compute currents only when something needs them)."""
+
+    currents: bool = True  # cumulative (and per-pair when a sink is given) current maps
+    voltages: bool = False  # per-pair / per-point voltage maps (to the sink)
+    max_map: bool = False
+    per_pair: bool = True  # pass per-pair maps to the sink
+
+
+@dataclass
+class RasterResult:
+    ids: list[int]
+    resistances: np.ndarray  # (k, k) for pairwise; (k,) for one-to-all / all-to-one
+    cum_current: np.ndarray | None = None
+    max_current: np.ndarray | None = None
+    voltages: np.ndarray | None = None  # advanced mode
+    current: np.ndarray | None = None  # advanced mode
+    stats: list = field(default_factory=list)
+
+
+class _Accumulator:
+    def __init__(self, graph: RasterGraph, maps: MapOptions, sink: Sink | None):
+        self.graph, self.maps, self.sink = graph, maps, sink
+        self.cum = np.zeros(graph.shape) if maps.currents else None
+        self.max = np.zeros(graph.shape) if (maps.currents and maps.max_map) else None
+
+    @property
+    def wants_maps(self) -> bool:
+        return self.maps.currents or (self.sink is not None and self.maps.voltages)
+
+    def add(self, label: str, volts: np.ndarray | None, ground_g=None, graph: RasterGraph | None = None,
+            zero_cells=None):
+        """Record one solve's voltages (None = nothing flows: zero maps).
+
+        Maps are painted onto region cells without habitat; ``zero_cells`` (flat indices) get no
+        current (set_focal_node_currents_to_zero).
+        """
+        g = graph or self.graph
+        if volts is None:
+            volts = np.zeros(g.shape)
+            cur = np.zeros(g.shape) if self.maps.currents else None
+        elif self.maps.currents:
+            cur = node_currents(g, volts, ground_g)
+        else:
+            cur = None
+        volts = g.paint(volts)
+        if cur is not None:
+            cur = g.paint(cur)
+            if zero_cells is not None:
+                cur.flat[zero_cells] = 0.0
+            if self.cum is not None:
+                self.cum += cur
+                if self.max is not None:
+                    np.maximum(self.max, cur, out=self.max)
+        if self.sink is not None and self.maps.per_pair:
+            self.sink(label, volts, cur)
+
+
+def _grounded_solves(graph: RasterGraph, focal: FocalNodes, use: np.ndarray, options: SolveOptions):
+    """Per component with >= 2 distinct focal nodes among ``use``: ground the first, solve for the others.
+
+    Returns (system, key_order, X) where X[j] are grid voltages for +1 A at key_order[j] (ground
+    keys map to a zero vector), or None when nothing needs solving.
+    """
+    by_comp: dict[int, list[int]] = {}
+    for i in np.flatnonzero(use):
+        if focal.key[i] >= 0 or focal.key[i] < -1:
+            by_comp.setdefault(int(focal.comp[i]), []).append(i)
+    fixed = np.zeros(graph.shape, bool).ravel()
+    solve_mask = np.zeros(graph.shape, bool)
+    inject: dict[int, int] = {}  # key -> rep cell to inject at
+    grounds: set[int] = set()
+    for c, members in by_comp.items():
+        keys = list(dict.fromkeys(int(focal.key[i]) for i in members))
+        if len(keys) < 2:
+            continue
+        first = members[0]
+        fixed[focal.rep[first]] = True
+        grounds.add(keys[0])
+        solve_mask |= graph.components == c
+        for i in members:
+            k = int(focal.key[i])
+            if k != keys[0] and k not in inject:
+                inject[k] = int(focal.rep[i])
+    if not inject:
+        return None, {}, None, grounds
+    system = GroundedSystem(graph, fixed=fixed.reshape(graph.shape), solve_mask=solve_mask, options=options)
+    order = list(inject)
+    rhs = np.zeros((len(order),) + graph.shape)
+    for j, k in enumerate(order):
+        rhs[j].flat[inject[k]] = 1.0
+    X = system.solve(rhs)
+    return system, {k: j for j, k in enumerate(order)}, X, grounds
+
+
+def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarray | None = None,
+             maps: MapOptions | None = None, sink: Sink | None = None,
+             options: SolveOptions | None = None, focal_currents_zero: bool = False) -> RasterResult:
+    """Effective resistance between every pair of focal points (-1 = not connected) and current maps.
+
+    For pair (a, b) with a < b, 1 A enters at b and a is held at 0 V (Circuitscape's polarity).
+    """
+    maps = maps or MapOptions()
+    options = options or SolveOptions()
+    focal = FocalNodes.locate(graph, cells)
+    k = len(focal.ids)
+    include = np.ones((k, k), bool) if include is None else include
+    if focal.has_regions:
+        return _pairwise_regions(graph, focal, include, maps, sink, options, focal_currents_zero)
+    R = np.full((k, k), -1.0)
+    np.fill_diagonal(R, 0.0)
+    acc = _Accumulator(graph, maps, sink)
+    use = include.any(axis=1) & (focal.key != -1)
+    system, col, X, _ = _grounded_solves(graph, focal, use, options)
+    zero = np.zeros(graph.shape)
+
+    def volts_of(key):
+        return X[col[key]] if key in col else zero
+
+    for a in range(k):
+        for b in range(a + 1, k):
+            if not include[a, b] or focal.key[a] == -1 or focal.key[b] == -1 or focal.comp[a] != focal.comp[b]:
+                continue
+            ka, kb = int(focal.key[a]), int(focal.key[b])
+            label = f"{focal.ids[a]}_{focal.ids[b]}"
+            if ka == kb:
+                R[a, b] = R[b, a] = 0.0
+                if acc.wants_maps:
+                    acc.add(label, None)
+                continue
+            v = volts_of(kb) - volts_of(ka)
+            v = v - v.flat[focal.rep[a]]
+            R[a, b] = R[b, a] = v.flat[focal.rep[b]]
+            if acc.wants_maps:
+                no_cur = _node_cells(graph, focal, (a, b)) if focal_currents_zero else None
+                acc.add(label, np.where(graph.components == focal.comp[a], v, 0.0), zero_cells=no_cur)
+    stats = [system.stats] if system else []
+    return RasterResult(focal.ids, R, acc.cum, acc.max, stats=stats)
+
+
+def _node_cells(graph: RasterGraph, focal: FocalNodes, which) -> np.ndarray:
+    """Flat indices of every cell of the nodes of focal points ``which`` (positions)."""
+    out = []
+    merge = graph.merge.ravel()
+    regions = merge if graph.regions is None else graph.regions.ravel()
+    for i in which:
+        r = int(focal.rep[i])
+        out.append(np.flatnonzero(regions == merge[r]) if merge[r] > 0 else np.array([r]))
+    return np.concatenate(out)
+
+
+def _pairwise_regions(graph, focal, include, maps, sink, options, focal_currents_zero=False) -> RasterResult:
+    """Pairwise with focal regions: each pair's two regions are short-circuited on its own graph."""
+    k = len(focal.ids)
+    R = np.full((k, k), -1.0)
+    np.fill_diagonal(R, 0.0)
+    acc = _Accumulator(graph, maps, sink)
+    stats = []
+    for a in range(k):
+        for b in range(a + 1, k):
+            if not include[a, b]:
+                continue
+            pa, pb = focal.ids[a], focal.ids[b]
+            g2 = graph.with_merged(focal.region_labels(graph.shape, which={pa, pb}))
+            f2 = FocalNodes.locate(g2, {pa: focal.cells[pa], pb: focal.cells[pb]})
+            if (f2.key == -1).any() or f2.comp[0] != f2.comp[1]:
+                continue
+            label = f"{pa}_{pb}"
+            if f2.key[0] == f2.key[1]:
+                R[a, b] = R[b, a] = 0.0
+                if acc.wants_maps:
+                    acc.add(label, None, graph=g2)
+                continue
+            fixed = np.zeros(g2.shape, bool)
+            fixed.flat[f2.rep[0]] = True
+            system = GroundedSystem(g2, fixed=fixed, solve_mask=g2.components == f2.comp[0], options=options)
+            rhs = np.zeros((1,) + g2.shape)
+            rhs[0].flat[f2.rep[1]] = 1.0
+            v = system.solve(rhs)[0]
+            stats.append(system.stats)
+            R[a, b] = R[b, a] = v.flat[f2.rep[1]]
+            if acc.wants_maps:
+                no_cur = _node_cells(g2, f2, (0, 1)) if focal_currents_zero else None
+                acc.add(label, v, graph=g2, zero_cells=no_cur)
+    return RasterResult(focal.ids, R, acc.cum, acc.max, stats=stats)
+
+
+def _focal_setup(graph, cells):
+    """One-to-all / all-to-one graph: all focal regions short-circuited at once."""
+    focal0 = FocalNodes.locate(graph, cells)
+    if focal0.has_regions:
+        graph = graph.with_merged(focal0.region_labels(graph.shape))
+    return graph, FocalNodes.locate(graph, cells)
+
+
+def _strengths(focal: FocalNodes, strengths: dict[int, float] | None) -> np.ndarray:
+    if not strengths:
+        return np.ones(len(focal.ids))
+    return np.array([float(strengths.get(pid, 1.0)) for pid in focal.ids])
+
+
+def one_to_all(graph, cells, strengths=None, maps=None, sink=None, options=None) -> RasterResult:
+    return _one_or_all(graph, cells, strengths, maps, sink, options, "one-to-all")
+
+
+def all_to_one(graph, cells, strengths=None, maps=None, sink=None, options=None) -> RasterResult:
+    return _one_or_all(graph, cells, strengths, maps, sink, options, "all-to-one")
+
+
+def _one_or_all(graph, cells, strengths, maps, sink, options, scenario) -> RasterResult:
+    """For each focal point i: one-to-all injects at i and grounds the others; all-to-one grounds i
+    and injects at the others. Both come from the pairwise solves by superposition."""
+    maps = maps or MapOptions()
+    options = options or SolveOptions()
+    graph, focal = _focal_setup(graph, cells)
+    s = _strengths(focal, strengths)
+    k = len(focal.ids)
+    res = np.full(k, -1.0)
+    acc = _Accumulator(graph, maps, sink)
+    use = focal.key != -1
+    system, col, X, grounds = _grounded_solves(graph, focal, use, options)
+    for i in range(k):
+        label = str(focal.ids[i])
+        if focal.key[i] == -1:
+            if acc.wants_maps:
+                acc.add(label, None)
+            continue
+        same = [j for j in range(k) if focal.key[j] != -1 and focal.comp[j] == focal.comp[i]]
+        keys = list(dict.fromkeys(int(focal.key[j]) for j in same))
+        if len(keys) < 2:  # nothing to ground against / nothing to inject
+            if acc.wants_maps:
+                acc.add(label, None)
+            continue
+        ground_key = next(kk for kk in keys if kk in grounds)
+        others = [kk for kk in keys if kk != ground_key]  # keys with a solution column
+        Xs = np.stack([X[col[kk]] for kk in others])  # (p, m, n)
+        reps = {int(focal.key[j]): int(focal.rep[j]) for j in same}
+        Rf = np.array([[Xs[jj].flat[reps[kk]] for jj in range(len(others))] for kk in others])
+        ki = int(focal.key[i])
+        if scenario == "one-to-all":
+            v = _one_to_all_volts(Xs, Rf, others, ground_key, ki, s[i])
+            res[i] = v.flat[focal.rep[i]] / s[i]
+        else:
+            inj = {kk: 0.0 for kk in keys}
+            for j in same:
+                if int(focal.key[j]) != ki:
+                    inj[int(focal.key[j])] += s[j]
+            inj[ki] -= sum(inj.values())
+            c = np.array([inj[kk] for kk in others])
+            v = np.tensordot(c, Xs, axes=1)
+            v = v - v.flat[focal.rep[i]]
+            res[i] = 0.0  # Circuitscape reports 0 for every solved all-to-one point
+        if acc.wants_maps:
+            acc.add(label, np.where(graph.components == focal.comp[i], v, 0.0))
+    stats = [system.stats] if system else []
+    return RasterResult(focal.ids, res, acc.cum, acc.max, stats=stats)
+
+
+def _one_to_all_volts(Xs, Rf, others, ground_key, ki, strength):
+    """Voltages for ``strength`` A injected at key ki with every other focal key held at 0 V."""
+    p = len(others)
+    if ki != ground_key:
+        i = others.index(ki)
+        rest = [j for j in range(p) if j != i]
+        c = np.zeros(p)
+        c[i] = strength
+        if rest:
+            c[rest] = np.linalg.solve(Rf[np.ix_(rest, rest)], -Rf[rest, i] * strength)
+        return np.tensordot(c, Xs, axes=1)
+    # the source is the frame's ground: all other keys share one potential V0, injections sum to -s
+    M = np.zeros((p + 1, p + 1))
+    M[:p, :p] = Rf
+    M[:p, p] = -1.0
+    M[p, :p] = 1.0
+    rhs = np.zeros(p + 1)
+    rhs[p] = -strength
+    sol = np.linalg.solve(M, rhs)
+    v = np.tensordot(sol[:p], Xs, axes=1)
+    return v - sol[p]
+
+
+def advanced(graph: RasterGraph, sources: np.ndarray, ground_g: np.ndarray, direct: np.ndarray,
+             options: SolveOptions | None = None, maps: MapOptions | None = None) -> RasterResult:
+    """Sources (A per cell), finite grounds (conductance per cell) and direct grounds (bool) in one solve.
+
+    Components without both a source and a ground are not solved (0 V, no current).
+    """
+    options = options or SolveOptions()
+    maps = maps or MapOptions()
+    node = graph.node
+    comp = graph.components
+    ncomp = int(comp.max()) + 1
+    # a component is solved when its summed sources and summed grounds are both non-zero
+    src_sum = np.bincount(comp[node], weights=sources[node], minlength=ncomp)
+    gnd_sum = np.bincount(comp[node], weights=(ground_g + direct)[node], minlength=ncomp)
+    ok = (src_sum != 0) & (gnd_sum != 0)
+    ok[0] = False
+    solve_mask = ok[comp] & node
+    volts = np.zeros(graph.shape)
+    stats = []
+    if solve_mask.any():
+        system = GroundedSystem(graph, fixed=direct & solve_mask, ground_g=np.where(direct, 0.0, ground_g),
+                                solve_mask=solve_mask, options=options)
+        volts = system.solve(np.where(solve_mask, sources, 0.0)[None])[0]
+        stats.append(system.stats)
+    cur = node_currents(graph, volts, np.where(solve_mask & ~direct, ground_g, 0.0)) if maps.currents else None
+    return RasterResult([], np.array([]), voltages=graph.paint(volts),
+                        current=None if cur is None else graph.paint(cur), stats=stats)

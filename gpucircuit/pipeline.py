@@ -1,0 +1,206 @@
+"""A Circuitscape job from its typed config: load inputs, run the scenario, write outputs."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .grid import build_raster_graph, conductance_from_habitat
+from .io.config import CircuitscapeConfig
+from .io.outputs import MapWriter, write_pairwise_resistances, write_point_resistances
+from .io.points import read_included_pairs, read_points, read_source_strengths
+from .io.raster import check_same_grid, read_raster
+from .modes import raster as raster_modes
+from .solver.system import SolveOptions
+
+
+@dataclass
+class JobReport:
+    scenario: str
+    outputs: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+    resistances: np.ndarray | None = None
+    ids: list[int] | None = None
+    stats: list = field(default_factory=list)
+
+
+def _need(path: Path | None, what: str, key: str) -> Path:
+    if path is None:
+        raise InputError(f"the {what} is not set: give {key} in the configuration")
+    if not Path(path).exists():
+        raise InputError(f"{what} not found: {path} ({key})")
+    return Path(path)
+
+
+def solve_options(cfg: CircuitscapeConfig, method: str | None = None) -> SolveOptions:
+    m = method or "auto"
+    if method is None and cfg.solver.lower() in ("cholmod", "mkl_pardiso", "direct"):
+        m = "direct"
+    return SolveOptions(method=m, precision=cfg.precision)
+
+
+def _region_labels(values: np.ndarray) -> np.ndarray:
+    """Polygon raster -> positive labels; 0 and nodata mean no region."""
+    v = np.where(np.isnan(values), 0, values)
+    out = np.zeros(v.shape, dtype=np.int64)
+    nz = v != 0
+    if nz.any():
+        _, inv = np.unique(v[nz], return_inverse=True)
+        out[nz] = inv + 1
+    return out
+
+
+def load_raster_graph(cfg: CircuitscapeConfig):
+    habitat_path = _need(cfg.habitat_file, "habitat raster", "habitat_file")
+    habitat, spec = read_raster(habitat_path, "habitat raster")
+    g = conductance_from_habitat(habitat, cfg.habitat_map_is_resistances, f"habitat raster {habitat_path}")
+    if cfg.use_mask:
+        mpath = _need(cfg.mask_file, "mask raster", "mask_file")
+        mask, mspec = read_raster(mpath, "mask raster")
+        check_same_grid(spec, mspec, "habitat raster", "mask raster", mpath)
+        g = np.where(np.nan_to_num(mask, nan=0.0) > 0, g, 0.0)
+    merge = None
+    if cfg.use_polygons:
+        ppath = _need(cfg.polygon_file, "short-circuit region raster", "polygon_file")
+        poly, pspec = read_raster(ppath, "short-circuit region raster")
+        check_same_grid(spec, pspec, "habitat raster", "short-circuit region raster", ppath)
+        merge = _region_labels(poly)
+    if not (g > 0).any():
+        raise InputError(f"habitat raster {habitat_path} has no cell with a positive conductance")
+    graph = build_raster_graph(g, cfg.connect_four_neighbors_only, cfg.connect_using_avg_resistances, merge=merge)
+    return graph, spec
+
+
+def _grid_input(cfg, path, what, key, spec):
+    p = _need(path, what, key)
+    data, s = read_raster(p, what)
+    check_same_grid(spec, s, "habitat raster", what, p)
+    return data
+
+
+def advanced_inputs(cfg: CircuitscapeConfig, graph, spec):
+    """Sources (A), finite ground conductances and direct-ground cells, conflicts resolved."""
+    src = np.nan_to_num(_grid_input(cfg, cfg.source_file, "source raster", "source_file", spec), nan=0.0)
+    gnd_raw = _grid_input(cfg, cfg.ground_file, "ground raster", "ground_file", spec)
+    has_gnd = ~np.isnan(gnd_raw)
+    gv = np.nan_to_num(gnd_raw, nan=0.0)
+    if (gv < 0).any():
+        r, c = np.argwhere(gv < 0)[0]
+        raise InputError(f"ground raster {cfg.ground_file} has a negative value at row {r}, column {c}")
+    if cfg.ground_file_is_resistances:
+        direct = has_gnd & (gv == 0)
+        ground_g = np.where(has_gnd & (gv > 0), 1.0 / np.where(gv > 0, gv, 1), 0.0)
+    else:
+        direct = has_gnd & np.isinf(gv)
+        ground_g = np.where(has_gnd & np.isfinite(gv), gv, 0.0)
+    if cfg.use_direct_grounds:
+        direct = direct | (ground_g > 0)
+        ground_g = np.zeros_like(ground_g)
+    if cfg.use_unit_currents:
+        src = np.where(src != 0, 1.0, 0.0)
+    src, ground_g, direct = _resolve_conflicts(graph, src, ground_g, direct, cfg.remove_src_or_gnd)
+    return src, ground_g, direct
+
+
+def _node_sum(graph, values):
+    """Per-cell value of the sum over each merged region's cells (own cells unchanged)."""
+    merge = graph.merge
+    if not (merge > 0).any():
+        return values
+    cells = merge > 0
+    tot = np.bincount(merge[cells], weights=values[cells], minlength=int(merge.max()) + 1)
+    out = values.copy()
+    out[cells] = tot[merge[cells]]
+    return out
+
+
+def _resolve_conflicts(graph, src, ground_g, direct, policy):
+    """A node with both a source and a ground: Circuitscape's remove_src_or_gnd policies."""
+    node_src = _node_sum(graph, src)
+    node_gnd = _node_sum(graph, ground_g) + _node_sum(graph, direct.astype(float))
+    both = (node_src != 0) & (node_gnd != 0)
+    if policy in ("rmvsrc", "rmvall"):
+        src = np.where(both, 0.0, src)
+    if policy in ("rmvgnd", "rmvall"):
+        ground_g = np.where(both, 0.0, ground_g)
+        direct = direct & ~both
+    # a positive source on a direct ground would vanish into it: the ground goes (all policies)
+    node_direct = _node_sum(graph, direct.astype(float)) > 0
+    direct = direct & ~(node_direct & (_node_sum(graph, src) > 0))
+    return src, ground_g, direct
+
+
+def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None) -> JobReport:
+    """Run a Circuitscape job and write its outputs; returns what was written."""
+    t0 = time.perf_counter()
+    if cfg.data_type == "network":
+        from .modes.network import run_network_job
+
+        report = run_network_job(cfg, solve_options(cfg, method))
+        report.seconds = time.perf_counter() - t0
+        return report
+    graph, spec = load_raster_graph(cfg)
+    prefix = cfg.output_prefix
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    writer = MapWriter(prefix, spec, graph.g > 0, cfg.write_as_tif, cfg.compress_grids, cfg.log_transform_maps,
+                       cfg.set_null_currents_to_nodata, cfg.set_null_voltages_to_nodata)
+    report = JobReport(cfg.scenario)
+    options = solve_options(cfg, method)
+    per_solve_cur = cfg.write_cur_maps and not cfg.write_cum_cur_map_only
+    maps = raster_modes.MapOptions(
+        currents=cfg.write_cur_maps or cfg.write_cum_cur_map_only or cfg.write_max_cur_maps,
+        voltages=cfg.write_volt_maps, max_map=cfg.write_max_cur_maps,
+        per_pair=per_solve_cur or cfg.write_volt_maps,
+    )
+
+    if cfg.scenario == "advanced":
+        src, ground_g, direct = advanced_inputs(cfg, graph, spec)
+        res = raster_modes.advanced(graph, src, ground_g, direct, options, maps)
+        if cfg.write_volt_maps:
+            report.outputs.append(writer.voltage("voltmap", res.voltages))
+        if cfg.write_cur_maps or cfg.write_cum_cur_map_only:
+            report.outputs.append(writer.current("curmap", res.current))
+        report.stats = res.stats
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    cells = read_points(_need(cfg.point_file, "point file", "point_file"), spec)
+    pair_focal_zero = cfg.set_focal_node_currents_to_zero and cfg.scenario == "pairwise"
+
+    def sink(label, volts, cur):
+        if cfg.write_volt_maps:
+            report.outputs.append(writer.voltage(f"voltmap_{label}", volts))
+        if per_solve_cur and cur is not None:
+            report.outputs.append(writer.current(f"curmap_{label}", cur))
+        if progress:
+            progress(label)
+
+    if cfg.use_included_pairs and cfg.scenario != "pairwise":
+        raise InputError("included pairs files are supported for the pairwise scenario only")
+    if cfg.scenario == "pairwise":
+        include = None
+        if cfg.use_included_pairs:
+            ids, include = read_included_pairs(_need(cfg.included_pairs_file, "included pairs file",
+                                                     "included_pairs_file"), sorted(cells))
+            cells = {i: cells[i] for i in ids}
+        res = raster_modes.pairwise(graph, cells, include, maps, sink, options,
+                                    focal_currents_zero=pair_focal_zero)
+        report.outputs += write_pairwise_resistances(prefix, res.ids, res.resistances)
+    else:
+        strengths = None
+        if cfg.use_variable_source_strengths:
+            strengths = read_source_strengths(_need(cfg.variable_source_file, "variable source strength file",
+                                                    "variable_source_file"))
+        fn = raster_modes.one_to_all if cfg.scenario == "one-to-all" else raster_modes.all_to_one
+        res = fn(graph, cells, strengths, maps, sink, options)
+        report.outputs += write_point_resistances(prefix, res.ids, res.resistances)
+    if res.cum_current is not None and (cfg.write_cur_maps or cfg.write_cum_cur_map_only):
+        report.outputs.append(writer.current("cum_curmap", res.cum_current))
+    if res.max_current is not None and cfg.write_max_cur_maps:
+        report.outputs.append(writer.current("max_curmap", res.max_current))
+    report.resistances, report.ids, report.stats = res.resistances, res.ids, res.stats
+    report.seconds = time.perf_counter() - t0
+    return report
