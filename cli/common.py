@@ -1,0 +1,69 @@
+"""What every command shares: error reporting, backend choice, progress display."""
+from __future__ import annotations
+
+import functools
+import sys
+from contextlib import contextmanager
+
+import typer
+
+
+def choose_backend(choice: str | None) -> None:
+    if choice:
+        with errors_as_messages():
+            from gpucircuit.backend import set_backend
+
+            set_backend(choice)
+
+
+@contextmanager
+def errors_as_messages():
+    """Turn expected failures into one line on stderr and exit status 1 (never a traceback)."""
+    from gpucircuit.errors import GpuCircuitError
+
+    try:
+        yield
+    except GpuCircuitError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    except MemoryError:
+        typer.echo("error: out of memory: the problem does not fit; try --backend cpu or a smaller region",
+                   err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as err:  # GPU out-of-memory comes from CuPy with its own type
+        if type(err).__name__ == "OutOfMemoryError":
+            typer.echo(f"error: out of GPU memory ({err}); try --backend cpu or a smaller region", err=True)
+            raise typer.Exit(1) from None
+        raise
+
+
+def user_errors(fn):
+    """Decorator form of :func:`errors_as_messages` for command functions."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with errors_as_messages():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@contextmanager
+def progress_counter(description: str, total: int | None = None):
+    """A rich progress bar on stderr; yields ``advance(label)``. Quiet when stderr is not a terminal."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True, disable=not sys.stderr.isatty()) as prog:
+        task = prog.add_task(description, total=total)
+
+        def advance(label: str = ""):
+            prog.update(task, advance=1, description=f"{description} {label}".strip())
+
+        yield advance

@@ -1,0 +1,46 @@
+"""The ``gpucircuit`` command: a thin typer app; each command lives in its own module."""
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="gpucircuit",
+    help="GPU-accelerated circuit-theory connectivity: Circuitscape jobs and Linkage Mapper analyses.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# each module defines register(app); imported here so the commands appear in --help
+COMMANDS = ("run", "circuit", "corridors", "barriers", "pinchpoints", "centrality", "linkage", "report")
+
+
+@app.callback()
+def _main(
+    backend: str = typer.Option(
+        None, "--backend", envvar="GPUCIRCUIT_BACKEND", help="auto (GPU when available), gpu or cpu."
+    ),
+):
+    from .common import choose_backend
+
+    choose_backend(backend)
+
+
+for _name in COMMANDS:
+    try:
+        _mod = importlib.import_module(f"{__package__}.{_name}")
+    except ModuleNotFoundError as err:  # a command module not shipped in this build
+        if err.name != f"{__package__}.{_name}":
+            raise
+        continue
+    _mod.register(app)
+
+
+def main():  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
