@@ -80,7 +80,8 @@ def register(app: typer.Typer) -> None:
             if strengths is not None:
                 cfg.use_variable_source_strengths, cfg.variable_source_file = True, strengths
             with progress_counter(scenario) as advance:
-                report = run_config(cfg, method=None if solver == "auto" else solver, progress=advance)
+                report = run_config(cfg, method=None if solver == "auto" else solver, progress=advance,
+                                    strict_points=True)
             _finish(cfg, report)
 
         command.__doc__ = doc

@@ -55,7 +55,7 @@ def _region_labels(values: np.ndarray) -> np.ndarray:
 
 def load_raster_graph(cfg: CircuitscapeConfig):
     habitat_path = _need(cfg.habitat_file, "habitat raster", "habitat_file")
-    habitat, spec = read_raster(habitat_path, "habitat raster")
+    habitat, spec = read_raster(habitat_path, "habitat raster", nan_is_nodata=False)
     g = conductance_from_habitat(habitat, cfg.habitat_map_is_resistances, f"habitat raster {habitat_path}")
     if cfg.use_mask:
         mpath = _need(cfg.mask_file, "mask raster", "mask_file")
@@ -133,8 +133,26 @@ def _resolve_conflicts(graph, src, ground_g, direct, policy):
     return src, ground_g, direct
 
 
-def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None) -> JobReport:
-    """Run a Circuitscape job and write its outputs; returns what was written."""
+def check_points_on_habitat(graph, cells: dict, spec) -> None:
+    """Error for focal points none of whose cells carry a node (Circuitscape would report -1)."""
+    node = graph.node.ravel()
+    if graph.regions is not None:
+        node = node | (graph.regions.ravel() > 0)
+    n = graph.shape[1]
+    for pid, idx in cells.items():
+        if not node[np.asarray(idx)].any():
+            r, c = divmod(int(idx[0]), n)
+            t = spec.transform
+            x, y = t.c + (c + 0.5) * t.a, t.f + (r + 0.5) * t.e
+            raise InputError(f"focal point {pid} at row {r}, column {c} (x={x:g}, y={y:g}) lies on nodata")
+
+
+def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None,
+               strict_points: bool = False) -> JobReport:
+    """Run a Circuitscape job and write its outputs; returns what was written.
+
+    ``strict_points`` turns focal points on nodata into an error instead of Circuitscape's -1.
+    """
     t0 = time.perf_counter()
     if cfg.data_type == "network":
         from .modes.network import run_network_job
@@ -168,6 +186,8 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None
         return report
 
     cells = read_points(_need(cfg.point_file, "point file", "point_file"), spec)
+    if strict_points:
+        check_points_on_habitat(graph, cells, spec)
     pair_focal_zero = cfg.set_focal_node_currents_to_zero and cfg.scenario == "pairwise"
 
     def sink(label, volts, cur):

@@ -41,8 +41,12 @@ def _vsi_path(path: Path) -> str:
     return f"/vsigzip/{path}" if path.suffix == ".gz" else str(path)
 
 
-def read_raster(path, name: str = "raster") -> tuple[np.ndarray, GridSpec]:
-    """Read band 1 as float64 with nodata (and NaN) as NaN. ``name`` labels error messages."""
+def read_raster(path, name: str = "raster", nan_is_nodata: bool = True) -> tuple[np.ndarray, GridSpec]:
+    """Read band 1 as float64 with nodata as NaN. ``name`` labels error messages.
+
+    With ``nan_is_nodata=False`` a NaN cell in a raster whose declared nodata is not NaN is an
+    error (it is usually a broken resistance computation, not intended nodata).
+    """
     import rasterio
     from rasterio.errors import RasterioIOError
 
@@ -53,9 +57,17 @@ def read_raster(path, name: str = "raster") -> tuple[np.ndarray, GridSpec]:
         with rasterio.open(_vsi_path(path)) as ds:
             data = ds.read(1, masked=True).astype(np.float64)
             spec = GridSpec((ds.height, ds.width), ds.transform, ds.crs)
+            declared = ds.nodata
     except (RasterioIOError, ValueError) as err:
         raise InputError(f"cannot read {name} {path}: {str(err).splitlines()[0]}") from None
-    return data.filled(np.nan), spec
+    out = data.filled(np.nan)
+    if not nan_is_nodata and not (declared is not None and np.isnan(declared)):
+        raw_nan = np.isnan(out) & ~np.ma.getmaskarray(data)
+        if raw_nan.any():
+            r, c = np.argwhere(raw_nan)[0]
+            raise InputError(f"{name} {path} has NaN values ({int(raw_nan.sum())} cells, first at row {r}, "
+                             f"column {c}) that are not its nodata value {declared}")
+    return out, spec
 
 
 def check_same_grid(ref: GridSpec, other: GridSpec, ref_name: str, other_name: str, path) -> None:

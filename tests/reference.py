@@ -1,0 +1,166 @@
+"""An independent, deliberately plain Circuitscape: loops over cells, one direct solve per circuit.
+
+Used only by tests, to check every solver path of the engine on small random landscapes.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import spsolve
+
+
+def random_landscape(shape, seed, contrast=1e3, nodata=0.15, split=True):
+    rng = np.random.default_rng(seed)
+    r = np.exp(rng.random(shape) * np.log(contrast))
+    r[rng.random(shape) < nodata] = np.nan
+    if split:  # a nodata wall makes at least two components
+        r[:, shape[1] // 2] = np.nan
+    return r
+
+
+def pick_points(res, k, seed):
+    rng = np.random.default_rng(seed)
+    valid = np.argwhere(~np.isnan(res))
+    pick = valid[rng.choice(len(valid), size=k, replace=False)]
+    return {i + 1: [tuple(p)] for i, p in enumerate(pick)}
+
+
+class RefCircuit:
+    """Nodes = valid cells (polygon cells merged); edges by Circuitscape's rules."""
+
+    def __init__(self, res, four=False, avg_res=False, polygons=None):
+        m, n = res.shape
+        self.shape = res.shape
+        node_of = {}
+        count = 0
+        poly_node = {}
+        for i in range(m):
+            for j in range(n):
+                if np.isnan(res[i, j]):
+                    continue
+                p = 0 if polygons is None else polygons[i, j]
+                if p:
+                    if p not in poly_node:
+                        poly_node[p] = count
+                        count += 1
+                    node_of[(i, j)] = poly_node[p]
+                else:
+                    node_of[(i, j)] = count
+                    count += 1
+        self.node_of, self.n = node_of, count
+        # Circuitscape shows a region's node value on its cells without habitat too
+        self.paint_of = {(i, j): poly_node[polygons[i, j]] for i in range(m) for j in range(n)
+                         if polygons is not None and np.isnan(res[i, j]) and polygons[i, j] in poly_node}
+        offs = [(0, 1, 1.0), (1, 0, 1.0)] + ([] if four else [(1, 1, np.sqrt(2)), (1, -1, np.sqrt(2))])
+        rows, cols, vals = [], [], []
+        self.edges = []
+        for (i, j), a in node_of.items():
+            for di, dj, div in offs:
+                q = (i + di, j + dj)
+                if q not in node_of:
+                    continue
+                b = node_of[q]
+                r1, r2 = res[i, j], res[q]
+                w = (2.0 / (r1 + r2) if avg_res else (1 / r1 + 1 / r2) / 2) / div
+                self.edges.append(((i, j), q, w))
+                if a == b:
+                    continue
+                rows += [a, b, a, b]
+                cols += [b, a, a, b]
+                vals += [-w, -w, w, w]
+        self.L = sp.csr_matrix((vals, (rows, cols)), shape=(count, count))
+        _, self.comp = connected_components(self.L, directed=False)
+
+    def solve(self, inject: dict[int, float], grounded: list[int], ground_g=None) -> np.ndarray:
+        """Node voltages with ``grounded`` nodes at 0 V; only their components are solved."""
+        comps = {self.comp[g] for g in grounded} | ({self.comp[k] for k in (ground_g or {})})
+        keep = [u for u in range(self.n) if self.comp[u] in comps and u not in set(grounded)]
+        idx = {u: t for t, u in enumerate(keep)}
+        A = self.L[keep][:, keep].tolil()
+        for u, gval in (ground_g or {}).items():
+            if u in idx:
+                A[idx[u], idx[u]] += gval
+        b = np.zeros(len(keep))
+        for u, c in inject.items():
+            if u in idx:
+                b[idx[u]] += c
+        x = spsolve(A.tocsc(), b) if keep else np.zeros(0)
+        v = np.zeros(self.n)
+        v[keep] = x
+        return v
+
+    def current_map(self, v: np.ndarray, ground_g=None) -> np.ndarray:
+        inflow, outflow = np.zeros(self.n), np.zeros(self.n)
+        for p, q, w in self.edges:
+            a, b = self.node_of[p], self.node_of[q]
+            f = w * (v[a] - v[b])
+            if f > 0:
+                outflow[a] += f
+                inflow[b] += f
+            else:
+                inflow[a] -= f
+                outflow[b] -= f
+        for u, gval in (ground_g or {}).items():
+            outflow[u] += max(gval * v[u], 0)
+            inflow[u] += max(-gval * v[u], 0)
+        node_cur = np.maximum(inflow, outflow)
+        out = np.zeros(self.shape)
+        for cell, u in list(self.node_of.items()) + list(self.paint_of.items()):
+            out[cell] = node_cur[u]
+        return out
+
+    def pairwise(self, points):
+        ids = sorted(points)
+        k = len(ids)
+        R = np.full((k, k), -1.0)
+        np.fill_diagonal(R, 0)
+        cum = np.zeros(self.shape)
+        nodes = [self.node_of.get(tuple(points[i][0])) for i in ids]
+        for a in range(k):
+            for b in range(a + 1, k):
+                na, nb = nodes[a], nodes[b]
+                if na is None or nb is None or self.comp[na] != self.comp[nb]:
+                    continue
+                if na == nb:
+                    R[a, b] = R[b, a] = 0
+                    continue
+                v = self.solve({nb: 1.0}, [na])
+                R[a, b] = R[b, a] = v[nb]
+                cum += self.current_map(v)
+        return R, cum
+
+    def one_to_all(self, points):
+        ids = sorted(points)
+        nodes = [self.node_of.get(tuple(points[i][0])) for i in ids]
+        out = np.full(len(ids), -1.0)
+        cum = np.zeros(self.shape)
+        for i, ni in enumerate(nodes):
+            if ni is None:
+                continue
+            others = [u for u in nodes if u is not None and u != ni and self.comp[u] == self.comp[ni]]
+            if not others:
+                continue
+            v = self.solve({ni: 1.0}, sorted(set(others)))
+            out[i] = v[ni]
+            cum += self.current_map(v)
+        return out, cum
+
+    def all_to_one(self, points):
+        ids = sorted(points)
+        nodes = [self.node_of.get(tuple(points[i][0])) for i in ids]
+        out = np.full(len(ids), -1.0)
+        cum = np.zeros(self.shape)
+        for i, ni in enumerate(nodes):
+            if ni is None:
+                continue
+            inj = {}
+            for u in nodes:
+                if u is not None and u != ni and self.comp[u] == self.comp[ni]:
+                    inj[u] = inj.get(u, 0) + 1.0
+            if not inj:
+                continue
+            v = self.solve(inj, [ni])
+            out[i] = 0.0
+            cum += self.current_map(v)
+        return out, cum
