@@ -22,7 +22,7 @@ def test_all_reference_cases_present():
 
 def _run_case(ini, tmp_path, monkeypatch, solver):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["--backend", "cpu", "run", str(ini), "--solver", solver])
+    result = CliRunner().invoke(app, ["run", str(ini), "--solver", solver])
     assert result.exit_code == 0, result.output
     written = sorted((tmp_path / "output").iterdir())
     assert written, "the run wrote nothing"

@@ -1,0 +1,38 @@
+"""The GPU backend against the CPU backend and the reference outputs (skipped without a CUDA device)."""
+import numpy as np
+import pytest
+
+from gpucircuit import backend
+
+gpu = backend._cupy_backend()
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(gpu is None, reason="needs CuPy and a CUDA device")]
+
+
+@pytest.fixture
+def on_gpu():
+    previous = backend.get_backend()
+    backend.set_backend("gpu")
+    yield
+    backend._current = previous
+
+
+def test_pairwise_gpu_matches_reference(on_gpu):
+    import gpucircuit as gc
+    from reference import RefCircuit, pick_points, random_landscape
+
+    res = random_landscape((40, 52), seed=11)
+    pts = pick_points(res, 6, seed=12)
+    R_ref, cum_ref = RefCircuit(res).pairwise(pts)
+    out = gc.pairwise(res, pts, solver="mg")
+    np.testing.assert_allclose(out.resistances, R_ref, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(out.cum_current, cum_ref, rtol=1e-4, atol=1e-6 * cum_ref.max())
+
+
+@pytest.mark.parametrize("case", ["sgVerify5", "oneToAllVerify3", "allToOneVerify2", "mgVerify2"])
+def test_reference_cases_on_gpu(on_gpu, case, tmp_path, monkeypatch):
+    from conformance import find_cases
+    from test_conformance import _run_case
+
+    ini = dict(find_cases())[case]
+    monkeypatch.setenv("GPUCIRCUIT_BACKEND", "gpu")
+    _run_case(ini, tmp_path, monkeypatch, "mg")
