@@ -1,0 +1,94 @@
+"""``gpucircuit barriers``: Barrier Mapper (restoration improvement scores over a radius sweep)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from .common import user_errors
+from .corridors import LINK_TABLE, cellsize_of, load_inputs, run_linkage, stage_progress, write_linkage_outputs
+
+
+def _radius_tag(r: float) -> str:
+    return str(int(r)) if float(r).is_integer() else f"{r:g}".replace(".", "p")
+
+
+def _links_and_cwds(out: Path, r, spec, core_set, method: str, report):
+    """Active links from ``OUT/link_table.csv`` when present (CWDs recomputed), else a fresh Linkage Pathways run."""
+    import numpy as np
+
+    from gpucircuit.analysis.corridors import LinkageOptions, core_distances, read_link_table
+    from gpucircuit.analysis.cwd import CostSurface
+    from gpucircuit.errors import InputError
+
+    table = out / LINK_TABLE
+    if table.exists():
+        links = read_link_table(table)
+        active = [lk for lk in links if lk.active]
+        needed = sorted({c for lk in active for c in (lk.core_a, lk.core_b)})
+        unknown = [c for c in needed if c not in core_set.ids]
+        if unknown:
+            raise InputError(f"link table {table} names core(s) {', '.join(map(str, unknown))} not in the cores given")
+        cwds = core_distances(CostSurface(r, cellsize_of(spec)), core_set.labels, needed, method, report)
+        # keep the table's LCDs consistent with these CWDs (they are the same computation)
+        for lk in active:
+            lcd = float(np.min(cwds[lk.core_a][core_set.labels == lk.core_b]))
+            if not np.isclose(lcd, lk.lcd, rtol=1e-6):
+                raise InputError(f"link table {table}: link {lk.link_id} has CWD {lk.lcd:g} but the inputs give "
+                                 f"{lcd:g}; rerun 'gpucircuit corridors' on these inputs")
+            lk.lcd = lcd
+        return links, cwds, False
+    result = run_linkage(r, spec, core_set, LinkageOptions(method=method), report)
+    return result.links, result.cwd, result
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("barriers")
+    @user_errors
+    def barriers(
+        resistance: Path = typer.Argument(..., help="Resistance raster (GeoTIFF or ASCII grid); nodata is impassable."),
+        cores: Path = typer.Argument(..., help="Core areas: polygons (Shapefile, GeoPackage) or a raster of ids."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output folder; its link_table.csv is reused if present."),
+        radius_start: float = typer.Option(..., "--radius-start", help="Smallest search radius (map units)."),
+        radius_end: float = typer.Option(..., "--radius-end", help="Largest search radius (map units)."),
+        radius_step: float = typer.Option(..., "--radius-step", help="Radius increment (map units)."),
+        core_field: str = typer.Option("core_id", "--core-field", help="Integer id field of the core polygons."),
+        want_sum: bool = typer.Option(False, "--sum", help="Also write the sum of positive scores over links."),
+        percent: bool = typer.Option(False, "--percent", help="Scores as percent of each link's CWD."),
+        method: str = typer.Option("auto", "--cwd-method", help="CWD engine: auto, dijkstra (CPU) or sweep (array/GPU)."),
+    ):
+        """Barrier Mapper: improvement score of restoring a disc of radius r, max over links and radii."""
+        from gpucircuit.analysis.barriers import barrier_analysis, radii_list
+        from gpucircuit.io.quicklook import save_png
+        from gpucircuit.io.raster import write_raster
+
+        import numpy as np
+
+        t0 = time.perf_counter()
+        radii = radii_list(radius_start, radius_end, radius_step)
+        r, spec, core_set = load_inputs(resistance, cores, core_field)
+        out.mkdir(parents=True, exist_ok=True)
+        outputs = []
+        with stage_progress() as report:
+            links, cwds, fresh = _links_and_cwds(out, r, spec, core_set, method, report)
+            if fresh:  # no link table yet: leave the corridors' outputs too
+                outputs += write_linkage_outputs(out, fresh, spec, write_cwd=False)
+            res = barrier_analysis(cwds, links, radii, cellsize_of(spec), valid=np.isfinite(r), percent=percent,
+                                   want_sum=want_sum, progress=report)
+        pct = "_pct" if percent else ""
+        stats = [("max", res.max_by_radius, res.maximum, res.circles_max)]
+        if want_sum:
+            stats.append(("sum", res.sum_by_radius, res.total, res.circles_sum))
+        for stat, by_radius, agg, circles in stats:
+            for rad, a in by_radius.items():
+                outputs.append(write_raster(out / f"barriers_{stat}{pct}_r{_radius_tag(rad)}.tif", a, spec, compress=True))
+            outputs.append(write_raster(out / f"barriers_{stat}{pct}.tif", agg, spec, compress=True))
+            outputs.append(write_raster(out / f"barriers_{stat}{pct}_circles.tif", circles, spec, compress=True))
+            label = "percent improvement" if percent else "improvement score"
+            outputs.append(save_png(out / f"barriers_{stat}{pct}.png", agg, f"barriers: {stat} {label}", cmap="inferno"))
+            outputs.append(save_png(out / f"barriers_{stat}{pct}_circles.png", circles,
+                                    f"barrier circles: {stat} {label}", cmap="inferno"))
+        n_active = sum(lk.active for lk in links)
+        typer.echo(f"barriers: {n_active} active links, radii {', '.join(_radius_tag(x) for x in radii)}; "
+                   f"wrote {len(outputs)} files to {out} in {time.perf_counter() - t0:.2f} s")
