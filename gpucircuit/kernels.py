@@ -1,0 +1,50 @@
+"""CUDA kernels from ``kernels/*.cu``, compiled once per source, dtype and device (CuPy RawModule)."""
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+import numpy as np
+
+_SUFFIX = {np.dtype(np.float64): "f64", np.dtype(np.float32): "f32"}
+
+
+def source(name: str) -> str:
+    return resources.files("gpucircuit._kernels").joinpath(name).read_text()
+
+
+@functools.lru_cache(maxsize=None)
+def _module(name: str, device_id: int):
+    import cupy as cp
+
+    with cp.cuda.Device(device_id):
+        return cp.RawModule(code=source(name), options=("--std=c++14",))
+
+
+def kernel(source_name: str, function: str, dtype):
+    """The compiled ``function`` + dtype suffix from ``source_name`` on the current device."""
+    import cupy as cp
+
+    suffix = _SUFFIX.get(np.dtype(dtype))
+    if suffix is None:
+        raise TypeError(f"no CUDA kernel for dtype {np.dtype(dtype)}")
+    return _module(source_name, cp.cuda.Device().id).get_function(f"{function}_{suffix}")
+
+
+def stencil_apply(op, x):
+    """``op.apply(x)`` with the CUDA stencil kernel (x: cupy (m, n) or (k, m, n))."""
+    import cupy as cp
+
+    e = op.edges
+    dtype = np.result_type(op.diag.dtype, x.dtype)
+    eight = e.se is not None
+    m, n = op.shape
+    xb = cp.ascontiguousarray((x[None] if x.ndim == 2 else x).astype(dtype, copy=False))
+    y = cp.empty_like(xb)
+    w = [cp.ascontiguousarray(a.astype(dtype, copy=False)) for a in (op.diag, e.e, e.s)]
+    diag_w = w + ([cp.ascontiguousarray(a.astype(dtype, copy=False)) for a in (e.se, e.sw)] if eight else [w[1], w[2]])
+    fn = kernel("stencil.cu", "stencil_apply8" if eight else "stencil_apply4", dtype)
+    threads = 256
+    blocks = min((m * n + threads - 1) // threads, 65535 * 4)
+    fn((blocks,), (threads,), (*diag_w, xb, y, np.int32(m), np.int32(n), np.int32(xb.shape[0])))
+    return y[0] if x.ndim == 2 else y
