@@ -143,7 +143,15 @@ class GroundedSystem:
             from ..operators import GridEdges, GridOperator
             from .multigrid import GridMultigrid
 
-            xp = get_backend().xp  # the matrix-free path runs on the GPU when there is one
+            backend = get_backend()
+            xp = backend.xp  # the matrix-free path runs on the GPU when there is one
+            self._batch = None
+            if backend.is_gpu:
+                from ..memory import device_free_bytes, plan_batch
+
+                free = device_free_bytes()
+                if free is not None:  # refuse before allocating, not half-way through
+                    plan_batch(int(self.active.sum()), 1, free, self.graph.edges.se is not None, backend.device)
             e = self.graph.edges
             edges = GridEdges(*(None if w is None else xp.asarray(w) for w in (e.e, e.s, e.se, e.sw)))
             ground = None if self.ground_g is None else xp.asarray(self.ground_g)
@@ -194,10 +202,21 @@ class GroundedSystem:
 
             xp = self._op.xp
             active = self._op.active
-            b = xp.where(active, xp.asarray(rhs_grid), 0.0)
-            x, info = pcg(self._op.apply, b, precond=self._mg, rtol=self.options.rtol, maxiter=self.options.maxiter)
-            self._record(k, info.iterations, info.residuals)
-            return to_host(xp.where(active, x, 0.0))
+            batch = k
+            if xp is not np:
+                from ..memory import device_free_bytes, plan_batch
+
+                free = device_free_bytes()
+                if free is not None:  # as many right-hand sides per pass as the memory left allows
+                    batch = plan_batch(int(self.active.sum()), k, free, self.graph.edges.se is not None)
+            out = np.zeros_like(rhs_grid)
+            for start in range(0, k, batch):
+                b = xp.where(active, xp.asarray(rhs_grid[start:start + batch]), 0.0)
+                x, info = pcg(self._op.apply, b, precond=self._mg, rtol=self.options.rtol,
+                              maxiter=self.options.maxiter)
+                self._record(b.shape[0], info.iterations, info.residuals)
+                out[start:start + batch] = to_host(xp.where(active, x, 0.0))
+            return out
         b = self.to_unknowns(rhs_grid)
         if self.method == "direct":
             x = self._lu.solve(b.T).T
