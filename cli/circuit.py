@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from .common import progress_counter, user_errors
+from .common import GPUS_HELP, SCHEDULER_HELP, WORKERS_HELP, progress_counter, user_errors
 
 RES_OPT = typer.Argument(..., help="Resistance raster (GeoTIFF or ASCII grid); nodata cells are not habitat.")
 OUT_OPT = typer.Option(..., "--out", "-o", help="Output folder (created).")
@@ -69,7 +69,11 @@ def register(app: typer.Typer) -> None:
             voltages: bool = typer.Option(False, help="Also write per-pair/per-point voltage maps."),
             pair_maps: bool = typer.Option(False, help="Also write per-pair/per-point current maps."),
             solver: str = typer.Option("auto", help="auto, direct, mg (grid multigrid) or amg (pyamg)."),
+            workers: int = typer.Option(0, help=WORKERS_HELP),
+            scheduler: str = typer.Option(None, help=SCHEDULER_HELP),
+            gpus: bool = typer.Option(False, help=GPUS_HELP),
         ):
+            from gpucircuit.distribute import cluster
             from gpucircuit.pipeline import run_config
 
             cfg = _config(resistance, out, scenario, conductance, four, avg_resistances, mask, polygons,
@@ -79,9 +83,9 @@ def register(app: typer.Typer) -> None:
                 cfg.use_included_pairs, cfg.included_pairs_file = True, include
             if strengths is not None:
                 cfg.use_variable_source_strengths, cfg.variable_source_file = True, strengths
-            with progress_counter(scenario) as advance:
+            with cluster(workers, scheduler, gpus) as client, progress_counter(scenario) as advance:
                 report = run_config(cfg, method=None if solver == "auto" else solver, progress=advance,
-                                    strict_points=True)
+                                    strict_points=True, client=client)
             _finish(cfg, report)
 
         command.__doc__ = doc

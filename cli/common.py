@@ -67,3 +67,8 @@ def progress_counter(description: str, total: int | None = None):
             prog.update(task, advance=1, description=f"{description} {label}".strip())
 
         yield advance
+
+
+WORKERS_HELP = "Spread independent solves over a local dask cluster of this many workers."
+SCHEDULER_HELP = "Address of a running dask scheduler to send solves to (e.g. tcp://10.0.0.5:8786)."
+GPUS_HELP = "With --workers: one worker per GPU (dask-cuda LocalCUDACluster)."

@@ -35,11 +35,11 @@ def _need(path: Path | None, what: str, key: str) -> Path:
     return Path(path)
 
 
-def solve_options(cfg: CircuitscapeConfig, method: str | None = None) -> SolveOptions:
+def solve_options(cfg: CircuitscapeConfig, method: str | None = None, client=None) -> SolveOptions:
     m = method or "auto"
     if method is None and cfg.solver.lower() in ("cholmod", "mkl_pardiso", "direct"):
         m = "direct"
-    return SolveOptions(method=m, precision=cfg.precision)
+    return SolveOptions(method=m, precision=cfg.precision, client=client)
 
 
 def _region_labels(values: np.ndarray) -> np.ndarray:
@@ -148,7 +148,7 @@ def check_points_on_habitat(graph, cells: dict, spec) -> None:
 
 
 def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None,
-               strict_points: bool = False) -> JobReport:
+               strict_points: bool = False, client=None) -> JobReport:
     """Run a Circuitscape job and write its outputs; returns what was written.
 
     ``strict_points`` turns focal points on nodata into an error instead of Circuitscape's -1.
@@ -157,7 +157,7 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None
     if cfg.data_type == "network":
         from .modes.network import run_network_job
 
-        report = run_network_job(cfg, solve_options(cfg, method))
+        report = run_network_job(cfg, solve_options(cfg, method))  # networks are small: no cluster
         report.seconds = time.perf_counter() - t0
         return report
     graph, spec = load_raster_graph(cfg)
@@ -166,7 +166,7 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None
     writer = MapWriter(prefix, spec, graph.g > 0, cfg.write_as_tif, cfg.compress_grids, cfg.log_transform_maps,
                        cfg.set_null_currents_to_nodata, cfg.set_null_voltages_to_nodata)
     report = JobReport(cfg.scenario)
-    options = solve_options(cfg, method)
+    options = solve_options(cfg, method, client)
     per_solve_cur = cfg.write_cur_maps and not cfg.write_cum_cur_map_only
     maps = raster_modes.MapOptions(
         currents=cfg.write_cur_maps or cfg.write_cum_cur_map_only or cfg.write_max_cur_maps,

@@ -31,6 +31,7 @@ class SolveOptions:
     direct_limit: int = 50_000  # unknowns; auto uses a direct solver up to here
     precision: str = "double"
     mg_dtype: object = np.float32  # multigrid cycle precision under precision = double
+    client: object = None  # a dask.distributed Client: spread right-hand sides over its workers
 
 
 @dataclass
@@ -109,7 +110,9 @@ class GroundedSystem:
         self._check_grounded(keep)
         self.method = self._pick_method()
         self.stats = SolveStats(self.method, self.n)
-        self._setup()
+        self._solve_mask = solve_mask
+        if self.options.client is None:
+            self._setup()  # with a cluster every worker sets up its own solver
 
     def _check_grounded(self, keep):
         comp = self.graph.components
@@ -197,6 +200,16 @@ class GroundedSystem:
         k = rhs_grid.shape[0]
         if self.n == 0:
             return np.zeros_like(rhs_grid)
+        if self.options.client is not None:
+            from ..distribute import solve_distributed
+
+            out, stats = solve_distributed(self.options.client, self.graph, self.fixed, self.ground_g,
+                                           self._solve_mask, self.options, rhs_grid)
+            for st in stats:
+                self.stats.solves += st.solves
+                self.stats.iterations = max(self.stats.iterations, st.iterations)
+                self.stats.max_residual = max(self.stats.max_residual, st.max_residual)
+            return out
         if self.method == "mg":
             from ..backend import to_host
 
