@@ -55,6 +55,6 @@ def cluster(workers: int = 0, scheduler: str | None = None, gpus: bool = False):
             raise InputError("--gpus needs dask-cuda: pip install 'gpucircuit[multi-gpu]'") from None
         local = LocalCUDACluster(n_workers=workers or None)
     else:
-        local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     with local, Client(local) as client:
         yield client
