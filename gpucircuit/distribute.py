@@ -15,7 +15,8 @@ import numpy as np
 def _solve_share(graph, fixed, ground_g, solve_mask, options, rhs):
     from .solver.system import GroundedSystem
 
-    system = GroundedSystem(graph, fixed=fixed, ground_g=ground_g, solve_mask=solve_mask, options=options)
+    system = GroundedSystem(graph, fixed=fixed, ground_g=ground_g, solve_mask=solve_mask, options=options,
+                            rhs_hint=rhs.shape[0])
     return system.solve(rhs), system.stats
 
 

@@ -42,7 +42,7 @@ def test_one_to_all_and_all_to_one_match_reference(landscape, method):
     np.testing.assert_allclose(out.cum_current, c2, rtol=1e-4, atol=1e-6 * c2.max())
 
 
-@pytest.mark.parametrize("method", ["direct", "amg"])
+@pytest.mark.parametrize("method", METHODS)
 def test_polygons_short_circuit(landscape, method):
     res, pts = landscape
     poly = np.zeros(res.shape)

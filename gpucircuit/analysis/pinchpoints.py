@@ -42,17 +42,9 @@ from .cwd import cell_steps
 
 ALL_PAIRS_MODES = ("all-to-one", "pairwise")
 
-#: ``auto`` solves circuits up to this many unknowns with a sparse direct factorisation. Cores
-#: are merged regions, so the matrix-free grid multigrid does not apply and the alternative is
-#: pyamg smoothed aggregation + CG, which is far slower on corridor circuits: measured on a 2-core
-#: CPU, all-to-one over 17 cores on 0.36 M unknowns took 4.4 s direct (1.2 GB peak) vs 274 s with
-#: AMG; 1.1 M unknowns 25 s (3.6 GB), 2.04 M unknowns 48 s (6 GB) direct. Memory is the limit.
-DIRECT_LIMIT = 2_500_000
-
-
 def solve_options(method: str = "auto", **kw) -> SolveOptions:
-    """Solver settings for Pinchpoint Mapper circuits (``auto`` = direct up to :data:`DIRECT_LIMIT`)."""
-    kw.setdefault("direct_limit", DIRECT_LIMIT)
+    """Solver settings for Pinchpoint Mapper circuits: the engine's (``auto`` = direct for small
+    circuits, else the grid multigrid, which treats the cores as merged regions)."""
     return SolveOptions(method=method, **kw)
 
 

@@ -111,7 +111,8 @@ def _grounded_solves(graph: RasterGraph, focal: FocalNodes, use: np.ndarray, opt
                 inject[k] = int(focal.rep[i])
     if not inject:
         return None, {}, None, grounds
-    system = GroundedSystem(graph, fixed=fixed.reshape(graph.shape), solve_mask=solve_mask, options=options)
+    system = GroundedSystem(graph, fixed=fixed.reshape(graph.shape), solve_mask=solve_mask, options=options,
+                            rhs_hint=len(inject))
     order = list(inject)
     rhs = np.zeros((len(order),) + graph.shape)
     for j, k in enumerate(order):
