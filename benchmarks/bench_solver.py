@@ -1,0 +1,144 @@
+"""Grid multigrid + PCG against pyamg smoothed aggregation + CG on the same problem.
+
+    python benchmarks/bench_solver.py --sizes 1000 2000 --seed 0
+    python benchmarks/bench_solver.py --sizes 1000 --seed 0 1 2 3     # spread over landscapes
+
+For each size n the landscape is ``make_landscape((n, n), seed)`` (1e4 contrast, roads,
+10 % holes), 8 neighbours, average conductance; 1 A is injected at one low-resistance
+focal point and a second one is grounded (every other component is grounded at one
+cell). Both solvers get rtol 1e-6 and the same matrix; pyamg runs Circuitscape's
+algorithm: ``smoothed_aggregation_solver(A)``, ``ml.aspreconditioner()``, scipy ``cg``.
+Times are wall clock on this machine (single-threaded NumPy/SciPy). Writes
+``benchmarks/results/cpu-<date>.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from landscape import make_landscape, operator_from_resistance, pick_focal_points  # noqa: E402
+
+from gpucircuit.solver.cg import pcg  # noqa: E402
+from gpucircuit.solver.multigrid import GridMultigrid, StencilApply  # noqa: E402
+
+
+def problem(n, seed, four=False):
+    res = make_landscape((n, n), seed=seed)
+    pts = pick_focal_points(res, 2, seed)
+    op, _, ncomp = operator_from_resistance(res, four_neighbors=four, grounds=pts[1:2])
+    b = np.zeros(res.shape)
+    b[pts[0, 0], pts[0, 1]] = 1.0
+    return op, b, ncomp
+
+
+def run_ours(op, b, rtol, options):
+    t0 = time.perf_counter()
+    M = GridMultigrid(op, **options)
+    A = StencilApply(op)
+    t1 = time.perf_counter()
+    x, info = pcg(A, b[None], M, rtol=rtol, maxiter=500)
+    t2 = time.perf_counter()
+    return x[0], dict(setup_s=t1 - t0, solve_s=t2 - t1, total_s=t2 - t0, iterations=info.iterations,
+                      true_rel_residual=float(info.residuals[0]), levels=[list(l.shape) for l in M.levels])
+
+
+def run_pyamg(op, b, rtol):
+    import pyamg
+    import scipy.sparse.linalg as sla
+
+    act = op.active.ravel()
+    A = op.to_csr()[act][:, act].tocsr()
+    bb = b.ravel()[act]
+    t0 = time.perf_counter()
+    ml = pyamg.smoothed_aggregation_solver(A)
+    t1 = time.perf_counter()
+    its = [0]
+
+    def count(_):
+        its[0] += 1
+
+    x, _ = sla.cg(A, bb, rtol=rtol, M=ml.aspreconditioner(), callback=count, maxiter=2000)
+    t2 = time.perf_counter()
+    rel = float(np.linalg.norm(bb - A @ x) / np.linalg.norm(bb))
+    full = np.zeros(b.size)
+    full[act] = x
+    return full.reshape(b.shape), dict(setup_s=t1 - t0, solve_s=t2 - t1, total_s=t2 - t0, iterations=its[0],
+                                       true_rel_residual=rel, levels=len(ml.levels))
+
+
+def machine():
+    info = dict(platform=platform.platform(), processor=platform.processor(), python=platform.python_version(),
+                cpu_count=os.cpu_count(), numpy=np.__version__)
+    try:
+        import pyamg
+        import scipy
+
+        info.update(scipy=scipy.__version__, pyamg=pyamg.__version__)
+    except ImportError:
+        pass
+    try:
+        info["loadavg_at_start"] = os.getloadavg()
+    except OSError:
+        pass
+    return info
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000])
+    ap.add_argument("--seed", type=int, nargs="+", default=[0], help="one or more landscape seeds")
+    ap.add_argument("--rtol", type=float, default=1e-6)
+    ap.add_argument("--four", action="store_true", help="4 neighbours instead of 8")
+    ap.add_argument("--no-pyamg", action="store_true")
+    ap.add_argument("--cycle", default="W")
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    options = dict(cycle=args.cycle, dtype=np.dtype(args.dtype))
+    rows = []
+    for n, seed in itertools.product(args.sizes, args.seed):
+        op, b, ncomp = problem(n, seed, args.four)
+        x, ours = run_ours(op, b, args.rtol, options)
+        row = dict(n=n, seed=seed, cells=n * n, active=int(op.active.sum()), components=ncomp, ours=ours)
+        if not args.no_pyamg:
+            xa, amg = run_pyamg(op, b, args.rtol)
+            row["pyamg_sa"] = amg
+            row["speedup_total"] = amg["total_s"] / ours["total_s"]
+            row["rel_diff_solutions"] = float(np.linalg.norm(x - xa) / np.linalg.norm(xa))
+        rows.append(row)
+        print(f"n={n} seed={seed}: ours {ours['setup_s']:.2f}+{ours['solve_s']:.2f} s, {ours['iterations']} its; "
+              + (f"pyamg {amg['setup_s']:.2f}+{amg['solve_s']:.2f} s, {amg['iterations']} its; "
+                 f"ratio {row['speedup_total']:.1f}x" if not args.no_pyamg else ""), flush=True)
+    print()
+    hdr = f"{'cells':>10} {'seed':>4} {'ours setup':>10} {'solve':>7} {'its':>4} {'pyamg setup':>11} {'solve':>7} {'its':>4} {'ratio':>6}"
+    print(hdr)
+    for r in rows:
+        o, a = r["ours"], r.get("pyamg_sa")
+        line = f"{r['cells']:>10} {r['seed']:>4} {o['setup_s']:>10.2f} {o['solve_s']:>7.2f} {o['iterations']:>4}"
+        if a:
+            line += f" {a['setup_s']:>11.2f} {a['solve_s']:>7.2f} {a['iterations']:>4} {r['speedup_total']:>5.1f}x"
+        print(line)
+    out = Path(args.out) if args.out else HERE / "results" / f"cpu-{_dt.date.today().isoformat()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = dict(date=_dt.datetime.now().isoformat(timespec="seconds"), machine=machine(),
+                  settings=dict(seed=args.seed, rtol=args.rtol, four_neighbors=args.four, cycle=args.cycle,
+                                dtype=args.dtype, landscape="make_landscape(contrast=1e4, nodata_frac=0.1, roads=True)"),
+                  results=rows)
+    out.write_text(json.dumps(record, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

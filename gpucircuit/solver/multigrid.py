@@ -1,0 +1,280 @@
+"""Structured, operator-dependent multigrid preconditioner for grid operators.
+
+The hierarchy is built from the grid itself (see ``coarsening``): 2x2 coarsening in both
+directions, Dendy black-box interpolation (plus a fix for cells cut off by holes),
+Galerkin coarse stencils (9-point on every level), four-colour Gauss-Seidel smoothing
+(``smoothers``) and a direct solve on the coarsest grid. Everything but the coarsest
+solve is slicing, element-wise arithmetic and reductions on the array namespace of the
+operator, so the same code runs on NumPy and CuPy.
+
+Design choices, measured on ``benchmarks/landscape.py`` grids (1e4 contrast, roads, 10 %
+holes, 8 neighbours, point source; CG iterations to rtol 1e-6; see benchmarks/README.md):
+
+* W-cycle with one forward / one backward GS sweep on the finest level and two on the
+  coarser ones (``cycle="W", coarse_sweeps=2``). CG iterations at 1000^2, landscape
+  seeds 0 / 1: V(1,1) 26 / 47, V with coarse_sweeps=2 20 / 34, W(1,1) 16 / 29, W with
+  coarse_sweeps=2 12 / 23; the last is also the fastest solve (1.2 / 1.8 s against
+  1.5 / 2.6 s for V(1,1)).
+  The coarse levels are where quality is lost (roads, holes and small components become
+  sub-cell features), so extra work there is cheap and pays.
+* Forward GS before and backward GS after the coarse correction, zero initial guess on
+  every level, exact coarsest solve (SuperLU, or a symmetrised dense inverse on small
+  grids): the preconditioner is a fixed
+  symmetric positive definite linear operator, as PCG requires. The W-cycle's second
+  coarse visit is ``x1 + M(b - A x1)``, i.e. ``2M - MAM``, still symmetric.
+* The setup runs in float64 (Galerkin sums of terms of both signs, near-singular
+  components grounded at one cell); the cycle runs in ``dtype`` (float32 by default: same
+  12 / 23 iterations as float64 above, solve 1.2 / 1.8 s against 1.7 / 2.9 s) and CG
+  keeps float64 vectors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backend import array_module, to_host
+from ..errors import SolverError
+from .cg import CGInfo, pcg
+from .coarsening import Stencil, galerkin, interpolation
+from .smoothers import ColouredGS, colour_slice
+
+
+@dataclass
+class Level:
+    shape: tuple
+    stencil: Stencil  # in the cycle dtype
+    P: dict | None = None  # interpolation to this level from the next coarser one
+    smoother: ColouredGS | None = None
+
+    def __repr__(self):
+        return f"Level{self.shape}"
+
+
+class GridMultigrid:
+    """One multigrid cycle as a preconditioner ``z = M r`` for a ``GridOperator``.
+
+    Options: ``max_coarse`` (largest grid solved directly, cells), ``presmooth`` /
+    ``postsmooth`` (GS sweeps on the finest level), ``coarse_sweeps`` (multiplier of the
+    sweeps on coarser levels), ``cycle`` ("V" or "W"), ``max_levels``.
+    """
+
+    def __init__(self, op, dtype=np.float32, max_coarse: int | None = None, presmooth: int = 1,
+                 postsmooth: int = 1, cycle: str = "W", max_levels: int = 30,
+                 coarse_sweeps: int = 2):
+        self.xp = xp = op.xp
+        self.dtype = np.dtype(dtype)
+        self.presmooth, self.postsmooth = presmooth, postsmooth
+        self.coarse_sweeps = coarse_sweeps  # sweep multiplier on levels below the finest
+        if cycle not in ("V", "W"):
+            raise ValueError(f"cycle must be 'V' or 'W', not {cycle!r}")
+        self.cycle_type = cycle
+        if max_coarse is None:
+            # CPU: stop at ~125^2 and factorise (SuperLU): a deep W-cycle spends more in
+            # Python call overhead on tiny grids than the factorisation costs (measured
+            # 1000^2: 0.8 s vs 2.2 s solve, same 11 iterations). GPU: coarsen to 32^2.
+            max_coarse = 20000 if xp is np else 1024
+        st = Stencil.from_operator(op, dtype=np.float64)
+        self.levels: list[Level] = []
+        while True:
+            m, n = st.shape
+            last = m * n <= max_coarse or (m <= 2 and n <= 2) or len(self.levels) + 1 >= max_levels
+            # the finest stencil lives in the smoother; coarse ones also serve the W-cycle
+            lvl = Level(st.shape, st.astype(self.dtype) if self.levels else None)
+            self.levels.append(lvl)
+            if last:
+                break
+            P = interpolation(st)
+            lvl.smoother = ColouredGS(st.astype(self.dtype))
+            lvl.P = {u: p.astype(self.dtype) for u, p in P.items()}
+            st = galerkin(st, P)
+        self._coarse_inverse = self._dense_inverse(st)
+        self._buffers = {}
+
+    # ------------------------------------------------------------------ setup helpers
+    def _dense_inverse(self, st: Stencil):
+        """Inverse of the coarsest operator as a dense (N, N) matrix, in float64 then cast.
+        (A coarsest grid above 1024 cells is factorised by SuperLU on the host instead.)"""
+        m, n = st.shape
+        N = m * n
+        if N > 1024:
+            import scipy.sparse.linalg as sla  # noqa: PLC0415
+
+            from ..operators import GridEdges, GridOperator  # noqa: PLC0415
+
+            csr = GridOperator(GridEdges(*(to_host(a) if a is not None else None
+                                           for a in (st.e, st.s, st.se, st.sw))),
+                               to_host(st.diag), None).to_csr()
+            try:
+                return sla.splu(csr.tocsc())
+            except RuntimeError as err:
+                raise SolverError(f"multigrid: coarsest operator is singular ({err}); "
+                                  "is every connected component grounded?") from None
+        A = np.zeros((N, N))
+        idx = np.arange(N).reshape(m, n)
+        A[idx.ravel(), idx.ravel()] = to_host(st.diag).ravel()
+        for (di, dj), w in st.forward():
+            w = to_host(w)
+            src = (slice(0, m - di), slice(max(0, -dj), n - max(0, dj)))
+            dst = (slice(di, m), slice(max(0, dj), n + min(0, dj)))
+            a, b, v = idx[src].ravel(), idx[dst].ravel(), w[src].ravel()
+            A[a, b] -= v
+            A[b, a] -= v
+        try:
+            inv = np.linalg.inv(A)
+        except np.linalg.LinAlgError:
+            raise SolverError("multigrid: coarsest operator is singular; "
+                              "is every connected component grounded?") from None
+        inv = (inv + inv.T) / 2  # exact symmetry keeps the preconditioner symmetric
+        return self.xp.asarray(inv.astype(self.dtype))
+
+    def _level_buffers(self, k):
+        bufs = self._buffers.get(k)
+        if bufs is None:
+            bufs = []
+            for lvl in self.levels[:-1]:
+                sm = lvl.smoother
+                mc, nc = sm.cshape
+                B = {c: self.xp.zeros((k, mc, nc), dtype=self.dtype) for c in sm.buffers(1, self.dtype)}
+                bufs.append((sm.buffers(k, self.dtype), B, sm.buffers(k, self.dtype)))
+            self._buffers[k] = bufs
+        return bufs
+
+    # ------------------------------------------------------------------ the cycle
+    def __call__(self, r):
+        squeeze = r.ndim == 2
+        b = r[None] if squeeze else r
+        out_dtype = b.dtype
+        b = b.astype(self.dtype, copy=False)
+        z = self._cycle(0, b, self._level_buffers(b.shape[0]))
+        z = z.astype(out_dtype, copy=False)
+        return z[0] if squeeze else z
+
+    def _cycle(self, lev, b, bufs):
+        """Approximate A_lev^-1 b (natural layout (k, m, n)) from a zero guess."""
+        xp = self.xp
+        lvl = self.levels[lev]
+        k = b.shape[0]
+        m, n = lvl.shape
+        if lev == len(self.levels) - 1:
+            inv = self._coarse_inverse
+            if hasattr(inv, "solve"):  # SuperLU on the host
+                y = inv.solve(to_host(b).reshape(k, m * n).T.astype(np.float64)).T
+                y = xp.asarray(y.astype(self.dtype))
+            else:
+                y = b.reshape(k, m * n) @ inv
+            return y.reshape(k, m, n)
+        sm = lvl.smoother
+        X, B, R = bufs[lev]
+        mult = 1 if lev == 0 else self.coarse_sweeps
+        sm.split(b, B)
+        for a in X.values():
+            a.fill(0)
+        if self.presmooth:
+            sm.forward(X, B, self.presmooth * mult, zero_init=True)
+        sm.residual(X, B, R, skip_last=self.presmooth > 0)
+        bc = self._restrict(lvl.P, R, sm.cshape)
+        xc = self._cycle(lev + 1, bc, bufs)
+        if self.cycle_type == "W" and lev + 2 < len(self.levels):
+            # second coarse visit on the remaining coarse residual: e = x1 + M(bc - A x1)
+            coarse = self.levels[lev + 1]
+            rc = bc - _apply_stencil(coarse, xc)
+            xc = xc + self._cycle(lev + 1, rc, bufs)
+        self._prolong(lvl.P, X, xc, sm.cshape)
+        if self.postsmooth:
+            sm.backward(X, B, self.postsmooth * mult)
+        return sm.merge(X)
+
+    @staticmethod
+    def _restrict(P, R, cshape):
+        """b_c(I) = sum_u P_u(I) r(2I+u), reading the residual's colour arrays."""
+        mc, nc = cshape
+        bc = None
+        for (ui, uj), p in P.items():
+            t = R[(ui % 2, uj % 2)][colour_slice(ui // 2, uj // 2, mc, nc)] * p
+            if bc is None:
+                bc = t
+            else:
+                bc += t
+        return bc
+
+    @staticmethod
+    def _prolong(P, X, xc, cshape):
+        """x(2I+u) += P_u(I) x_c(I) (writes into ghost cells only where P_u is 0)."""
+        mc, nc = cshape
+        for (ui, uj), p in P.items():
+            X[(ui % 2, uj % 2)][colour_slice(ui // 2, uj // 2, mc, nc)] += p * xc
+
+
+def _apply_stencil(lvl: Level, x):
+    """A x for x of shape (..., m, n) on a coarse level (the W-cycle's second visit)."""
+    xp = array_module(x)
+    st = lvl.stencil
+    m, n = st.shape
+    full = lvl.__dict__.get("_full")
+    if full is None:
+        full = lvl.__dict__["_full"] = list(st.full().items())
+    x_pad = xp.zeros(x.shape[:-2] + (m + 2, n + 2), dtype=x.dtype)
+    x_pad[..., 1:-1, 1:-1] = x
+    y = st.diag * x
+    for (di, dj), w in full:
+        y -= w * x_pad[..., 1 + di: 1 + di + m, 1 + dj: 1 + dj + n]
+    return y
+
+
+class StencilApply:
+    """``A x`` for a ``GridOperator`` with all eight neighbour weights precomputed: one
+    multiply and one subtract per direction on shifted slices of a padded copy of x.
+    Same result as ``GridOperator.apply`` (summation order aside); measured 16 ms against
+    36 ms at 1000^2 in float64, and it is called once per CG iteration."""
+
+    def __init__(self, op):
+        st = Stencil.from_operator(op)
+        self.xp = op.xp
+        self.shape = st.shape
+        self.diag = st.diag
+        self.terms = [(o, w) for o, w in st.full().items()]
+        self._pad = {}
+
+    def __call__(self, x):
+        xp = self.xp
+        m, n = self.shape
+        key = (x.shape[:-2], x.dtype)
+        pad = self._pad.get(key)
+        if pad is None:
+            pad = self._pad[key] = xp.zeros(x.shape[:-2] + (m + 2, n + 2), dtype=x.dtype)
+            self._tmp = xp.empty(x.shape, dtype=x.dtype)
+        pad[..., 1:-1, 1:-1] = x
+        y = self.diag * x
+        tmp = self._tmp if self._tmp.shape == x.shape and self._tmp.dtype == x.dtype else xp.empty_like(x)
+        self._tmp = tmp
+        for (di, dj), w in self.terms:
+            xp.multiply(pad[..., 1 + di: 1 + di + m, 1 + dj: 1 + dj + n], w, out=tmp)
+            y -= tmp
+        return y
+
+
+def solve(op, b, rtol: float = 1e-6, maxiter: int = 200, precond="mg", x0=None, **options):
+    """Solve ``op x = b`` (b: (m, n) or (k, m, n)) by PCG; returns ``(x, CGInfo)``.
+
+    ``precond``: "mg" (``GridMultigrid``; options go to it), "jacobi", None, or any
+    callable.
+    """
+    xp = op.xp
+    squeeze = b.ndim == 2
+    bb = b[None] if squeeze else b
+    if precond == "mg":
+        M = GridMultigrid(op, **options)
+    elif precond == "jacobi":
+        inv = 1 / op.diag
+        M = lambda r: r * inv  # noqa: E731
+    elif precond is None or callable(precond):
+        M = precond
+    else:
+        raise ValueError(f"unknown preconditioner {precond!r}")
+    x, info = pcg(StencilApply(op), bb, M, x0=None if x0 is None else (x0[None] if squeeze else x0),
+                  rtol=rtol, maxiter=maxiter)
+    return (x[0] if squeeze else x), info
+
+
+__all__ = ["GridMultigrid", "Level", "StencilApply", "solve", "CGInfo"]
