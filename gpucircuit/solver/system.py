@@ -164,6 +164,7 @@ class GroundedSystem:
                 if free is not None:  # refuse before allocating, not half-way through
                     plan_batch(int(self.active.sum()), 1, free, self.graph.edges.se is not None, backend.device)
             from .merged import MergedGrid, leak_for_ungrounded, strengthen_regions
+            from .multigrid import StencilApply
 
             e = self.graph.edges
             edges = GridEdges(*(None if w is None else xp.asarray(w) for w in (e.e, e.s, e.se, e.sw)))
@@ -172,15 +173,17 @@ class GroundedSystem:
             self._op = GridOperator.build(edges, active, ground)
             # fp32 cycles (half the memory traffic, same iteration count), fp64 CG vectors
             dtype = np.float32 if self.options.precision == "single" else self.options.mg_dtype
+            # CPU: precomputed 8-direction stencil (2x faster per CG iteration); GPU: the CUDA kernel
+            grid_apply = self._op.apply if backend.is_gpu else StencilApply(self._op)
             self._regions = MergedGrid(self.graph.merge, self.active, xp, degree=self.graph.edges.degree())
             if self._regions.empty:
-                self._apply, self._mg = self._op.apply, GridMultigrid(self._op, dtype=dtype)
+                self._apply, self._mg = grid_apply, GridMultigrid(self._op, dtype=dtype)
             else:  # one unknown per region: exact operator, multigrid on strongly linked regions
                 strong = GridOperator.build(strengthen_regions(edges, self.graph.merge), active, ground)
                 leak = leak_for_ungrounded(strong, self.graph.edges.se is None)
                 if leak is not None:
                     strong.diag = strong.diag + xp.asarray(leak)
-                self._apply = self._regions.operator(self._op.apply)
+                self._apply = self._regions.operator(grid_apply)
                 self._mg = self._regions.preconditioner(GridMultigrid(strong, dtype=dtype))
             return
         self.A = reduced_laplacian(self.graph, self.uid, self.n, self.ground_g)
