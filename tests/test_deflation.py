@@ -1,0 +1,62 @@
+"""Pocket deflation: finds walled-in conductive cells, keeps the preconditioner symmetric, cuts iterations."""
+import numpy as np
+
+from gpucircuit.grid import edges_from_conductance
+from gpucircuit.operators import GridOperator
+from gpucircuit.solver.cg import pcg
+from gpucircuit.solver.deflation import PocketDeflation
+from gpucircuit.solver.multigrid import GridMultigrid
+
+
+def pocket_landscape(n=96, seed=0):
+    """Resistive background (1e3) with conductive 1-3 cell pockets: the multigrid's hard case."""
+    rng = np.random.default_rng(seed)
+    g = np.full((n, n), 1e-3) * (1 + rng.random((n, n)))
+    for _ in range(60):
+        i, j = rng.integers(2, n - 3, 2)
+        g[i:i + rng.integers(1, 3), j:j + rng.integers(1, 3)] = 1.0
+    active = np.ones((n, n), bool)
+    active[0, 0] = False  # ground
+    return GridOperator.build(edges_from_conductance(g), active)
+
+
+def test_detects_pockets_and_projects_exactly():
+    op = pocket_landscape()
+    Q = PocketDeflation(op)
+    assert Q.count >= 30
+    # Q A Q = Q: Q is the A-orthogonal projection onto the pockets' span, times A^-1
+    rng = np.random.default_rng(1)
+    r = rng.random((2,) + op.shape)
+    np.testing.assert_allclose(Q(op.apply(Q(r))), Q(r), rtol=1e-8, atol=1e-12)
+
+
+def benchmark_landscape_operator(n, seed):
+    """The benchmark generator's landscape (1e4 contrast, roads, holes), grounded like bench_solver."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from landscape import make_landscape, operator_from_resistance, pick_focal_points
+
+    res = make_landscape((n, n), seed=seed)
+    pts = pick_focal_points(res, 2, seed)
+    op, _, _ = operator_from_resistance(res, grounds=pts[1:2])
+    b = np.zeros(res.shape)
+    b[pts[0, 0], pts[0, 1]] = 1.0
+    return op, b[None]
+
+
+def test_balanced_preconditioner_is_symmetric_and_helps():
+    op, b = benchmark_landscape_operator(300, seed=1)  # measured: 12 -> 7 iterations
+    mg = GridMultigrid(op, dtype=np.float64, max_coarse=256)  # a real hierarchy, not a direct solve
+    P = PocketDeflation(op).balance(op.apply, mg)
+    rng = np.random.default_rng(2)
+    u, v = np.where(op.active, rng.random((2, 1) + op.shape), 0)
+    assert np.isclose((u * P(v)).sum(), (v * P(u)).sum(), rtol=1e-8)
+    _, plain = pcg(op.apply, b, mg, rtol=1e-8)
+    x, deflated = pcg(op.apply, b, P, rtol=1e-8)
+    assert deflated.converged and deflated.iterations < plain.iterations
+    from scipy.sparse.linalg import spsolve
+
+    ref = spsolve(op.to_csr().tocsc(), b[0].ravel()).reshape(op.shape)
+    np.testing.assert_allclose(x[0], ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
