@@ -17,6 +17,11 @@ def save_png(path, data: np.ndarray, title: str = "", log: bool = False, cmap: s
 
     path = Path(path)
     a = np.asarray(data, dtype=np.float64)
+    finite = np.isfinite(a)
+    if finite.any() and finite.mean() < 0.5:  # crop to the data (corridors cover little of a region)
+        rows, cols = np.flatnonzero(finite.any(axis=1)), np.flatnonzero(finite.any(axis=0))
+        pad = max(2, int(0.03 * max(a.shape)))
+        a = a[max(rows[0] - pad, 0):rows[-1] + pad + 1, max(cols[0] - pad, 0):cols[-1] + pad + 1]
     step = max(1, int(np.ceil(np.sqrt(a.size / max_pixels))))
     a = a[::step, ::step]
     if log:
@@ -25,7 +30,7 @@ def save_png(path, data: np.ndarray, title: str = "", log: bool = False, cmap: s
     fig, ax = plt.subplots(figsize=(8, 8 * a.shape[0] / max(a.shape[1], 1) + 0.6), dpi=110)
     im = ax.imshow(np.ma.masked_invalid(a), cmap=cmap, interpolation="nearest")
     fig.colorbar(im, ax=ax, shrink=0.8, label="log10" if log else None)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10, wrap=True)
     ax.set_axis_off()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
