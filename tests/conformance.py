@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
-CS_DIR = CONFORMANCE / "circuitscape"
+from shared_data import CS_DIR  # noqa: E402
 
 
 def find_cases():

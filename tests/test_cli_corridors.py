@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from gpucircuit._cli import barriers as barriers_cli
 from gpucircuit._cli import corridors as corridors_cli
 
-DEMO = Path("/work/shared/examples/linkage_mapper_demo")
+from shared_data import DEMO  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from gpucircuit._cli import corridors as corridors_cli
 from gpucircuit._cli import linkage as linkage_cli
 from gpucircuit._cli import pinchpoints as pinchpoints_cli
 
-DEMO = Path("/work/shared/examples/linkage_mapper_demo")
+from shared_data import DEMO  # noqa: E402
 
 
 @pytest.fixture(scope="module")

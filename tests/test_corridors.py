@@ -13,7 +13,7 @@ from gpucircuit.errors import InputError
 from gpucircuit.io.cores import cores_from_labels, read_cores
 from gpucircuit.io.raster import GridSpec, read_raster
 
-DEMO = Path("/work/shared/examples/linkage_mapper_demo")
+from shared_data import DEMO  # noqa: E402
 
 
 def channel_landscape():

@@ -13,7 +13,7 @@ from gpucircuit.analysis import report as rp
 from gpucircuit.analysis.corridors import Link
 from gpucircuit.errors import InputError
 
-DEMO = Path("/work/shared/examples/linkage_mapper_demo")
+from shared_data import DEMO  # noqa: E402
 
 
 def rows_of(path):
