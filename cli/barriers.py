@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from . import options as opt
 from .common import user_errors
 from .corridors import LINK_TABLE, cellsize_of, load_inputs, run_linkage, stage_progress, write_linkage_outputs
 
@@ -43,25 +44,45 @@ def _links_and_cwds(out: Path, r, spec, core_set, method: str, report):
     return result.links, result.cwd, result
 
 
+def write_barrier_outputs(out: Path, res, spec, want_sum: bool) -> list[Path]:
+    """The files ``gpucircuit barriers`` writes, from a :class:`BarrierResult`."""
+    from gpucircuit.io.quicklook import save_png
+    from gpucircuit.io.raster import write_raster
+
+    outputs = []
+    pct = "_pct" if res.percent else ""
+    stats = [("max", res.max_by_radius, res.maximum, res.circles_max)]
+    if want_sum:
+        stats.append(("sum", res.sum_by_radius, res.total, res.circles_sum))
+    label = "percent improvement" if res.percent else "improvement score"
+    for stat, by_radius, agg, circles in stats:
+        for rad, a in by_radius.items():
+            outputs.append(write_raster(out / f"barriers_{stat}{pct}_r{_radius_tag(rad)}.tif", a, spec, compress=True))
+        outputs.append(write_raster(out / f"barriers_{stat}{pct}.tif", agg, spec, compress=True))
+        outputs.append(write_raster(out / f"barriers_{stat}{pct}_circles.tif", circles, spec, compress=True))
+        outputs.append(save_png(out / f"barriers_{stat}{pct}.png", agg, f"barriers: {stat} {label}", cmap="inferno"))
+        outputs.append(save_png(out / f"barriers_{stat}{pct}_circles.png", circles,
+                                f"barrier circles: {stat} {label}", cmap="inferno"))
+    return outputs
+
+
 def register(app: typer.Typer) -> None:
     @app.command("barriers")
     @user_errors
     def barriers(
-        resistance: Path = typer.Argument(..., help="Resistance raster (GeoTIFF or ASCII grid); nodata is impassable."),
-        cores: Path = typer.Argument(..., help="Core areas: polygons (Shapefile, GeoPackage) or a raster of ids."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder; its link_table.csv is reused if present."),
+        resistance: Path = opt.RESISTANCE,
+        cores: Path = opt.CORES,
+        out: Path = opt.OUT,
         radius_start: float = typer.Option(..., "--radius-start", help="Smallest search radius (map units)."),
         radius_end: float = typer.Option(..., "--radius-end", help="Largest search radius (map units)."),
         radius_step: float = typer.Option(..., "--radius-step", help="Radius increment (map units)."),
-        core_field: str = typer.Option("core_id", "--core-field", help="Integer id field of the core polygons."),
+        core_field: str = opt.CORE_FIELD,
         want_sum: bool = typer.Option(False, "--sum", help="Also write the sum of positive scores over links."),
         percent: bool = typer.Option(False, "--percent", help="Scores as percent of each link's CWD."),
-        method: str = typer.Option("auto", "--cwd-method", help="CWD engine: auto, dijkstra (CPU) or sweep (array/GPU)."),
+        method: str = opt.CWD_METHOD,
     ):
         """Barrier Mapper: improvement score of restoring a disc of radius r, max over links and radii."""
         from gpucircuit.analysis.barriers import barrier_analysis, radii_list
-        from gpucircuit.io.quicklook import save_png
-        from gpucircuit.io.raster import write_raster
 
         import numpy as np
 
@@ -76,19 +97,7 @@ def register(app: typer.Typer) -> None:
                 outputs += write_linkage_outputs(out, fresh, spec, write_cwd=False)
             res = barrier_analysis(cwds, links, radii, cellsize_of(spec), valid=np.isfinite(r), percent=percent,
                                    want_sum=want_sum, progress=report)
-        pct = "_pct" if percent else ""
-        stats = [("max", res.max_by_radius, res.maximum, res.circles_max)]
-        if want_sum:
-            stats.append(("sum", res.sum_by_radius, res.total, res.circles_sum))
-        for stat, by_radius, agg, circles in stats:
-            for rad, a in by_radius.items():
-                outputs.append(write_raster(out / f"barriers_{stat}{pct}_r{_radius_tag(rad)}.tif", a, spec, compress=True))
-            outputs.append(write_raster(out / f"barriers_{stat}{pct}.tif", agg, spec, compress=True))
-            outputs.append(write_raster(out / f"barriers_{stat}{pct}_circles.tif", circles, spec, compress=True))
-            label = "percent improvement" if percent else "improvement score"
-            outputs.append(save_png(out / f"barriers_{stat}{pct}.png", agg, f"barriers: {stat} {label}", cmap="inferno"))
-            outputs.append(save_png(out / f"barriers_{stat}{pct}_circles.png", circles,
-                                    f"barrier circles: {stat} {label}", cmap="inferno"))
+        outputs += write_barrier_outputs(out, res, spec, want_sum)
         n_active = sum(lk.active for lk in links)
         typer.echo(f"barriers: {n_active} active links, radii {', '.join(_radius_tag(x) for x in radii)}; "
                    f"wrote {len(outputs)} files to {out} in {time.perf_counter() - t0:.2f} s")

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from . import options as opt
 from .common import user_errors
 from .corridors import LINK_TABLE, load_inputs, run_linkage, stage_progress, write_linkage_outputs
 
@@ -56,7 +57,7 @@ def register(app: typer.Typer) -> None:
         resistance: Optional[Path] = typer.Argument(None, help="Resistance raster (needed without a link table)."),
         cores: Optional[Path] = typer.Argument(None, help="Core areas (needed without a link table)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder; its link_table.csv is used if present."),
-        core_field: str = typer.Option("core_id", "--core-field", help="Integer id field of the core polygons."),
+        core_field: str = opt.CORE_FIELD,
         weight: str = typer.Option("cwd", "--weight",
                                    help="Link resistance: cwd (least-cost distance) or eff-resist (from pinchpoints)."),
         method: str = typer.Option("auto", "--cwd-method", help="CWD engine when corridors must be computed."),

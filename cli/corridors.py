@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from . import options as opt
 from .common import user_errors
 
 LINK_TABLE = "link_table.csv"
@@ -97,22 +98,19 @@ def register(app: typer.Typer) -> None:
     @app.command("corridors")
     @user_errors
     def corridors(
-        resistance: Path = typer.Argument(..., help="Resistance raster (GeoTIFF or ASCII grid); nodata is impassable."),
-        cores: Path = typer.Argument(..., help="Core areas: polygons (Shapefile, GeoPackage) or a raster of ids."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder (created)."),
-        core_field: str = typer.Option("core_id", "--core-field", help="Integer id field of the core polygons."),
-        adjacency: str = typer.Option("both", "--adjacency", help="Adjacency of cores: cwd, euclidean or both."),
-        max_cwd: Optional[float] = typer.Option(None, "--max-cwd", help="Drop links with least-cost distance above this."),
-        max_euclid: Optional[float] = typer.Option(None, "--max-euclid", help="Drop links longer than this (Euclidean, map units)."),
-        knn: Optional[int] = typer.Option(None, "--knn", help="Keep each core's K nearest neighbours (by CWD)."),
-        connect_constellations: bool = typer.Option(True, "--connect-constellations/--no-connect-constellations",
-                                                    help="After --knn, re-link groups left disconnected."),
-        drop_crossing: bool = typer.Option(True, "--drop-crossing/--no-drop-crossing",
-                                           help="Drop links whose least-cost path crosses another core."),
-        cwd_threshold: Optional[float] = typer.Option(None, "--cwd-threshold",
-                                                      help="Truncate corridors: cells above this normalised CWD become nodata."),
-        write_cwd: bool = typer.Option(False, "--write-cwd", help="Also write the CWD raster of every core."),
-        method: str = typer.Option("auto", "--cwd-method", help="CWD engine: auto, dijkstra (CPU) or sweep (array/GPU)."),
+        resistance: Path = opt.RESISTANCE,
+        cores: Path = opt.CORES,
+        out: Path = opt.OUT,
+        core_field: str = opt.CORE_FIELD,
+        adjacency: str = opt.ADJACENCY,
+        max_cwd: Optional[float] = opt.MAX_CWD,
+        max_euclid: Optional[float] = opt.MAX_EUCLID,
+        knn: Optional[int] = opt.KNN,
+        connect_constellations: bool = opt.CONNECT,
+        drop_crossing: bool = opt.DROP_CROSSING,
+        cwd_threshold: Optional[float] = opt.CWD_THRESHOLD,
+        write_cwd: bool = opt.WRITE_CWD,
+        method: str = opt.CWD_METHOD,
     ):
         """Linkage Pathways: least-cost corridors between adjacent cores, link table and least-cost paths."""
         from gpucircuit.analysis.corridors import LinkageOptions

@@ -13,55 +13,30 @@ from typing import Optional
 
 import typer
 
+from . import options as opt
 from .common import user_errors
+from .barriers import write_barrier_outputs
 from .corridors import cellsize_of, load_inputs, run_linkage, stage_progress, write_linkage_outputs
-
-
-def write_barrier_outputs(out: Path, res, spec, want_sum: bool) -> list[Path]:
-    """The files ``gpucircuit barriers`` writes, from a :class:`BarrierResult`."""
-    from gpucircuit.io.quicklook import save_png
-    from gpucircuit.io.raster import write_raster
-
-    from .barriers import _radius_tag
-
-    outputs = []
-    pct = "_pct" if res.percent else ""
-    stats = [("max", res.max_by_radius, res.maximum, res.circles_max)]
-    if want_sum:
-        stats.append(("sum", res.sum_by_radius, res.total, res.circles_sum))
-    label = "percent improvement" if res.percent else "improvement score"
-    for stat, by_radius, agg, circles in stats:
-        for rad, a in by_radius.items():
-            outputs.append(write_raster(out / f"barriers_{stat}{pct}_r{_radius_tag(rad)}.tif", a, spec, compress=True))
-        outputs.append(write_raster(out / f"barriers_{stat}{pct}.tif", agg, spec, compress=True))
-        outputs.append(write_raster(out / f"barriers_{stat}{pct}_circles.tif", circles, spec, compress=True))
-        outputs.append(save_png(out / f"barriers_{stat}{pct}.png", agg, f"barriers: {stat} {label}", cmap="inferno"))
-        outputs.append(save_png(out / f"barriers_{stat}{pct}_circles.png", circles,
-                                f"barrier circles: {stat} {label}", cmap="inferno"))
-    return outputs
 
 
 def register(app: typer.Typer) -> None:
     @app.command("linkage")
     @user_errors
     def linkage(
-        resistance: Path = typer.Argument(..., help="Resistance raster (GeoTIFF or ASCII grid); nodata is impassable."),
-        cores: Path = typer.Argument(..., help="Core areas: polygons (Shapefile, GeoPackage) or a raster of ids."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder (created)."),
-        core_field: str = typer.Option("core_id", "--core-field", help="Integer id field of the core polygons."),
+        resistance: Path = opt.RESISTANCE,
+        cores: Path = opt.CORES,
+        out: Path = opt.OUT,
+        core_field: str = opt.CORE_FIELD,
         # corridors
-        adjacency: str = typer.Option("both", "--adjacency", help="Adjacency of cores: cwd, euclidean or both."),
-        max_cwd: Optional[float] = typer.Option(None, "--max-cwd", help="Drop links with least-cost distance above this."),
-        max_euclid: Optional[float] = typer.Option(None, "--max-euclid", help="Drop links longer than this (Euclidean)."),
-        knn: Optional[int] = typer.Option(None, "--knn", help="Keep each core's K nearest neighbours (by CWD)."),
-        connect_constellations: bool = typer.Option(True, "--connect-constellations/--no-connect-constellations",
-                                                    help="After --knn, re-link groups left disconnected."),
-        drop_crossing: bool = typer.Option(True, "--drop-crossing/--no-drop-crossing",
-                                           help="Drop links whose least-cost path crosses another core."),
-        cwd_threshold: Optional[float] = typer.Option(None, "--cwd-threshold",
-                                                      help="Truncate the corridor map above this normalised CWD."),
-        write_cwd: bool = typer.Option(False, "--write-cwd", help="Also write the CWD raster of every core."),
-        method: str = typer.Option("auto", "--cwd-method", help="CWD engine: auto, dijkstra (CPU) or sweep (array/GPU)."),
+        adjacency: str = opt.ADJACENCY,
+        max_cwd: Optional[float] = opt.MAX_CWD,
+        max_euclid: Optional[float] = opt.MAX_EUCLID,
+        knn: Optional[int] = opt.KNN,
+        connect_constellations: bool = opt.CONNECT,
+        drop_crossing: bool = opt.DROP_CROSSING,
+        cwd_threshold: Optional[float] = opt.CWD_THRESHOLD,
+        write_cwd: bool = opt.WRITE_CWD,
+        method: str = opt.CWD_METHOD,
         # pinch points
         cutoff: float = typer.Option(..., "--cutoff", help="Pinch points: CWD cutoff of the corridors."),
         adjacent: bool = typer.Option(True, "--adjacent/--no-adjacent", help="Pinch points: per-link pairwise runs."),
@@ -69,7 +44,7 @@ def register(app: typer.Typer) -> None:
                                                   help="Pinch points: all-pairs run in all-to-one mode (default), or none."),
         pairwise_all: bool = typer.Option(False, "--pairwise-all", help="Pinch points: all-pairs run in pairwise mode."),
         squared: bool = typer.Option(False, "--squared", help="Pinch points: square resistances."),
-        solver: str = typer.Option("auto", "--solver", help="Linear solver: auto, direct or amg."),
+        solver: str = opt.SOLVER,
         # barriers
         radius_start: Optional[float] = typer.Option(None, "--radius-start",
                                                      help="Barriers: smallest search radius (no radii: no barriers)."),

@@ -10,10 +10,11 @@ from typing import Optional
 
 import typer
 
+from . import options as opt
 from .common import user_errors
 from .corridors import LINK_TABLE, cellsize_of, load_inputs, stage_progress, write_linkage_outputs
 
-SOLVERS = ("auto", "direct", "amg")
+SOLVERS = ("auto", "direct", "mg", "amg")
 
 
 def cutoff_tag(cutoff: float) -> str:
@@ -142,11 +143,11 @@ def register(app: typer.Typer) -> None:
     @app.command("pinchpoints")
     @user_errors
     def pinchpoints(
-        resistance: Path = typer.Argument(..., help="Resistance raster (GeoTIFF or ASCII grid); nodata is impassable."),
-        cores: Path = typer.Argument(..., help="Core areas: polygons (Shapefile, GeoPackage) or a raster of ids."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder; its link_table.csv is reused if present."),
+        resistance: Path = opt.RESISTANCE,
+        cores: Path = opt.CORES,
+        out: Path = opt.OUT,
         cutoff: float = typer.Option(..., "--cutoff", help="CWD cutoff: corridor cells have normalised CWD at most this."),
-        core_field: str = typer.Option("core_id", "--core-field", help="Integer id field of the core polygons."),
+        core_field: str = opt.CORE_FIELD,
         adjacent: bool = typer.Option(True, "--adjacent/--no-adjacent",
                                       help="Per-link pairwise runs (effective resistance, CWD:ER, max current map)."),
         all_to_one: Optional[bool] = typer.Option(None, "--all-to-one/--no-all-pairs",
@@ -154,8 +155,8 @@ def register(app: typer.Typer) -> None:
                                                        "(default), or none."),
         pairwise_all: bool = typer.Option(False, "--pairwise-all", help="All-pairs run in pairwise mode instead."),
         squared: bool = typer.Option(False, "--squared", help="Square resistances in the Circuitscape runs."),
-        solver: str = typer.Option("auto", "--solver", help="Linear solver: auto, direct or amg."),
-        method: str = typer.Option("auto", "--cwd-method", help="CWD engine: auto, dijkstra (CPU) or sweep (array/GPU)."),
+        solver: str = opt.SOLVER,
+        method: str = opt.CWD_METHOD,
     ):
         """Pinchpoint Mapper: Circuitscape current through least-cost corridors (cores as focal regions)."""
         from gpucircuit.analysis.pinchpoints import PinchpointOptions, check_cutoff, pinchpoint_analysis, solve_options

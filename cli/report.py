@@ -14,6 +14,7 @@ from typing import List, Optional
 
 import typer
 
+from . import options as opt
 from .common import progress_counter, user_errors
 from .corridors import CORRIDORS, LINK_TABLE, PATHS, cellsize_of, load_inputs
 
@@ -89,40 +90,14 @@ def read_landuse(path: Path, spec):
     return np.where(ok, lu, -9999).astype(np.int64)
 
 
-def write_polygons(path: Path, polygons, fields: dict[str, list], crs=None, layer: str | None = None) -> Path:
-    """(Multi)Polygons with attribute ``fields`` to a GeoPackage, atomically (MultiPolygon layer)."""
-    import os
-    import tempfile
-
-    import numpy as np
-    import pyogrio.raw
-    import shapely
-
-    geoms = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in polygons]
-    wkb = np.array(shapely.to_wkb(geoms), dtype=object) if geoms else np.array([], dtype=object)
-    names = list(fields)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".gpkg", dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        pyogrio.raw.write(tmp, wkb, [np.asarray(fields[k]) for k in names], names, layer=layer or path.stem,
-                          driver="GPKG", geometry_type="MultiPolygon", crs=None if crs is None else crs.to_wkt())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def plot_sweep(path: Path, rows: list[dict], best: float) -> Path:
     """Cumulative current against the CWD cutoff, the selected cutoff marked."""
-    import os
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from gpucircuit.io.quicklook import save_figure
 
     x = [r["cutoff"] for r in rows]
     y = [r["cumulative_current"] for r in rows]
@@ -135,14 +110,7 @@ def plot_sweep(path: Path, rows: list[dict], best: float) -> Path:
     ax.set_title("corridor width sweep")
     ax.legend()
     ax.grid(alpha=0.3)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    try:
-        fig.savefig(tmp, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_figure(fig, path)
 
 
 def _class_outputs(rdir: Path, prefix: str, cp, spec, title: str) -> list[Path]:
@@ -152,6 +120,7 @@ def _class_outputs(rdir: Path, prefix: str, cp, spec, title: str) -> list[Path]:
     from gpucircuit.analysis.patches import patches_to_polygons
     from gpucircuit.io.quicklook import save_png
     from gpucircuit.io.raster import write_raster
+    from gpucircuit.io.vector import write_polygons
 
     cls = np.where(cp.classes > 0, cp.classes, np.nan)
     ids = np.where(cp.ids > 0, cp.ids, np.nan)
@@ -176,7 +145,7 @@ def register(app: typer.Typer) -> None:
         resistance: Path = typer.Argument(..., help="The resistance raster given to 'gpucircuit linkage'."),
         cores: Path = typer.Argument(..., help="The cores given to 'gpucircuit linkage'."),
         out: Path = typer.Option(..., "--out", "-o", help="Folder holding the 'gpucircuit linkage' outputs."),
-        core_field: str = typer.Option("core_id", "--core-field", help="Integer id field of the core polygons."),
+        core_field: str = opt.CORE_FIELD,
         classes: int = typer.Option(5, "--classes", help="Number of classes of the pinch-point and barrier maps."),
         method: str = typer.Option("jenks", "--method", help="Class breaks: jenks, quantile or equal_interval."),
         landuse: Optional[Path] = typer.Option(None, "--landuse", help="Land-use raster (integer codes, same grid)."),

@@ -1,6 +1,5 @@
 """CLI: ``corridors`` and ``barriers`` commands on the demo and on small rasters."""
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest

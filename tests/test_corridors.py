@@ -1,6 +1,5 @@
 """Linkage Pathways: adjacency, pruning, corridors, link table, core input; demo end to end."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -32,6 +32,14 @@ def save_png(path, data: np.ndarray, title: str = "", log: bool = False, cmap: s
     fig.colorbar(im, ax=ax, shrink=0.8, label="log10" if log else None)
     ax.set_title(title, fontsize=10, wrap=True)
     ax.set_axis_off()
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path) -> Path:
+    """Write a matplotlib figure to PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
     try:

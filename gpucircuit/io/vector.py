@@ -46,3 +46,29 @@ def write_lines(path, lines: list[np.ndarray], fields: dict[str, list], crs=None
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def write_polygons(path: Path, polygons, fields: dict[str, list], crs=None, layer: str | None = None) -> Path:
+    """(Multi)Polygons with attribute ``fields`` to a GeoPackage, atomically (MultiPolygon layer)."""
+    import os
+    import tempfile
+
+    import numpy as np
+    import pyogrio.raw
+    import shapely
+
+    geoms = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in polygons]
+    wkb = np.array(shapely.to_wkb(geoms), dtype=object) if geoms else np.array([], dtype=object)
+    names = list(fields)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".gpkg", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        pyogrio.raw.write(tmp, wkb, [np.asarray(fields[k]) for k in names], names, layer=layer or path.stem,
+                          driver="GPKG", geometry_type="MultiPolygon", crs=None if crs is None else crs.to_wkt())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

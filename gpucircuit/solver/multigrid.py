@@ -260,7 +260,6 @@ def solve(op, b, rtol: float = 1e-6, maxiter: int = 200, precond="mg", x0=None, 
     ``precond``: "mg" (``GridMultigrid``; options go to it), "jacobi", None, or any
     callable.
     """
-    xp = op.xp
     squeeze = b.ndim == 2
     bb = b[None] if squeeze else b
     if precond == "mg":
