@@ -37,6 +37,16 @@ def plan_batch(cells: int, nrhs: int, free_bytes: int, eight: bool = True, where
     return max(1, min(nrhs, int((budget - setup_bytes(cells, eight)) // rhs_bytes(cells))))
 
 
+def host_free_bytes() -> int | None:
+    """Available host memory (Linux), or None where it cannot be read."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def device_free_bytes() -> int | None:
     """Free memory on the current CUDA device, or None without CuPy."""
     try:

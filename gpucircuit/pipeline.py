@@ -25,6 +25,7 @@ class JobReport:
     resistances: np.ndarray | None = None
     ids: list[int] | None = None
     stats: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)  # seconds per stage: load, solve (with maps), write
 
 
 def _need(path: Path | None, what: str, key: str) -> Path:
@@ -161,6 +162,7 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None
         report.seconds = time.perf_counter() - t0
         return report
     graph, spec = load_raster_graph(cfg)
+    t_loaded = time.perf_counter()
     prefix = cfg.output_prefix
     prefix.parent.mkdir(parents=True, exist_ok=True)
     writer = MapWriter(prefix, spec, graph.g > 0, cfg.write_as_tif, cfg.compress_grids, cfg.log_transform_maps,
@@ -183,6 +185,7 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None
             report.outputs.append(writer.current("curmap", res.current))
         report.stats = res.stats
         report.seconds = time.perf_counter() - t0
+        report.timings = dict(load=t_loaded - t0, solve_and_write=report.seconds - (t_loaded - t0))
         return report
 
     cells = read_points(_need(cfg.point_file, "point file", "point_file"), spec)
@@ -223,4 +226,7 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None
         report.outputs.append(writer.current("max_curmap", res.max_current))
     report.resistances, report.ids, report.stats = res.resistances, res.ids, res.stats
     report.seconds = time.perf_counter() - t0
+    solve = sum(st.setup_s + st.solve_s for st in res.stats)
+    report.timings = dict(load=t_loaded - t0, solve=solve,
+                          maps_and_write=report.seconds - (t_loaded - t0) - solve)
     return report

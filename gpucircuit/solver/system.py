@@ -12,6 +12,7 @@ Circuitscape's algorithm, as a cross-check). ``auto`` picks by size and right-ha
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,8 @@ class SolveStats:
     solves: int = 0
     iterations: int = 0
     max_residual: float = 0.0
+    setup_s: float = 0.0  # hierarchy / factorisation
+    solve_s: float = 0.0  # all solves, transfers included
 
 
 def _unknown_index(active: np.ndarray, merge: np.ndarray) -> tuple[np.ndarray, int]:
@@ -119,7 +122,9 @@ class GroundedSystem:
         self.stats = SolveStats(self.method, self.n)
         self._solve_mask = solve_mask
         if self.options.client is None:
+            t0 = time.perf_counter()
             self._setup()  # with a cluster every worker sets up its own solver
+            self.stats.setup_s = time.perf_counter() - t0
 
     def _check_grounded(self, keep):
         comp = self.graph.components
@@ -222,6 +227,13 @@ class GroundedSystem:
 
     def solve(self, rhs_grid: np.ndarray) -> np.ndarray:
         """Voltages (k, m, n) for cell injections (k, m, n)."""
+        t0 = time.perf_counter()
+        try:
+            return self._solve(rhs_grid)
+        finally:
+            self.stats.solve_s += time.perf_counter() - t0
+
+    def _solve(self, rhs_grid: np.ndarray) -> np.ndarray:
         rhs_grid = np.asarray(rhs_grid, dtype=np.float64)
         k = rhs_grid.shape[0]
         if self.n == 0:
@@ -241,13 +253,11 @@ class GroundedSystem:
 
             xp = self._op.xp
             active = self._op.active
-            batch = k
-            if xp is not np:
-                from ..memory import device_free_bytes, plan_batch
+            from ..memory import device_free_bytes, host_free_bytes, rhs_bytes
 
-                free = device_free_bytes()
-                if free is not None:  # as many right-hand sides per pass as the memory left allows
-                    batch = plan_batch(int(self.active.sum()), k, free, self.graph.edges.se is not None)
+            # as many right-hand sides per pass as the memory left allows (the hierarchy is built)
+            free = host_free_bytes() if xp is np else device_free_bytes()
+            batch = k if free is None else max(1, min(k, int(0.8 * free) // max(rhs_bytes(rhs_grid[0].size), 1)))
             out = np.zeros_like(rhs_grid)
             regions = self._regions
             for start in range(0, k, batch):
