@@ -13,8 +13,8 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# each module defines register(app); imported here so the commands appear in --help
-COMMANDS = ("run", "circuit", "corridors", "barriers", "pinchpoints", "centrality", "linkage", "report")
+# each module defines register(app) and imports its heavy dependencies lazily, so --help is instant
+COMMANDS = ("run", "circuit", "corridors", "pinchpoints", "barriers", "centrality", "linkage", "report")
 
 
 @app.callback()
@@ -29,13 +29,7 @@ def _main(
 
 
 for _name in COMMANDS:
-    try:
-        _mod = importlib.import_module(f"{__package__}.{_name}")
-    except ModuleNotFoundError as err:  # a command module not shipped in this build
-        if err.name != f"{__package__}.{_name}":
-            raise
-        continue
-    _mod.register(app)
+    importlib.import_module(f"{__package__}.{_name}").register(app)
 
 
 def main():  # pragma: no cover - console entry point
