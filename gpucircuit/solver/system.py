@@ -183,10 +183,9 @@ class GroundedSystem:
             self._regions = MergedGrid(self.graph.merge, self.active, xp, degree=self.graph.edges.degree())
             if self._regions.empty:
                 self._apply, self._mg = grid_apply, GridMultigrid(self._op, dtype=dtype)
-                if not backend.is_gpu:  # pockets the coarse grid misses: solved by deflation (host)
-                    from .deflation import PocketDeflation
+                from .deflation import PocketDeflation  # pockets the coarse grid misses, solved exactly
 
-                    self._mg = PocketDeflation(self._op).balance(grid_apply, self._mg)
+                self._mg = PocketDeflation(self._op).balance(grid_apply, self._mg)
             else:  # one unknown per region: exact operator, multigrid on strongly linked regions
                 strong = GridOperator.build(strengthen_regions(edges, self.graph.merge), active, ground)
                 leak = leak_for_ungrounded(strong, self.graph.edges.se is None)
