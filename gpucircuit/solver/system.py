@@ -252,11 +252,11 @@ class GroundedSystem:
 
             xp = self._op.xp
             active = self._op.active
-            from ..memory import device_free_bytes, host_free_bytes, rhs_bytes
+            from ..memory import HEADROOM, device_free_bytes, host_free_bytes, rhs_bytes
 
             # as many right-hand sides per pass as the memory left allows (the hierarchy is built)
             free = host_free_bytes() if xp is np else device_free_bytes()
-            batch = k if free is None else max(1, min(k, int(0.8 * free) // max(rhs_bytes(rhs_grid[0].size), 1)))
+            batch = k if free is None else max(1, min(k, int(HEADROOM * free) // max(rhs_bytes(rhs_grid[0].size), 1)))
             out = np.zeros_like(rhs_grid)
             regions = self._regions
             for start in range(0, k, batch):
