@@ -259,3 +259,15 @@ def test_core_distances_batched_sweep_matches_dijkstra():
     sweep = LP.linkage_pathways(r, labels, 10.0, LP.LinkageOptions(method="sweep"))
     dij = LP.linkage_pathways(r, labels, 10.0, LP.LinkageOptions(method="dijkstra"))
     assert [(lk.status, pytest.approx(lk.lcd)) for lk in sweep.links] == [(lk.status, lk.lcd) for lk in dij.links]
+
+
+@pytest.mark.parametrize("raster_crs,vector_crs", [(None, "EPSG:32633"), ("EPSG:32633", None)])
+def test_missing_crs_on_one_side_is_an_error(tmp_path, raster_crs, vector_crs):
+    import shapely
+
+    spec = _spec() if raster_crs else GridSpec(_spec().shape, _spec().transform, None)
+    p = tmp_path / "cores.gpkg"
+    _write_polys(p, [shapely.box(1020, 1820, 1060, 1860), shapely.box(1200, 1900, 1240, 1940)], [1, 2],
+                 crs=vector_crs)
+    with pytest.raises(InputError, match="has no CRS"):
+        read_cores(p, spec)

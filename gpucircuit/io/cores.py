@@ -77,6 +77,10 @@ def _read_core_polygons(path: Path, spec: GridSpec, field: str):
     fields = list(info["fields"])
     if field not in fields:
         raise InputError(f"cores {path} has no field {field!r} (fields: {', '.join(fields) or 'none'})")
+    if bool(info["crs"]) != (spec.crs is not None):  # one side unknown: cannot tell if they line up
+        missing, other = (f"cores {path}", "the resistance raster") if not info["crs"] else \
+            ("the resistance raster", f"cores {path}")
+        raise InputError(f"{missing} has no CRS but {other} has one: give both the same CRS")
     if info["crs"] and spec.crs is not None:
         crs = CRS.from_user_input(info["crs"])
         if crs != spec.crs:
