@@ -155,44 +155,7 @@ class GroundedSystem:
         if self.n == 0:
             return
         if self.method == "mg":
-            from ..backend import get_backend
-            from ..operators import GridEdges, GridOperator
-            from .multigrid import GridMultigrid
-
-            backend = get_backend()
-            xp = backend.xp  # the matrix-free path runs on the GPU when there is one
-            self._batch = None
-            if backend.is_gpu:
-                from ..memory import device_free_bytes, plan_batch
-
-                free = device_free_bytes()
-                if free is not None:  # refuse before allocating, not half-way through
-                    plan_batch(int(self.active.sum()), 1, free, self.graph.edges.se is not None, backend.device)
-            from .merged import MergedGrid, leak_for_ungrounded, strengthen_regions
-            from .multigrid import StencilApply
-
-            e = self.graph.edges
-            edges = GridEdges(*(None if w is None else xp.asarray(w) for w in (e.e, e.s, e.se, e.sw)))
-            ground = None if self.ground_g is None else xp.asarray(self.ground_g)
-            active = xp.asarray(self.active)
-            self._op = GridOperator.build(edges, active, ground)
-            # fp32 cycles (half the memory traffic, same iteration count), fp64 CG vectors
-            dtype = np.float32 if self.options.precision == "single" else self.options.mg_dtype
-            # CPU: precomputed 8-direction stencil (2x faster per CG iteration); GPU: the CUDA kernel
-            grid_apply = self._op.apply if backend.is_gpu else StencilApply(self._op)
-            self._regions = MergedGrid(self.graph.merge, self.active, xp, degree=self.graph.edges.degree())
-            if self._regions.empty:
-                self._apply, self._mg = grid_apply, GridMultigrid(self._op, dtype=dtype)
-                from .deflation import PocketDeflation  # pockets the coarse grid misses, solved exactly
-
-                self._mg = PocketDeflation(self._op).balance(grid_apply, self._mg)
-            else:  # one unknown per region: exact operator, multigrid on strongly linked regions
-                strong = GridOperator.build(strengthen_regions(edges, self.graph.merge), active, ground)
-                leak = leak_for_ungrounded(strong, self.graph.edges.se is None)
-                if leak is not None:
-                    strong.diag = strong.diag + xp.asarray(leak)
-                self._apply = self._regions.operator(grid_apply)
-                self._mg = self._regions.preconditioner(GridMultigrid(strong, dtype=dtype))
+            self._setup_grid()
             return
         self.A = reduced_laplacian(self.graph, self.uid, self.n, self.ground_g)
         if self.method == "direct":
@@ -203,6 +166,45 @@ class GroundedSystem:
             import pyamg
 
             self._ml = pyamg.smoothed_aggregation_solver(self.A, symmetry="symmetric")
+
+    def _setup_grid(self):
+        """Matrix-free operator and multigrid preconditioner on the backend's arrays (GPU when present)."""
+        from ..backend import get_backend
+        from ..operators import GridEdges, GridOperator
+        from .deflation import PocketDeflation
+        from .merged import MergedGrid, leak_for_ungrounded, strengthen_regions
+        from .multigrid import GridMultigrid, StencilApply
+
+        backend = get_backend()
+        xp = backend.xp
+        eight = self.graph.edges.se is not None
+        if backend.is_gpu:
+            from ..memory import device_free_bytes, plan_batch
+
+            free = device_free_bytes()
+            if free is not None:  # refuse before allocating, not half-way through
+                plan_batch(int(self.active.sum()), 1, free, eight, backend.device)
+        e = self.graph.edges
+        edges = GridEdges(*(None if w is None else xp.asarray(w) for w in (e.e, e.s, e.se, e.sw)))
+        ground = None if self.ground_g is None else xp.asarray(self.ground_g)
+        active = xp.asarray(self.active)
+        self._op = GridOperator.build(edges, active, ground)
+        # fp32 cycles (half the memory traffic, same iteration count), fp64 CG vectors
+        dtype = np.float32 if self.options.precision == "single" else self.options.mg_dtype
+        # CPU: precomputed 8-direction stencil (2x faster per CG iteration); GPU: the CUDA kernel
+        grid_apply = self._op.apply if backend.is_gpu else StencilApply(self._op)
+        self._regions = MergedGrid(self.graph.merge, self.active, xp, degree=e.degree())
+        if self._regions.empty:
+            self._apply = grid_apply
+            # pockets the coarse grid cannot see are deflated exactly
+            self._mg = PocketDeflation(self._op).balance(grid_apply, GridMultigrid(self._op, dtype=dtype))
+        else:  # one unknown per region: exact operator, multigrid on strongly linked regions
+            strong = GridOperator.build(strengthen_regions(edges, self.graph.merge), active, ground)
+            leak = leak_for_ungrounded(strong, not eight)
+            if leak is not None:
+                strong.diag = strong.diag + xp.asarray(leak)
+            self._apply = self._regions.operator(grid_apply)
+            self._mg = self._regions.preconditioner(GridMultigrid(strong, dtype=dtype))
 
     def to_unknowns(self, rhs_grid: np.ndarray) -> np.ndarray:
         """(k, m, n) cell injections -> (k, n_unknowns); injections on inactive cells are dropped."""
