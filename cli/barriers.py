@@ -77,8 +77,8 @@ def register(app: typer.Typer) -> None:
         radius_end: float = typer.Option(..., "--radius-end", help="Largest search radius (map units)."),
         radius_step: float = typer.Option(..., "--radius-step", help="Radius increment (map units)."),
         core_field: str = opt.CORE_FIELD,
-        want_sum: bool = typer.Option(False, "--sum", help="Also write the sum of positive scores over links."),
-        percent: bool = typer.Option(False, "--percent", help="Scores as percent of each link's CWD."),
+        want_sum: bool = opt.WANT_SUM,
+        percent: bool = opt.PERCENT,
         method: str = opt.CWD_METHOD,
     ):
         """Barrier Mapper: improvement score of restoring a disc of radius r, max over links and radii."""

@@ -58,8 +58,7 @@ def register(app: typer.Typer) -> None:
         cores: Optional[Path] = typer.Argument(None, help="Core areas (needed without a link table)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder; its link_table.csv is used if present."),
         core_field: str = opt.CORE_FIELD,
-        weight: str = typer.Option("cwd", "--weight",
-                                   help="Link resistance: cwd (least-cost distance) or eff-resist (from pinchpoints)."),
+        weight: str = opt.WEIGHT,
         method: str = typer.Option("auto", "--cwd-method", help="CWD engine when corridors must be computed."),
     ):
         """Centrality Mapper: cores as nodes, active links as resistors; cumulative pairwise current."""

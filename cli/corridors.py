@@ -94,6 +94,25 @@ def write_linkage_outputs(outdir: Path, result, spec, write_cwd: bool) -> list[P
     return outputs
 
 
+def linkage_options(adjacency, max_cwd, max_euclid, knn, connect_constellations, drop_crossing, cwd_threshold,
+                    method):
+    """Checked Linkage Pathways options from the command-line values."""
+    from gpucircuit.analysis.corridors import LinkageOptions
+    from gpucircuit.errors import InputError
+
+    adjacency = adjacency.lower()
+    if adjacency not in ("cwd", "euclidean", "both"):
+        raise InputError(f"--adjacency must be cwd, euclidean or both, not {adjacency!r}")
+    for name, v in (("--max-cwd", max_cwd), ("--max-euclid", max_euclid), ("--cwd-threshold", cwd_threshold)):
+        if v is not None and not v > 0:
+            raise InputError(f"{name} must be positive, got {v}")
+    return LinkageOptions(
+        cwd_adjacency=adjacency in ("cwd", "both"), euclidean_adjacency=adjacency in ("euclidean", "both"),
+        max_cwd=max_cwd, max_euclidean=max_euclid, drop_crossing=drop_crossing, knn=knn,
+        connect_constellations=connect_constellations, cwd_threshold=cwd_threshold, method=method,
+    )
+
+
 def register(app: typer.Typer) -> None:
     @app.command("corridors")
     @user_errors
@@ -113,20 +132,8 @@ def register(app: typer.Typer) -> None:
         method: str = opt.CWD_METHOD,
     ):
         """Linkage Pathways: least-cost corridors between adjacent cores, link table and least-cost paths."""
-        from gpucircuit.analysis.corridors import LinkageOptions
-        from gpucircuit.errors import InputError
-
-        adjacency = adjacency.lower()
-        if adjacency not in ("cwd", "euclidean", "both"):
-            raise InputError(f"--adjacency must be cwd, euclidean or both, not {adjacency!r}")
-        for name, v in (("--max-cwd", max_cwd), ("--max-euclid", max_euclid), ("--cwd-threshold", cwd_threshold)):
-            if v is not None and not v > 0:
-                raise InputError(f"{name} must be positive, got {v}")
-        options = LinkageOptions(
-            cwd_adjacency=adjacency in ("cwd", "both"), euclidean_adjacency=adjacency in ("euclidean", "both"),
-            max_cwd=max_cwd, max_euclidean=max_euclid, drop_crossing=drop_crossing, knn=knn,
-            connect_constellations=connect_constellations, cwd_threshold=cwd_threshold, method=method,
-        )
+        options = linkage_options(adjacency, max_cwd, max_euclid, knn, connect_constellations, drop_crossing,
+                                  cwd_threshold, method)
         t0 = time.perf_counter()
         r, spec, core_set = load_inputs(resistance, cores, core_field)
         with stage_progress() as report:

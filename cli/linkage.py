@@ -16,7 +16,7 @@ import typer
 from . import options as opt
 from .common import user_errors
 from .barriers import write_barrier_outputs
-from .corridors import cellsize_of, load_inputs, run_linkage, stage_progress, write_linkage_outputs
+from .corridors import cellsize_of, linkage_options, load_inputs, run_linkage, stage_progress, write_linkage_outputs
 
 
 def register(app: typer.Typer) -> None:
@@ -38,53 +38,38 @@ def register(app: typer.Typer) -> None:
         write_cwd: bool = opt.WRITE_CWD,
         method: str = opt.CWD_METHOD,
         # pinch points
-        cutoff: float = typer.Option(..., "--cutoff", help="Pinch points: CWD cutoff of the corridors."),
-        adjacent: bool = typer.Option(True, "--adjacent/--no-adjacent", help="Pinch points: per-link pairwise runs."),
-        all_to_one: Optional[bool] = typer.Option(None, "--all-to-one/--no-all-pairs",
-                                                  help="Pinch points: all-pairs run in all-to-one mode (default), or none."),
-        pairwise_all: bool = typer.Option(False, "--pairwise-all", help="Pinch points: all-pairs run in pairwise mode."),
-        squared: bool = typer.Option(False, "--squared", help="Pinch points: square resistances."),
+        cutoff: float = opt.CUTOFF,
+        adjacent: bool = opt.ADJACENT,
+        all_to_one: Optional[bool] = opt.ALL_TO_ONE,
+        pairwise_all: bool = opt.PAIRWISE_ALL,
+        squared: bool = opt.SQUARED,
         solver: str = opt.SOLVER,
         # barriers
         radius_start: Optional[float] = typer.Option(None, "--radius-start",
                                                      help="Barriers: smallest search radius (no radii: no barriers)."),
         radius_end: Optional[float] = typer.Option(None, "--radius-end", help="Barriers: largest search radius."),
         radius_step: Optional[float] = typer.Option(None, "--radius-step", help="Barriers: radius increment."),
-        want_sum: bool = typer.Option(False, "--sum", help="Barriers: also the sum of positive scores over links."),
-        percent: bool = typer.Option(False, "--percent", help="Barriers: scores as percent of each link's CWD."),
+        want_sum: bool = opt.WANT_SUM,
+        percent: bool = opt.PERCENT,
         # centrality
-        weight: str = typer.Option("cwd", "--weight", help="Centrality: link resistance, cwd or eff-resist."),
+        weight: str = opt.WEIGHT,
     ):
         """Linkage Mapper chain: corridors, pinch points, barriers (with radii) and centrality."""
         import numpy as np
 
         from gpucircuit.analysis.barriers import barrier_analysis, radii_list
         from gpucircuit.analysis.centrality import centrality
-        from gpucircuit.analysis.corridors import LinkageOptions
-        from gpucircuit.analysis.pinchpoints import PinchpointOptions, check_cutoff, pinchpoint_analysis, solve_options
+        from gpucircuit.analysis.pinchpoints import pinchpoint_analysis
         from gpucircuit.errors import InputError
 
         from .centrality import check_weight, write_centrality_outputs
-        from .pinchpoints import all_pairs_choice, check_solver, cutoff_tag, summary, write_pinchpoint_outputs
+        from .pinchpoints import cutoff_tag, pinchpoint_options, summary, write_pinchpoint_outputs
 
         t0 = time.perf_counter()
         # check every option before the long computations start
-        adjacency = adjacency.lower()
-        if adjacency not in ("cwd", "euclidean", "both"):
-            raise InputError(f"--adjacency must be cwd, euclidean or both, not {adjacency!r}")
-        for name, v in (("--max-cwd", max_cwd), ("--max-euclid", max_euclid), ("--cwd-threshold", cwd_threshold)):
-            if v is not None and not v > 0:
-                raise InputError(f"{name} must be positive, got {v}")
-        link_opts = LinkageOptions(
-            cwd_adjacency=adjacency in ("cwd", "both"), euclidean_adjacency=adjacency in ("euclidean", "both"),
-            max_cwd=max_cwd, max_euclidean=max_euclid, drop_crossing=drop_crossing, knn=knn,
-            connect_constellations=connect_constellations, cwd_threshold=cwd_threshold, method=method,
-        )
-        pp_opts = PinchpointOptions(cutoff=check_cutoff(cutoff), adjacent=adjacent,
-                                    all_pairs=all_pairs_choice(all_to_one, pairwise_all), squared=squared,
-                                    solve=solve_options(check_solver(solver)))
-        if not (pp_opts.adjacent or pp_opts.all_pairs):
-            raise InputError("nothing for pinch points: --no-adjacent together with --no-all-pairs")
+        link_opts = linkage_options(adjacency, max_cwd, max_euclid, knn, connect_constellations, drop_crossing,
+                                    cwd_threshold, method)
+        pp_opts = pinchpoint_options(cutoff, adjacent, all_to_one, pairwise_all, squared, solver)
         w = check_weight(weight)
         if w == "eff_resist" and not adjacent:
             raise InputError("--weight eff-resist needs the adjacent-pairs pinch points (drop --no-adjacent)")

@@ -21,3 +21,17 @@ DROP_CROSSING = typer.Option(True, "--drop-crossing/--no-drop-crossing",
 CWD_THRESHOLD = typer.Option(None, "--cwd-threshold",
                              help="Truncate corridors: cells above this normalised CWD become nodata.")
 WRITE_CWD = typer.Option(False, "--write-cwd", help="Also write the CWD raster of every core.")
+# Pinchpoint Mapper
+CUTOFF = typer.Option(..., "--cutoff", help="CWD cutoff: corridor cells have normalised CWD at most this.")
+ADJACENT = typer.Option(True, "--adjacent/--no-adjacent",
+                        help="Per-link pairwise runs (effective resistance, CWD:ER, max current map).")
+ALL_TO_ONE = typer.Option(None, "--all-to-one/--no-all-pairs",
+                          help="All-pairs run over the union of corridors in all-to-one mode (default), or none.")
+PAIRWISE_ALL = typer.Option(False, "--pairwise-all", help="All-pairs run in pairwise mode instead.")
+SQUARED = typer.Option(False, "--squared", help="Square resistances in the Circuitscape runs.")
+# Barrier Mapper
+WANT_SUM = typer.Option(False, "--sum", help="Also write the sum of positive scores over links.")
+PERCENT = typer.Option(False, "--percent", help="Scores as percent of each link's CWD.")
+# Centrality Mapper
+WEIGHT = typer.Option("cwd", "--weight",
+                      help="Link resistance for centrality: cwd (least-cost distance) or eff-resist (from pinch points).")

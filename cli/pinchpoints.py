@@ -77,6 +77,19 @@ def all_pairs_choice(all_to_one: Optional[bool], pairwise_all: bool) -> str | No
     return None if all_to_one is False else "all-to-one"
 
 
+def pinchpoint_options(cutoff, adjacent, all_to_one, pairwise_all, squared, solver):
+    """Checked Pinchpoint Mapper options from the command-line values."""
+    from gpucircuit.analysis.pinchpoints import PinchpointOptions, check_cutoff, solve_options
+    from gpucircuit.errors import InputError
+
+    opts = PinchpointOptions(cutoff=check_cutoff(cutoff), adjacent=adjacent,
+                             all_pairs=all_pairs_choice(all_to_one, pairwise_all), squared=squared,
+                             solve=solve_options(check_solver(solver)))
+    if not (opts.adjacent or opts.all_pairs):
+        raise InputError("nothing for pinch points: --no-adjacent together with --no-all-pairs")
+    return opts
+
+
 def check_solver(solver: str) -> str:
     from gpucircuit.errors import InputError
 
@@ -146,31 +159,22 @@ def register(app: typer.Typer) -> None:
         resistance: Path = opt.RESISTANCE,
         cores: Path = opt.CORES,
         out: Path = opt.OUT,
-        cutoff: float = typer.Option(..., "--cutoff", help="CWD cutoff: corridor cells have normalised CWD at most this."),
+        cutoff: float = opt.CUTOFF,
         core_field: str = opt.CORE_FIELD,
-        adjacent: bool = typer.Option(True, "--adjacent/--no-adjacent",
-                                      help="Per-link pairwise runs (effective resistance, CWD:ER, max current map)."),
-        all_to_one: Optional[bool] = typer.Option(None, "--all-to-one/--no-all-pairs",
-                                                  help="All-pairs run over the union of corridors in all-to-one mode "
-                                                       "(default), or none."),
-        pairwise_all: bool = typer.Option(False, "--pairwise-all", help="All-pairs run in pairwise mode instead."),
-        squared: bool = typer.Option(False, "--squared", help="Square resistances in the Circuitscape runs."),
+        adjacent: bool = opt.ADJACENT,
+        all_to_one: Optional[bool] = opt.ALL_TO_ONE,
+        pairwise_all: bool = opt.PAIRWISE_ALL,
+        squared: bool = opt.SQUARED,
         solver: str = opt.SOLVER,
         method: str = opt.CWD_METHOD,
     ):
         """Pinchpoint Mapper: Circuitscape current through least-cost corridors (cores as focal regions)."""
-        from gpucircuit.analysis.pinchpoints import PinchpointOptions, check_cutoff, pinchpoint_analysis, solve_options
+        from gpucircuit.analysis.pinchpoints import pinchpoint_analysis
 
         from .barriers import _links_and_cwds
 
         t0 = time.perf_counter()
-        opts = PinchpointOptions(cutoff=check_cutoff(cutoff), adjacent=adjacent,
-                                 all_pairs=all_pairs_choice(all_to_one, pairwise_all), squared=squared,
-                                 solve=solve_options(check_solver(solver)))
-        if not (opts.adjacent or opts.all_pairs):
-            from gpucircuit.errors import InputError
-
-            raise InputError("nothing to do: --no-adjacent together with --no-all-pairs")
+        opts = pinchpoint_options(cutoff, adjacent, all_to_one, pairwise_all, squared, solver)
         r, spec, core_set = load_inputs(resistance, cores, core_field)
         out.mkdir(parents=True, exist_ok=True)
         outputs = []

@@ -9,16 +9,14 @@ from typer.testing import CliRunner
 
 import gpucircuit as gc
 from gpucircuit._cli.main import app
+import rasters
 from reference import pick_points, random_landscape
 
 TRANSFORM = from_origin(500000.0, 4100000.0, 30.0, 30.0)
 
 
 def write_tif(path, data, nodata=-9999.0):
-    with rasterio.open(path, "w", driver="GTiff", height=data.shape[0], width=data.shape[1], count=1,
-                       dtype="float64", transform=TRANSFORM, nodata=nodata, crs="EPSG:32610") as ds:
-        ds.write(np.where(np.isnan(data), nodata, data), 1)
-    return path
+    return rasters.write_tif(path, data, TRANSFORM, "EPSG:32610", nodata)
 
 
 @pytest.fixture(scope="module")

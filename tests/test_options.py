@@ -7,16 +7,14 @@ from rasterio.transform import from_origin
 import gpucircuit as gc
 from gpucircuit.io.config import parse_config
 from gpucircuit.pipeline import run_config
+import rasters
 from reference import RefCircuit, pick_points, random_landscape
 
 TRANSFORM = from_origin(1000.0, 2000.0, 10.0, 10.0)
 
 
 def write_tif(path, data, nodata=-9999.0):
-    with rasterio.open(path, "w", driver="GTiff", height=data.shape[0], width=data.shape[1], count=1,
-                       dtype="float64", transform=TRANSFORM, nodata=nodata, crs="EPSG:32633") as ds:
-        ds.write(np.where(np.isnan(data), nodata, data), 1)
-    return path
+    return rasters.write_tif(path, data, TRANSFORM, "EPSG:32633", nodata)
 
 
 @pytest.fixture

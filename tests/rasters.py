@@ -1,0 +1,12 @@
+"""Writing small GeoTIFF inputs for tests."""
+import numpy as np
+import rasterio
+
+
+def write_tif(path, data, transform, crs, nodata=-9999.0, nan_as_nodata=True):
+    """A float64 GeoTIFF of ``data``; NaN cells become ``nodata`` unless ``nan_as_nodata`` is False."""
+    values = np.where(np.isnan(data), nodata, data) if nan_as_nodata else data
+    with rasterio.open(path, "w", driver="GTiff", height=data.shape[0], width=data.shape[1], count=1,
+                       dtype="float64", transform=transform, nodata=nodata, crs=crs) as ds:
+        ds.write(values, 1)
+    return path
