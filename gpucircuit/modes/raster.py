@@ -141,6 +141,7 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
     use = include.any(axis=1) & (focal.key != -1)
     system, col, X, _ = _grounded_solves(graph, focal, use, options)
     zero = np.zeros(graph.shape)
+    masks: dict[int, np.ndarray] = {}
 
     def volts_of(key):
         return X[col[key]] if key in col else zero
@@ -161,7 +162,9 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
             R[a, b] = R[b, a] = v.flat[focal.rep[b]]
             if acc.wants_maps:
                 no_cur = _node_cells(graph, focal, (a, b)) if focal_currents_zero else None
-                acc.add(label, np.where(graph.components == focal.comp[a], v, 0.0), zero_cells=no_cur)
+                ca = int(focal.comp[a])
+                mask = masks[ca] if ca in masks else masks.setdefault(ca, graph.components == ca)
+                acc.add(label, np.where(mask, v, 0.0), zero_cells=no_cur)
     stats = [system.stats] if system else []
     return RasterResult(focal.ids, R, acc.cum, acc.max, stats=stats)
 
@@ -235,6 +238,41 @@ def all_to_one(graph, cells, strengths=None, maps=None, sink=None, options=None)
     return _one_or_all(graph, cells, strengths, maps, sink, options, "all-to-one")
 
 
+def _combine(X, rows, coefs) -> np.ndarray:
+    """sum_j coefs[j] * X[rows[j]] without stacking copies of the solution grids."""
+    v = np.zeros(X.shape[1:])
+    for r, c in zip(rows, coefs):
+        if c:
+            v += c * X[r]
+    return v
+
+
+@dataclass
+class _Frame:
+    """A component's focal nodes in the common grounded frame, built once for all its points."""
+
+    keys: list  # distinct focal keys, the grounded one included
+    ground_key: int
+    others: list  # keys with a solution row in X
+    rows: list  # X rows of ``others``
+    Rf: np.ndarray  # Rf[a, b] = voltage at others[a] for 1 A at others[b]
+    members: list  # focal positions in the component
+    mask: np.ndarray  # cells of the component
+
+
+def _frame(graph, focal, comp, X, col, grounds) -> _Frame | None:
+    members = [j for j in range(len(focal.ids)) if focal.key[j] != -1 and focal.comp[j] == comp]
+    keys = list(dict.fromkeys(int(focal.key[j]) for j in members))
+    if len(keys) < 2:  # nothing to ground against / nothing to inject
+        return None
+    ground_key = next(kk for kk in keys if kk in grounds)
+    others = [kk for kk in keys if kk != ground_key]
+    rows = [col[kk] for kk in others]
+    reps = {int(focal.key[j]): int(focal.rep[j]) for j in members}
+    Rf = np.array([[X[r].flat[reps[kk]] for r in rows] for kk in others])
+    return _Frame(keys, ground_key, others, rows, Rf, members, graph.components == comp)
+
+
 def _one_or_all(graph, cells, strengths, maps, sink, options, scenario) -> RasterResult:
     """For each focal point i: one-to-all injects at i and grounds the others; all-to-one grounds i
     and injects at the others. Both come from the pairwise solves by superposition."""
@@ -245,56 +283,51 @@ def _one_or_all(graph, cells, strengths, maps, sink, options, scenario) -> Raste
     k = len(focal.ids)
     res = np.full(k, -1.0)
     acc = _Accumulator(graph, maps, sink)
-    use = focal.key != -1
-    system, col, X, grounds = _grounded_solves(graph, focal, use, options)
+    system, col, X, grounds = _grounded_solves(graph, focal, focal.key != -1, options)
+    frames: dict[int, _Frame | None] = {}
     for i in range(k):
         label = str(focal.ids[i])
-        if focal.key[i] == -1:
+        c = int(focal.comp[i])
+        if focal.key[i] != -1 and c not in frames:
+            frames[c] = _frame(graph, focal, c, X, col, grounds)
+        fr = frames.get(c) if focal.key[i] != -1 else None
+        if fr is None:  # on nodata, or alone in its component: not solved, zero maps
             if acc.wants_maps:
                 acc.add(label, None)
             continue
-        same = [j for j in range(k) if focal.key[j] != -1 and focal.comp[j] == focal.comp[i]]
-        keys = list(dict.fromkeys(int(focal.key[j]) for j in same))
-        if len(keys) < 2:  # nothing to ground against / nothing to inject
-            if acc.wants_maps:
-                acc.add(label, None)
-            continue
-        ground_key = next(kk for kk in keys if kk in grounds)
-        others = [kk for kk in keys if kk != ground_key]  # keys with a solution column
-        Xs = np.stack([X[col[kk]] for kk in others])  # (p, m, n)
-        reps = {int(focal.key[j]): int(focal.rep[j]) for j in same}
-        Rf = np.array([[Xs[jj].flat[reps[kk]] for jj in range(len(others))] for kk in others])
         ki = int(focal.key[i])
         if scenario == "one-to-all":
-            v = _one_to_all_volts(Xs, Rf, others, ground_key, ki, s[i])
+            coefs, shift = _one_to_all_coefficients(fr, ki, s[i])
+            v = _combine(X, fr.rows, coefs) - shift
             res[i] = v.flat[focal.rep[i]] / s[i]
         else:
-            inj = {kk: 0.0 for kk in keys}
-            for j in same:
+            inj = {kk: 0.0 for kk in fr.keys}
+            for j in fr.members:
                 if int(focal.key[j]) != ki:
                     inj[int(focal.key[j])] += s[j]
             inj[ki] -= sum(inj.values())
-            c = np.array([inj[kk] for kk in others])
-            v = np.tensordot(c, Xs, axes=1)
+            v = _combine(X, fr.rows, [inj[kk] for kk in fr.others])
             v = v - v.flat[focal.rep[i]]
             res[i] = 0.0  # Circuitscape reports 0 for every solved all-to-one point
         if acc.wants_maps:
-            acc.add(label, np.where(graph.components == focal.comp[i], v, 0.0))
+            acc.add(label, np.where(fr.mask, v, 0.0))
     stats = [system.stats] if system else []
     return RasterResult(focal.ids, res, acc.cum, acc.max, stats=stats)
 
 
-def _one_to_all_volts(Xs, Rf, others, ground_key, ki, strength):
-    """Voltages for ``strength`` A injected at key ki with every other focal key held at 0 V."""
-    p = len(others)
-    if ki != ground_key:
-        i = others.index(ki)
+def _one_to_all_coefficients(fr: _Frame, ki: int, strength: float):
+    """Injections at ``fr.others`` (and a potential shift) that put ``strength`` A into key ki with
+    every other focal key held at 0 V: voltages = sum_j coefs[j] X[rows[j]] - shift."""
+    p = len(fr.others)
+    Rf = fr.Rf
+    if ki != fr.ground_key:
+        i = fr.others.index(ki)
         rest = [j for j in range(p) if j != i]
         c = np.zeros(p)
         c[i] = strength
         if rest:
             c[rest] = np.linalg.solve(Rf[np.ix_(rest, rest)], -Rf[rest, i] * strength)
-        return np.tensordot(c, Xs, axes=1)
+        return c, 0.0
     # the source is the frame's ground: all other keys share one potential V0, injections sum to -s
     M = np.zeros((p + 1, p + 1))
     M[:p, :p] = Rf
@@ -303,8 +336,7 @@ def _one_to_all_volts(Xs, Rf, others, ground_key, ki, strength):
     rhs = np.zeros(p + 1)
     rhs[p] = -strength
     sol = np.linalg.solve(M, rhs)
-    v = np.tensordot(sol[:p], Xs, axes=1)
-    return v - sol[p]
+    return sol[:p], sol[p]
 
 
 def advanced(graph: RasterGraph, sources: np.ndarray, ground_g: np.ndarray, direct: np.ndarray,
