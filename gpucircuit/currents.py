@@ -5,44 +5,78 @@ largest are set to zero. A node's current is the larger of its total inflow and 
 outflow (current into finite grounds counts as outflow), so a pass-through node gets half the
 sum of |branch currents| and a source gets what it injects. The cells of a merged region all
 show the region's node current.
+
+The maps are computed in the array namespace of the voltages, so on a GPU solutions never
+leave the device: only the finished cumulative map does. Branch currents are formed one
+direction at a time, twice (once for the largest, once to accumulate), so besides the result
+the only full-size arrays are the inflow/outflow sums and one direction's flow.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .backend import array_module
 from .grid import RasterGraph
 from .operators import _slices
 
 BRANCH_THRESHOLD = 1e-8
 
 
-def node_currents(graph: RasterGraph, volts: np.ndarray, ground_g: np.ndarray | None = None) -> np.ndarray:
-    """Current through each cell (m, n) for one voltage map (m, n)."""
-    flows = []
-    for w, di, dj in graph.edges.directions():
-        src, dst = _slices(di, dj)
-        flows.append((w[src] * (volts[src] - volts[dst]), src, dst))
-    largest = max((float(np.abs(f).max()) if f.size else 0.0) for f, _, _ in flows)
-    cut = BRANCH_THRESHOLD * largest
-    inflow = np.zeros(graph.shape)
-    outflow = np.zeros(graph.shape)
-    for f, src, dst in flows:
-        f = np.where(np.abs(f) < cut, 0.0, f)
-        pos, neg = np.maximum(f, 0), np.maximum(-f, 0)
-        outflow[src] += pos  # current leaves the source cell when its voltage is higher
-        inflow[dst] += pos
-        inflow[src] += neg
-        outflow[dst] += neg
-    if ground_g is not None:
-        to_ground = ground_g * volts
-        outflow += np.maximum(to_ground, 0)
-        inflow += np.maximum(-to_ground, 0)
-    merge = graph.merge
-    if (merge > 0).any():
-        cells = merge > 0
-        nreg = int(merge.max()) + 1
-        tin = np.bincount(merge[cells], weights=inflow[cells], minlength=nreg)
-        tout = np.bincount(merge[cells], weights=outflow[cells], minlength=nreg)
-        inflow[cells] = tin[merge[cells]]
-        outflow[cells] = tout[merge[cells]]
-    return np.where(graph.node, np.maximum(inflow, outflow), 0.0)
+class CurrentMapper:
+    """Node-current maps for one graph, with its arrays held in namespace ``xp`` (NumPy or CuPy)."""
+
+    def __init__(self, graph: RasterGraph, xp=np):
+        self.xp = xp
+        self.shape = graph.shape
+        self.edges = [(xp.asarray(w), di, dj) for w, di, dj in graph.edges.directions()]
+        self.node = xp.asarray(graph.node)
+        merge = graph.merge
+        self.cells = None
+        if (merge > 0).any():
+            cells = np.flatnonzero(merge.ravel() > 0)
+            self.cells = xp.asarray(cells)
+            self.labels = xp.asarray(merge.ravel()[cells])
+            self.nreg = int(merge.max()) + 1
+
+    def _flows(self, volts):
+        for w, di, dj in self.edges:
+            src, dst = _slices(di, dj)
+            yield w[src] * (volts[src] - volts[dst]), src, dst
+
+    def __call__(self, volts, ground_g=None):
+        """Current through each cell (m, n) for one voltage map (m, n) in this namespace."""
+        xp = self.xp
+        largest = 0.0
+        for f, _, _ in self._flows(volts):
+            if f.size:
+                largest = max(largest, float(xp.abs(f).max()))
+        cut = BRANCH_THRESHOLD * largest
+        inflow = xp.zeros(self.shape)
+        outflow = xp.zeros(self.shape)
+        for f, src, dst in self._flows(volts):
+            f[xp.abs(f) < cut] = 0.0
+            pos = xp.maximum(f, 0)
+            outflow[src] += pos  # current leaves the source cell when its voltage is higher
+            inflow[dst] += pos
+            xp.maximum(-f, 0, out=pos)
+            inflow[src] += pos
+            outflow[dst] += pos
+            del f, pos
+        if ground_g is not None:
+            to_ground = xp.asarray(ground_g) * volts
+            outflow += xp.maximum(to_ground, 0)
+            inflow += xp.maximum(-to_ground, 0)
+        if self.cells is not None:
+            fin, fout = inflow.ravel(), outflow.ravel()
+            tin = xp.bincount(self.labels, weights=fin[self.cells], minlength=self.nreg)
+            tout = xp.bincount(self.labels, weights=fout[self.cells], minlength=self.nreg)
+            fin[self.cells] = tin[self.labels]
+            fout[self.cells] = tout[self.labels]
+        xp.maximum(inflow, outflow, out=inflow)
+        inflow[~self.node] = 0.0
+        return inflow
+
+
+def node_currents(graph: RasterGraph, volts, ground_g=None):
+    """Current through each cell (m, n) for one voltage map (m, n), in the voltages' namespace."""
+    return CurrentMapper(graph, array_module(volts))(volts, ground_g)

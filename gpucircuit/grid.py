@@ -96,18 +96,22 @@ class RasterGraph:
     four_neighbors: bool = False
     regions: np.ndarray | None = None  # merge labels on all cells, incl. region cells without habitat
 
-    def paint(self, values: np.ndarray) -> np.ndarray:
-        """Give region cells without habitat their region node's value (as Circuitscape's maps do)."""
+    def paint(self, values):
+        """Give region cells without habitat their region node's value (as Circuitscape's maps
+        do); works in the values' namespace (NumPy or CuPy)."""
         if self.regions is None:
             return values
-        extra = (self.regions > 0) & (self.merge == 0)
-        if not extra.any():
+        extra = np.flatnonzero(((self.regions > 0) & (self.merge == 0)).ravel())
+        if not extra.size:
             return values
-        per_region = np.zeros(int(self.regions.max()) + 1)
-        cells = self.merge > 0
-        per_region[self.merge[cells]] = values[cells]
+        from .backend import array_module
+
+        xp = array_module(values)
+        cells = np.flatnonzero(self.merge.ravel() > 0)
+        per_region = xp.zeros(int(self.regions.max()) + 1, dtype=values.dtype)
+        per_region[xp.asarray(self.merge.ravel()[cells])] = values.ravel()[xp.asarray(cells)]
         out = values.copy()
-        out[extra] = per_region[self.regions[extra]]
+        out.ravel()[xp.asarray(extra)] = per_region[xp.asarray(self.regions.ravel()[extra])]
         return out
 
     @property

@@ -32,19 +32,27 @@ def kernel(source_name: str, function: str, dtype):
 
 
 def stencil_apply(op, x):
-    """``op.apply(x)`` with the CUDA stencil kernel (x: cupy (m, n) or (k, m, n))."""
+    """``op.apply(x)`` with the CUDA stencil kernel (x: cupy (m, n) or (k, m, n)).
+
+    Vectors and the diagonal are computed in the wider of x's and the diagonal's dtype; float32
+    edge weights are read as they are stored (widened in registers), never copied to float64.
+    """
     import cupy as cp
 
     e = op.edges
-    dtype = np.result_type(op.diag.dtype, x.dtype)
+    vt = np.result_type(op.diag.dtype, x.dtype)
+    wt = np.float32 if (e.e.dtype == np.float32 or vt == np.float32) else np.float64
     eight = e.se is not None
     m, n = op.shape
-    xb = cp.ascontiguousarray((x[None] if x.ndim == 2 else x).astype(dtype, copy=False))
+    xb = cp.ascontiguousarray((x[None] if x.ndim == 2 else x).astype(vt, copy=False))
     y = cp.empty_like(xb)
-    w = [cp.ascontiguousarray(a.astype(dtype, copy=False)) for a in (op.diag, e.e, e.s)]
-    diag_w = w + ([cp.ascontiguousarray(a.astype(dtype, copy=False)) for a in (e.se, e.sw)] if eight else [w[1], w[2]])
-    fn = kernel("stencil.cu", "stencil_apply8" if eight else "stencil_apply4", dtype)
+    diag = cp.ascontiguousarray(op.diag.astype(vt, copy=False))
+    w = [cp.ascontiguousarray(a.astype(wt, copy=False)) for a in (e.e, e.s)]
+    w += [cp.ascontiguousarray(a.astype(wt, copy=False)) for a in (e.se, e.sw)] if eight else w
+    suffix = "f32f64" if (wt == np.float32 and vt == np.float64) else _SUFFIX[np.dtype(vt)]
+    fn = _module("stencil.cu", cp.cuda.Device().id).get_function(
+        f"{'stencil_apply8' if eight else 'stencil_apply4'}_{suffix}")
     threads = 256
     blocks = min((m * n + threads - 1) // threads, 65535 * 4)
-    fn((blocks,), (threads,), (*diag_w, xb, y, np.int32(m), np.int32(n), np.int32(xb.shape[0])))
+    fn((blocks,), (threads,), (diag, *w, xb, y, np.int32(m), np.int32(n), np.int32(xb.shape[0])))
     return y[0] if x.ndim == 2 else y

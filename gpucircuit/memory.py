@@ -25,7 +25,8 @@ def rhs_bytes(cells: int) -> int:
     return int(cells * PER_RHS_BYTES)
 
 
-def plan_batch(cells: int, nrhs: int, free_bytes: int, eight: bool = True, where: str = "GPU") -> int:
+def plan_batch(cells: int, nrhs: int, free_bytes: int, eight: bool = True, where: str = "GPU",
+               single: bool = False) -> int:
     """Right-hand sides per pass that fit in ``free_bytes``; an error naming the size that would fit."""
     budget = free_bytes * HEADROOM
     need_one = setup_bytes(cells, eight) + rhs_bytes(cells)

@@ -40,10 +40,10 @@ class GridEdges:
             out += [(self.se, 1, 1), (self.sw, 1, -1)]
         return out
 
-    def degree(self):
-        """Sum of the weights incident to each cell."""
+    def degree(self, dtype=None):
+        """Sum of the weights incident to each cell (in ``dtype``, default the weights')."""
         xp = array_module(self.e)
-        d = xp.zeros(self.shape, dtype=self.e.dtype)
+        d = xp.zeros(self.shape, dtype=dtype or self.e.dtype)
         for w, di, dj in self.directions():
             d += w
             _shifted_add(d, w, di, dj)
@@ -79,6 +79,18 @@ def _slices(di: int, dj: int):
     return (Ellipsis, si, sj), (Ellipsis, ti, tj)
 
 
+_BLOCK = 1 << 18  # elements per row block of the host apply (2 MB in float64)
+
+
+def _col_slices(dj: int):
+    """(source, target) column slices for a column offset dj."""
+    if dj > 0:
+        return slice(0, -dj), slice(dj, None)
+    if dj < 0:
+        return slice(-dj, None), slice(0, dj)
+    return slice(None), slice(None)
+
+
 def _shifted_add(out, w, di, dj):
     """out[i+di, j+dj] += w[i, j]."""
     src, dst = _slices(di, dj)
@@ -111,30 +123,57 @@ class GridOperator:
         return array_module(self.diag)
 
     @classmethod
-    def build(cls, edges: GridEdges, active, extra_diag=None) -> "GridOperator":
+    def build(cls, edges: GridEdges, active, extra_diag=None, inplace: bool = False) -> "GridOperator":
         """Operator on ``active`` cells.
 
         The diagonal counts every edge of a cell, including edges to inactive cells (those
         are grounded neighbours at 0 V; cells without a node have no edges at all), plus
         ``extra_diag`` (finite ground conductances). Inactive cells get the identity.
+        The diagonal is summed in float64 whatever the weights' dtype: with float32 weights
+        the operator is then exactly the Laplacian of the stored weights plus the grounds, so it
+        stays symmetric positive definite. ``inplace`` zeroes the edges of inactive cells in the
+        given arrays instead of copying them (the caller owns them; no second copy at scale).
         """
         xp = array_module(edges.e)
-        diag = edges.degree()
+        diag = edges.degree(np.float64)
         if extra_diag is not None:
-            diag = diag + extra_diag
-        diag = xp.where(active, diag, 1).astype(edges.e.dtype)
+            diag += extra_diag
+        diag = xp.where(active, diag, 1.0)
+        if inplace:
+            for w, di, dj in edges.directions():
+                both = active & _neighbour_view(active, di, dj, fill=False)
+                xp.multiply(w, both, out=w)
+            return cls(edges, diag, active)
         return cls(edges.masked(active), diag, active)
 
     def apply(self, x):
+        """``A x`` for x of shape (..., m, n), in the wider of x's and the weights' dtypes."""
         if type(x).__module__.startswith("cupy"):
             from .kernels import stencil_apply  # one fused pass over the weights on a GPU
 
             return stencil_apply(self, x)
-        y = self.diag * x
-        for w, di, dj in self.edges.directions():
-            src, dst = _slices(di, dj)
-            y[src] -= w[src] * x[dst]
-            y[dst] -= w[src] * x[src]
+        return self._apply_host(x)
+
+    def _apply_host(self, x):
+        """NumPy apply in blocks of rows: each edge weight is read once for both of its ends, and
+        the only temporary is one block (no full-size copies; the block stays in cache)."""
+        m, n = self.shape
+        y = np.multiply(self.diag, x, dtype=np.result_type(self.diag, x))
+        lead = x.shape[:-2]
+        rows = max(1, _BLOCK // max(1, n * int(np.prod(lead))))
+        tmp = np.empty(lead + (rows, n), dtype=y.dtype)
+        dirs = [(w, di, _col_slices(dj)) for w, di, dj in self.edges.directions()]
+        for r0 in range(0, m, rows):
+            for w, di, (sj, tj) in dirs:
+                r1 = min(r0 + rows, m - di)
+                if r1 <= r0:
+                    continue
+                ws = w[r0:r1, sj]
+                t = tmp[..., : r1 - r0, : ws.shape[-1]]
+                np.multiply(ws, x[..., r0 + di: r1 + di, tj], out=t)  # edge to the neighbour
+                y[..., r0:r1, sj] -= t
+                np.multiply(ws, x[..., r0:r1, sj], out=t)  # the same edge seen from the neighbour
+                y[..., r0 + di: r1 + di, tj] -= t
         return y
 
     __call__ = apply

@@ -4,34 +4,36 @@
 // x and y are (k, m, n). One thread per cell loads the cell's up to 8 weights once and applies
 // them to every right-hand side: the weights dominate the memory traffic, so several
 // right-hand sides per pass cost little more than one.
-// WT: weight/vector type (float or double); EIGHT: 8 neighbours (se, sw present) or 4.
+// WT: edge-weight type; VT: diagonal and vector type (float/float, double/double, or float
+// weights with double vectors: precision = single stores conductances in fp32 and keeps CG in
+// fp64, the weights are widened in registers). EIGHT: 8 neighbours (se, sw present) or 4.
 
-template <typename WT, bool EIGHT>
+template <typename WT, typename VT, bool EIGHT>
 __device__ __forceinline__ void stencil_apply_impl(
-    const WT* __restrict__ diag, const WT* __restrict__ e, const WT* __restrict__ s,
-    const WT* __restrict__ se, const WT* __restrict__ sw, const WT* __restrict__ x,
-    WT* __restrict__ y, int m, int n, int k)
+    const VT* __restrict__ diag, const WT* __restrict__ e, const WT* __restrict__ s,
+    const WT* __restrict__ se, const WT* __restrict__ sw, const VT* __restrict__ x,
+    VT* __restrict__ y, int m, int n, int k)
 {
     const long long mn = (long long)m * n;
     for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < mn;
          idx += (long long)gridDim.x * blockDim.x) {
         const int i = (int)(idx / n), j = (int)(idx % n);
         const bool up = i > 0, down = i < m - 1, left = j > 0, right = j < n - 1;
-        const WT d = diag[idx];
-        const WT we = right ? e[idx] : WT(0);
-        const WT ww = left ? e[idx - 1] : WT(0);
-        const WT ws = down ? s[idx] : WT(0);
-        const WT wn = up ? s[idx - n] : WT(0);
-        WT wse = 0, wnw = 0, wsw = 0, wne = 0;
+        const VT d = diag[idx];
+        const VT we = right ? VT(e[idx]) : VT(0);
+        const VT ww = left ? VT(e[idx - 1]) : VT(0);
+        const VT ws = down ? VT(s[idx]) : VT(0);
+        const VT wn = up ? VT(s[idx - n]) : VT(0);
+        VT wse = 0, wnw = 0, wsw = 0, wne = 0;
         if (EIGHT) {
-            wse = (down && right) ? se[idx] : WT(0);
-            wnw = (up && left) ? se[idx - n - 1] : WT(0);
-            wsw = (down && left) ? sw[idx] : WT(0);
-            wne = (up && right) ? sw[idx - n + 1] : WT(0);
+            wse = (down && right) ? VT(se[idx]) : VT(0);
+            wnw = (up && left) ? VT(se[idx - n - 1]) : VT(0);
+            wsw = (down && left) ? VT(sw[idx]) : VT(0);
+            wne = (up && right) ? VT(sw[idx - n + 1]) : VT(0);
         }
         for (int r = 0; r < k; ++r) {
-            const WT* xr = x + r * mn;
-            WT acc = d * xr[idx];
+            const VT* xr = x + r * mn;
+            VT acc = d * xr[idx];
             if (right) acc -= we * xr[idx + 1];
             if (left) acc -= ww * xr[idx - 1];
             if (down) acc -= ws * xr[idx + n];
@@ -47,13 +49,15 @@ __device__ __forceinline__ void stencil_apply_impl(
     }
 }
 
-#define STENCIL_APPLY(NAME, WT, EIGHT)                                                            \
-    extern "C" __global__ void NAME(const WT* diag, const WT* e, const WT* s, const WT* se,        \
-                                    const WT* sw, const WT* x, WT* y, int m, int n, int k) {       \
-        stencil_apply_impl<WT, EIGHT>(diag, e, s, se, sw, x, y, m, n, k);                           \
+#define STENCIL_APPLY(NAME, WT, VT, EIGHT)                                                        \
+    extern "C" __global__ void NAME(const VT* diag, const WT* e, const WT* s, const WT* se,        \
+                                    const WT* sw, const VT* x, VT* y, int m, int n, int k) {       \
+        stencil_apply_impl<WT, VT, EIGHT>(diag, e, s, se, sw, x, y, m, n, k);                       \
     }
 
-STENCIL_APPLY(stencil_apply8_f64, double, true)
-STENCIL_APPLY(stencil_apply4_f64, double, false)
-STENCIL_APPLY(stencil_apply8_f32, float, true)
-STENCIL_APPLY(stencil_apply4_f32, float, false)
+STENCIL_APPLY(stencil_apply8_f64, double, double, true)
+STENCIL_APPLY(stencil_apply4_f64, double, double, false)
+STENCIL_APPLY(stencil_apply8_f32, float, float, true)
+STENCIL_APPLY(stencil_apply4_f32, float, float, false)
+STENCIL_APPLY(stencil_apply8_f32f64, float, double, true)
+STENCIL_APPLY(stencil_apply4_f32f64, float, double, false)

@@ -60,3 +60,62 @@ def test_balanced_preconditioner_is_symmetric_and_helps():
 
     ref = spsolve(op.to_csr().tocsc(), b[0].ravel()).reshape(op.shape)
     np.testing.assert_allclose(x[0], ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
+
+
+def dense_balanced(op, Q, M, r):
+    """(I - QA) M (I - AQ) r + Q r with full-grid operator applies: the formula, written out."""
+    z = M(r - op.apply(Q(r)))
+    return z - Q(op.apply(z)) + Q(r)
+
+
+def test_sparse_balanced_preconditioner_equals_dense_formula():
+    op = pocket_landscape(seed=3)
+    Q = PocketDeflation(op)
+    assert Q.count >= 30
+    mg = GridMultigrid(op, dtype=np.float64, max_coarse=256)
+    P = Q.balance(op.apply, mg)
+    rng = np.random.default_rng(4)
+    r = np.where(op.active, rng.standard_normal((3,) + op.shape), 0)
+    r0 = r.copy()
+    got = P(r)
+    assert np.array_equal(r, r0)  # restored bitwise, not by adding back
+    want = dense_balanced(op, Q, mg, r0)
+    assert got.shape == want.shape and got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10 * np.abs(want).max())
+    # each right-hand side on its own: the batch does not mix them
+    np.testing.assert_allclose(P(r[1:2])[0], want[1], rtol=0, atol=1e-10 * np.abs(want).max())
+    # the pocket modes are solved exactly: P A Z = Z
+    ind = np.zeros((1,) + op.shape)
+    ind.reshape(-1)[Q._cells[Q._col == 0]] = 1.0  # the first pocket's indicator
+    np.testing.assert_allclose(P(op.apply(ind)), ind, atol=1e-8)
+
+
+def test_balanced_preconditioner_with_a_preconditioner_returning_its_input():
+    """M = I hands back the array it was given (r itself, temporarily holding r - AQr)."""
+    op = pocket_landscape(seed=5)
+    Q = PocketDeflation(op)
+    P = Q.balance(op.apply, lambda v: v)
+    r = np.where(op.active, np.random.default_rng(6).random((2,) + op.shape), 0)
+    r.flags.writeable = False  # a read-only r is not written to
+    got = P(r)
+    want = dense_balanced(op, Q, lambda v: v, r)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10 * np.abs(want).max())
+    assert not np.shares_memory(got, r)
+
+
+def test_float32_edges_with_float64_diagonal():
+    """Setup sums in float64: float32 edge weights give the same pockets and preconditioner."""
+    from gpucircuit.operators import GridEdges
+
+    op = pocket_landscape(seed=7)
+    e = op.edges
+    e32 = GridEdges(*(None if w is None else w.astype(np.float32) for w in (e.e, e.s, e.se, e.sw)))
+    e64 = GridEdges(*(None if w is None else w.astype(np.float64) for w in (e32.e, e32.s, e32.se, e32.sw)))
+    op32 = GridOperator(e32, op.diag.astype(np.float64), op.active)
+    op64 = GridOperator(e64, op.diag.astype(np.float64), op.active)
+    Q32, Q64 = PocketDeflation(op32), PocketDeflation(op64)
+    assert Q32.count == Q64.count >= 30
+    r = np.where(op.active, np.random.default_rng(8).random((1,) + op.shape), 0)
+    M = lambda v: v / op32.diag  # noqa: E731
+    want = dense_balanced(op64, Q64, M, r)
+    np.testing.assert_allclose(Q32.balance(op32.apply, M)(r), want, rtol=0, atol=1e-10 * np.abs(want).max())

@@ -16,7 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..currents import node_currents
+from ..backend import array_module, to_host
+from ..currents import CurrentMapper, node_currents
 from ..grid import RasterGraph
 from ..solver.system import GroundedSystem, SolveOptions
 from .focal import FocalNodes
@@ -46,17 +47,27 @@ class RasterResult:
 
 
 class _Accumulator:
+    """Cumulative / maximum current maps, kept in the namespace of the voltages they are made from
+    (on a GPU they stay on the device until ``maps()``); per-pair maps go to the sink on the host."""
+
     def __init__(self, graph: RasterGraph, maps: MapOptions, sink: Sink | None):
         self.graph, self.maps, self.sink = graph, maps, sink
-        self.cum = np.zeros(graph.shape) if maps.currents else None
-        self.max = np.zeros(graph.shape) if (maps.currents and maps.max_map) else None
+        self.cum = self.max = None
+        self._mapper = None
 
     @property
     def wants_maps(self) -> bool:
         return self.maps.currents or (self.sink is not None and self.maps.voltages)
 
-    def add(self, label: str, volts: np.ndarray | None, ground_g=None, graph: RasterGraph | None = None,
-            zero_cells=None):
+    def _currents(self, g, volts, ground_g):
+        xp = array_module(volts)
+        if g is not self.graph:
+            return CurrentMapper(g, xp)(volts, ground_g)
+        if self._mapper is None or self._mapper.xp is not xp:
+            self._mapper = CurrentMapper(g, xp)
+        return self._mapper(volts, ground_g)
+
+    def add(self, label: str, volts, ground_g=None, graph: RasterGraph | None = None, zero_cells=None):
         """Record one solve's voltages (None = nothing flows: zero maps).
 
         Maps are painted onto region cells without habitat; ``zero_cells`` (flat indices) get no
@@ -64,23 +75,39 @@ class _Accumulator:
         """
         g = graph or self.graph
         if volts is None:
-            volts = np.zeros(g.shape)
-            cur = np.zeros(g.shape) if self.maps.currents else None
-        elif self.maps.currents:
-            cur = node_currents(g, volts, ground_g)
-        else:
-            cur = None
+            if self.sink is not None and self.maps.per_pair:
+                zero = np.zeros(g.shape)
+                self.sink(label, zero, zero if self.maps.currents else None)
+            return
+        xp = array_module(volts)
+        cur = self._currents(g, volts, ground_g) if self.maps.currents else None
         volts = g.paint(volts)
         if cur is not None:
             cur = g.paint(cur)
             if zero_cells is not None:
-                cur.flat[zero_cells] = 0.0
-            if self.cum is not None:
-                self.cum += cur
-                if self.max is not None:
-                    np.maximum(self.max, cur, out=self.max)
+                cur.ravel()[xp.asarray(zero_cells)] = 0.0
+            if self.cum is None:
+                self.cum = xp.zeros(g.shape)
+                self.max = xp.zeros(g.shape) if self.maps.max_map else None
+            self.cum += cur
+            if self.max is not None:
+                xp.maximum(self.max, cur, out=self.max)
         if self.sink is not None and self.maps.per_pair:
-            self.sink(label, volts, cur)
+            self.sink(label, to_host(volts), None if cur is None else to_host(cur))
+
+    def result(self):
+        """(cumulative, maximum) current maps on the host (zeros when nothing flowed)."""
+        if not self.maps.currents:
+            return None, None
+        if self.cum is None:
+            zero = np.zeros(self.graph.shape)
+            return zero, (zero.copy() if self.maps.max_map else None)
+        return to_host(self.cum), (None if self.max is None else to_host(self.max))
+
+
+def _at(a, flat_index: int) -> float:
+    """One value of a grid (NumPy or CuPy) by flat index, as a Python float."""
+    return float(a.ravel()[int(flat_index)])
 
 
 def _grounded_solves(graph: RasterGraph, focal: FocalNodes, use: np.ndarray, options: SolveOptions):
@@ -114,10 +141,8 @@ def _grounded_solves(graph: RasterGraph, focal: FocalNodes, use: np.ndarray, opt
     system = GroundedSystem(graph, fixed=fixed.reshape(graph.shape), solve_mask=solve_mask, options=options,
                             rhs_hint=len(inject))
     order = list(inject)
-    rhs = np.zeros((len(order),) + graph.shape)
-    for j, k in enumerate(order):
-        rhs[j].flat[inject[k]] = 1.0
-    X = system.solve(rhs)
+    # on a GPU the solutions stay on the device when they fit: current maps are made there
+    X = system.solve_units([inject[k] for k in order], on_device=True)
     return system, {k: j for j, k in enumerate(order)}, X, grounds
 
 
@@ -140,8 +165,9 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
     acc = _Accumulator(graph, maps, sink)
     use = include.any(axis=1) & (focal.key != -1)
     system, col, X, _ = _grounded_solves(graph, focal, use, options)
-    zero = np.zeros(graph.shape)
-    masks: dict[int, np.ndarray] = {}
+    xp = np if X is None else array_module(X)
+    zero = xp.zeros(graph.shape)
+    masks: dict = {}
 
     def volts_of(key):
         return X[col[key]] if key in col else zero
@@ -158,15 +184,17 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
                     acc.add(label, None)
                 continue
             v = volts_of(kb) - volts_of(ka)
-            v = v - v.flat[focal.rep[a]]
-            R[a, b] = R[b, a] = v.flat[focal.rep[b]]
+            v -= _at(v, focal.rep[a])
+            R[a, b] = R[b, a] = _at(v, focal.rep[b])
             if acc.wants_maps:
                 no_cur = _node_cells(graph, focal, (a, b)) if focal_currents_zero else None
                 ca = int(focal.comp[a])
-                mask = masks[ca] if ca in masks else masks.setdefault(ca, graph.components == ca)
-                acc.add(label, np.where(mask, v, 0.0), zero_cells=no_cur)
+                if ca not in masks:
+                    masks[ca] = xp.asarray(graph.components == ca)
+                acc.add(label, xp.where(masks[ca], v, 0.0), zero_cells=no_cur)
+            del v
     stats = [system.stats] if system else []
-    return RasterResult(focal.ids, R, acc.cum, acc.max, stats=stats)
+    return RasterResult(focal.ids, R, *acc.result(), stats=stats)
 
 
 def _node_cells(graph: RasterGraph, focal: FocalNodes, which) -> np.ndarray:
@@ -213,7 +241,7 @@ def _pairwise_regions(graph, focal, include, maps, sink, options, focal_currents
             if acc.wants_maps:
                 no_cur = _node_cells(g2, f2, (0, 1)) if focal_currents_zero else None
                 acc.add(label, v, graph=g2, zero_cells=no_cur)
-    return RasterResult(focal.ids, R, acc.cum, acc.max, stats=stats)
+    return RasterResult(focal.ids, R, *acc.result(), stats=stats)
 
 
 def _focal_setup(graph, cells):
@@ -238,9 +266,9 @@ def all_to_one(graph, cells, strengths=None, maps=None, sink=None, options=None)
     return _one_or_all(graph, cells, strengths, maps, sink, options, "all-to-one")
 
 
-def _combine(X, rows, coefs) -> np.ndarray:
+def _combine(X, rows, coefs):
     """sum_j coefs[j] * X[rows[j]] without stacking copies of the solution grids."""
-    v = np.zeros(X.shape[1:])
+    v = array_module(X).zeros(X.shape[1:])
     for r, c in zip(rows, coefs):
         if c:
             v += c * X[r]
@@ -257,7 +285,7 @@ class _Frame:
     rows: list  # X rows of ``others``
     Rf: np.ndarray  # Rf[a, b] = voltage at others[a] for 1 A at others[b]
     members: list  # focal positions in the component
-    mask: np.ndarray  # cells of the component
+    mask: object  # cells of the component (in the solutions' namespace)
 
 
 def _frame(graph, focal, comp, X, col, grounds) -> _Frame | None:
@@ -269,8 +297,8 @@ def _frame(graph, focal, comp, X, col, grounds) -> _Frame | None:
     others = [kk for kk in keys if kk != ground_key]
     rows = [col[kk] for kk in others]
     reps = {int(focal.key[j]): int(focal.rep[j]) for j in members}
-    Rf = np.array([[X[r].flat[reps[kk]] for r in rows] for kk in others])
-    return _Frame(keys, ground_key, others, rows, Rf, members, graph.components == comp)
+    Rf = np.array([[_at(X[r], reps[kk]) for r in rows] for kk in others])
+    return _Frame(keys, ground_key, others, rows, Rf, members, array_module(X).asarray(graph.components == comp))
 
 
 def _one_or_all(graph, cells, strengths, maps, sink, options, scenario) -> RasterResult:
@@ -298,8 +326,9 @@ def _one_or_all(graph, cells, strengths, maps, sink, options, scenario) -> Raste
         ki = int(focal.key[i])
         if scenario == "one-to-all":
             coefs, shift = _one_to_all_coefficients(fr, ki, s[i])
-            v = _combine(X, fr.rows, coefs) - shift
-            res[i] = v.flat[focal.rep[i]] / s[i]
+            v = _combine(X, fr.rows, coefs)
+            v -= shift
+            res[i] = _at(v, focal.rep[i]) / s[i]
         else:
             inj = {kk: 0.0 for kk in fr.keys}
             for j in fr.members:
@@ -307,12 +336,13 @@ def _one_or_all(graph, cells, strengths, maps, sink, options, scenario) -> Raste
                     inj[int(focal.key[j])] += s[j]
             inj[ki] -= sum(inj.values())
             v = _combine(X, fr.rows, [inj[kk] for kk in fr.others])
-            v = v - v.flat[focal.rep[i]]
+            v -= _at(v, focal.rep[i])
             res[i] = 0.0  # Circuitscape reports 0 for every solved all-to-one point
         if acc.wants_maps:
-            acc.add(label, np.where(fr.mask, v, 0.0))
+            acc.add(label, array_module(v).where(fr.mask, v, 0.0))
+        del v
     stats = [system.stats] if system else []
-    return RasterResult(focal.ids, res, acc.cum, acc.max, stats=stats)
+    return RasterResult(focal.ids, res, *acc.result(), stats=stats)
 
 
 def _one_to_all_coefficients(fr: _Frame, ki: int, strength: float):

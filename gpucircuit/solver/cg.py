@@ -24,9 +24,10 @@ class CGInfo:
 
 
 def _batch_dot(a, b):
-    """Dot product per right-hand side over all trailing axes."""
-    axes = tuple(range(1, a.ndim))
-    return (a * b).sum(axis=axes)
+    """Dot product per right-hand side over all trailing axes (BLAS / cuBLAS, no temporary)."""
+    xp = array_module(a)
+    k = a.shape[0]
+    return xp.stack([xp.vdot(a[i].ravel(), b[i].ravel()) for i in range(k)])
 
 
 def pcg(
@@ -37,8 +38,18 @@ def pcg(
     rtol: float = 1e-6,
     maxiter: int = 1000,
     check_every: int = 1,
+    b_again: Callable | None = None,
 ) -> tuple[object, CGInfo]:
-    """Solve ``A x = b`` for a batch ``b`` of shape (k, ...); returns ``(x, info)``."""
+    """Solve ``A x = b`` for a batch ``b`` of shape (k, ...); returns ``(x, info)``.
+
+    With ``b_again`` (a function that makes ``b`` anew) and no ``x0``, ``b``'s storage becomes the
+    residual, and ``b`` is remade only for the final true-residual check: one vector less.
+
+    Memory: besides ``b`` and the preconditioner's own work, four vectors per right-hand side
+    (x, r, p and one that holds A p, then M r): every update is in place, so no temporary of
+    the problem's size is ever made (at 205 M cells one fp64 vector is 1.6 GB).
+    ``precond`` must return a new array and not keep a reference to its argument.
+    """
     xp = array_module(b)
     squeeze = b.ndim == 1
     if squeeze:
@@ -46,21 +57,26 @@ def pcg(
     shape = (-1,) + (1,) * (b.ndim - 1)
     bnorm = xp.sqrt(_batch_dot(b, b))
     safe = xp.where(bnorm > 0, bnorm, 1)
-    x = xp.zeros_like(b) if x0 is None else x0.copy()
-    r = b - apply(x) if x0 is not None else b.copy()
-    z = precond(r) if precond else r
-    p = z.copy()
-    rz = _batch_dot(r, z)
+    if x0 is None:
+        x = xp.zeros_like(b)
+        r = b if b_again is not None else b.copy()
+    else:
+        x = x0.copy()
+        r = apply(x)
+        xp.subtract(b, r, out=r)
+    p = precond(r) if precond else r.copy()
+    rz = _batch_dot(r, p)
     it = 0
     done = to_host(bnorm == 0)
-    while it < maxiter:
-        if done.all():
-            break
-        ap = apply(p)
-        pap = _batch_dot(p, ap)
-        alpha = xp.where(pap > 0, rz / xp.where(pap > 0, pap, 1), 0)
-        x += alpha.reshape(shape) * p
-        r -= alpha.reshape(shape) * ap
+    while it < maxiter and not done.all():
+        w = apply(p)
+        pap = _batch_dot(p, w)
+        alpha = xp.where(pap > 0, rz / xp.where(pap > 0, pap, 1), 0).reshape(shape)
+        w *= alpha
+        r -= w  # r -= alpha A p
+        xp.multiply(p, alpha, out=w)
+        x += w  # x += alpha p
+        del w
         it += 1
         if it % check_every == 0:
             rel = to_host(xp.sqrt(_batch_dot(r, r)) / safe)
@@ -69,10 +85,18 @@ def pcg(
                 break
         z = precond(r) if precond else r
         rz_new = _batch_dot(r, z)
-        beta = xp.where(rz > 0, rz_new / xp.where(rz > 0, rz, 1), 0)
-        p = z + beta.reshape(shape) * p
+        beta = xp.where(rz > 0, rz_new / xp.where(rz > 0, rz, 1), 0).reshape(shape)
+        p *= beta
+        p += z
+        del z
         rz = rz_new
-    true_r = b - apply(x)
-    rel = to_host(xp.sqrt(_batch_dot(true_r, true_r)) / safe)
+    del p, r
+    if b_again is not None and x0 is None:
+        b = b_again()
+        if squeeze:
+            b = b[None]
+    r = apply(x)
+    xp.subtract(b, r, out=r)  # the true residual, not the recurrence's
+    rel = to_host(xp.sqrt(_batch_dot(r, r)) / safe)
     info = CGInfo(iterations=it, converged=bool((rel <= max(rtol, 1e-12) * 10).all()), residuals=rel)
     return (x[0] if squeeze else x), info

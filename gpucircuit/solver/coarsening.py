@@ -21,10 +21,22 @@ summing to less than one, as a Dirichlet boundary should.
 
 The coarse operator is the Galerkin product ``P^T A P`` computed stencil-wise with array
 slicing only (no sparse matrix product), so it runs unchanged on CuPy.
+
+Memory: both steps only ever need fine values at cells (2I+u, 2J+v), I < mc, J < nc, so
+they read the fine stencil through quarter-size samples (``sample``) or strided views and
+never form a full-size or padded copy of it: on a 205-million-cell raster one fine fp64
+array is 1.6 GB; padded copies of all eight directions took ~195 bytes of temporaries per
+fine cell, quarter-size samples take ~13. The conductance of the edge from y to y - f
+(f a stored forward offset) is ``w_f[y - f]``, a sample of the stored array with a
+shifted origin, so no back-arrays are built either. Arithmetic is in ``dtype`` (float64
+by default) whatever the storage dtype: an fp32 stencil is cast sample by sample, never
+as a whole.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..backend import array_module
 
@@ -114,6 +126,64 @@ def fine_view(a_pad, ui, uj, mc, nc):
     return a_pad[..., 1 + ui: 1 + ui + 2 * mc - 1: 2, 1 + uj: 1 + uj + 2 * nc - 1: 2]
 
 
+def _span(r0, size, count):
+    """[lo, hi): the coarse indices I < count whose fine index 2I + r0 lies in [0, size)."""
+    return max(0, (1 - r0) // 2), min(count, (size + 1 - r0) // 2)
+
+
+def _window(shape, origin, mc, nc, inside=None, shift=(0, 0)):
+    """Where a quarter-size sample of a fine (m, n) array at cells 2I + origin is defined.
+
+    Returns ``(dst, src)``: slices of the (mc, nc) grid and strided slices of the fine array
+    with ``a[src]`` = the values at 2I + origin for I in ``dst``; None if empty. Cells 2I +
+    ``inside`` must lie in the grid too, and I + ``shift`` in the coarse grid.
+    """
+    bounds = []
+    for k, count in enumerate((mc, nc)):
+        lo, hi = _span(origin[k], shape[k], count)
+        if inside is not None:
+            a, b = _span(inside[k], shape[k], count)
+            lo, hi = max(lo, a), min(hi, b)
+        lo, hi = max(lo, -shift[k]), min(hi, count - shift[k])
+        if lo >= hi:
+            return None
+        bounds.append((lo, hi))
+    dst = tuple(slice(lo, hi) for lo, hi in bounds)
+    src = tuple(slice(2 * lo + r, 2 * hi - 1 + r, 2) for (lo, hi), r in zip(bounds, origin))
+    return dst, src
+
+
+def sample(a, r0, c0, mc, nc, dtype=None, inside=None):
+    """(mc, nc) array of ``a[2I + r0, 2J + c0]`` (0 outside the grid, and where cell
+    2I + ``inside`` is outside), in ``dtype``: the cast happens on the quarter-size copy."""
+    xp = array_module(a)
+    out = xp.zeros((mc, nc), dtype=a.dtype if dtype is None else dtype)
+    win = _window(a.shape, (r0, c0), mc, nc, inside)
+    if win is not None:
+        out[win[0]] = a[win[1]]
+    return out
+
+
+def _entries(st: Stencil):
+    """{offset: (fine array, origin shift)}: the stencil entry of cell y towards y + o is
+    ``array[y + shift]`` (y + shift inside the grid, and y too). The diagonal and forward
+    conductances are stored at y; a backward one, o = -f, is ``w_f[y - f]``. Missing
+    diagonals of a 5-point stencil are absent (zero)."""
+    out = {(0, 0): (st.diag, (0, 0))}
+    for (di, dj), w in st.forward():
+        out[(di, dj)] = (w, (0, 0))
+        out[(-di, -dj)] = (w, (-di, -dj))
+    return out
+
+
+def _sample_entry(entry, u, mc, nc, dtype):
+    """Quarter-size sample at fine cells 2I + u of an ``_entries`` value (None: zeros)."""
+    if entry is None:
+        return None
+    a, (si, sj) = entry
+    return sample(a, u[0] + si, u[1] + sj, mc, nc, dtype, inside=u)
+
+
 def _shift(a, di, dj):
     """b[I, J] = a[I + di, J + dj] (0 outside)."""
     xp = array_module(a)
@@ -148,9 +218,73 @@ def _line_weights(g1, g2, diag, total):
     return g1 * f, g2 * f
 
 
-def interpolation(st: Stencil):
-    """Dendy black-box interpolation. Returns {u: (mc, nc)}: the weight with which coarse
-    cell I feeds fine cell 2I+u, u in {-1, 0, 1}^2.
+# Orders in which a fine cell's eight conductances are streamed (``_gather``): each sum
+# accumulates in the same order as the textbook formulas it evaluates.
+_LEX = sorted(OFFSETS)
+_CENTRE = [(-1, -1), (-1, 1), (1, -1), (1, 1), (-1, 0), (1, 0), (0, -1), (0, 1)]
+
+
+def _gather(st, entries, u, order, groups, mc, nc, dtype):
+    """Stream the conductances of the fine cells 2I+u, one quarter-size sample at a time.
+
+    Returns the diagonal, the total conductance, keep (the share of the diagonal that is
+    conductance to other cells, 1 without a ground; 0 for inactive cells) and, for each
+    group {offset: factor}, the sum over its offsets of conductance x factor. A factor is
+    None (1) or ``(x, di, dj)``: times ``_shift(x, di, dj)``, formed on the overlap only.
+    Holding at most one conductance sample, not eight, is what bounds the memory.
+
+    Negative conductances (positive off-diagonals, which Galerkin products create on coarse
+    levels) are lumped into the diagonal, as classical AMG does: weights stay non-negative
+    and the row sum is unchanged. A fine level has none, and skips the work.
+    """
+    xp = array_module(st.diag)
+    d = sample(st.diag, u[0], u[1], mc, nc, dtype)
+    total = xp.zeros((mc, nc), dtype=dtype)
+    sums = [xp.zeros((mc, nc), dtype=dtype) for _ in groups]
+    for o in order:
+        w = _sample_entry(entries.get(o), u, mc, nc, dtype)
+        if w is None:
+            continue
+        if w.min() < 0:
+            d -= xp.minimum(w, 0)
+            w = xp.maximum(w, 0)
+        total += w
+        for acc, group in zip(sums, groups):
+            if o not in group:
+                continue
+            if group[o] is None:
+                acc += w
+            else:
+                x, di, dj = group[o]
+                m, n = w.shape
+                dst = (_rng(-di, m), _rng(-dj, n))
+                acc[dst] += w[dst] * x[_rng(di, m), _rng(dj, n)]
+        del w
+    ok = d > 0
+    if st.active is not None:
+        ok &= sample(st.active, u[0], u[1], mc, nc, bool)
+    # the grid outside has d = 0, so keep = 0 there whether or not st.active is given
+    keep = xp.where(ok, total / xp.where(d > 0, d, 1), 0)
+    return d, total, keep, sums
+
+
+def _orphan_fill(weights, keep, cands):
+    """Orphans (cells that should have weight, ``keep`` > 0, but got none) take a single
+    weight, ``keep``, from the first candidate hole coarse cell. One cell, not an average:
+    two hole cells feeding the same orphans equally would give P two equal columns and a
+    singular coarse operator. Weights are non-negative, so an orphan's are all 0 and the
+    fill can be done in place."""
+    xp = array_module(keep)
+    left = (keep > 0) & (sum(weights) == 0)
+    for w, cd in zip(weights, cands):
+        xp.copyto(w, keep, where=left & cd)
+        left &= ~cd
+    return weights
+
+
+def interpolation(st: Stencil, dtype=np.float64):
+    """Dendy black-box interpolation. Returns {u: (mc, nc)} in ``dtype``: the weight with
+    which coarse cell I feeds fine cell 2I+u, u in {-1, 0, 1}^2.
 
     Holes need one addition to Dendy's scheme. A fine cell whose coarse neighbours are all
     in holes (an "orphan": the tip of a one-cell-wide spur, a cell squeezed between holes)
@@ -165,113 +299,106 @@ def interpolation(st: Stencil):
     a small component, grounded through a 1e-4 edge, otherwise vanished from the next
     level and converged at rate 0.98 per cycle.
     Coarse cells that end up with an empty column are identity rows on the coarse level.
+
+    Only quarter-size (mc, nc) arrays are formed, each fine sub-lattice 2I+u in turn (see
+    the module docstring); cells past the grid edge read as all-zero rows and get weight 0.
     """
     xp = st.xp
+    dtype = np.dtype(dtype)
     m, n = st.shape
     mc, nc = coarse_shape((m, n))
-    dt = st.diag.dtype
-    # padded fine coefficients; ghost cells are all-zero rows and get weight 0
-    full = st.full(all8=True)
-    # negative conductances (positive off-diagonals, which Galerkin products create on
-    # coarse levels) are lumped into the diagonal, as classical AMG does: weights stay
-    # non-negative and the row sum is unchanged
-    diag = st.diag
-    for o in OFFSETS:
-        neg = xp.minimum(full[o], 0)
-        diag = diag - neg
-        full[o] = full[o] - neg
-    c = {o: padded(w) for o, w in full.items()}
-    d = padded(diag)
-    active = st.active if st.active is not None else xp.ones((m, n), dtype=bool)
-    total = sum(full.values())
-    tot = padded(total)
-    # share of a cell's diagonal that is conductance to other cells (1 without a ground);
-    # an orphan takes this as its single weight, like the line and centre formulas
-    keep = padded(xp.where(active & (diag > 0), total / xp.where(diag > 0, diag, 1), 0))
-    hole = ~active[::2, ::2]  # coarse cells with no fine node: candidates for orphans
+    entries = _entries(st)
+    act = st.active[::2, ::2] if st.active is not None else xp.ones((mc, nc), dtype=bool)
+    hole = ~act  # coarse cells with no fine node: candidates for orphans
 
-    def at(arr, ui, uj):
-        return fine_view(arr, ui, uj, mc, nc)
-
-    def orphan_fill(weights, keep_here, cands):
-        """Orphans take a single weight from the first candidate hole coarse cell. One
-        cell, not an average: two hole cells feeding the same orphans equally would give P
-        two equal columns and a singular coarse operator."""
-        orphan = (keep_here > 0) & (sum(weights) == 0)
-        chosen = [None] * len(cands)
-        left = orphan
-        for i, cd in enumerate(cands):
-            chosen[i] = left & cd
-            left = left & ~cd
-        moved = orphan & ~left  # orphans that found a candidate
-        return [xp.where(moved, xp.where(ch, keep_here, 0), w).astype(dt)
-                for w, ch in zip(weights, chosen)]
+    def line(u, side1, side2, cand2):
+        """Fine cells 2I+u on a coarse line, between coarse cells I and I+u: weights from
+        the stencil collapsed onto each side."""
+        d, total, keep, (g1, g2) = _gather(st, entries, u, _LEX,
+                                           [dict.fromkeys(side1), dict.fromkeys(side2)],
+                                           mc, nc, dtype)
+        w1, w2 = _line_weights(g1, g2, d, total)
+        del d, total, g1, g2
+        return _orphan_fill([w1, w2], keep, [hole, cand2])
 
     # fine cells on coarse rows, (2I, 2J+1): between coarse (I, J) and (I, J+1)
-    def cc(o):
-        return at(c[o], 0, 1)
-    gw = cc((-1, -1)) + cc((0, -1)) + cc((1, -1))
-    ge = cc((-1, 1)) + cc((0, 1)) + cc((1, 1))
-    hw, he = _line_weights(gw, ge, at(d, 0, 1), at(tot, 0, 1))
-    hw, he = orphan_fill([hw, he], at(keep, 0, 1), [hole, _shift(hole, 0, 1)])
+    hw, he = line((0, 1), [(-1, -1), (0, -1), (1, -1)], [(-1, 1), (0, 1), (1, 1)],
+                  _shift(hole, 0, 1))
     # fine cells on coarse columns, (2I+1, 2J): between coarse (I, J) and (I+1, J)
-    def cv(o):
-        return at(c[o], 1, 0)
-    gn = cv((-1, -1)) + cv((-1, 0)) + cv((-1, 1))
-    gs = cv((1, -1)) + cv((1, 0)) + cv((1, 1))
-    vn, vs = _line_weights(gn, gs, at(d, 1, 0), at(tot, 1, 0))
-    vn, vs = orphan_fill([vn, vs], at(keep, 1, 0), [hole, _shift(hole, 1, 0)])
-    # fine cells amid four coarse cells, (2I+1, 2J+1)
-    def cm(o):
-        return at(c[o], 1, 1)
-    dm = at(d, 1, 1)
-    nw = _safe_div(cm((-1, -1)) + cm((-1, 0)) * hw + cm((0, -1)) * vn, dm)
-    ne = _safe_div(cm((-1, 1)) + cm((-1, 0)) * he + cm((0, 1)) * _shift(vn, 0, 1), dm)
-    sw = _safe_div(cm((1, -1)) + cm((1, 0)) * _shift(hw, 1, 0) + cm((0, -1)) * vs, dm)
-    se = _safe_div(cm((1, 1)) + cm((1, 0)) * _shift(he, 1, 0) + cm((0, 1)) * _shift(vs, 0, 1), dm)
-    nw, ne, sw, se = orphan_fill(
-        [nw, ne, sw, se], at(keep, 1, 1),
+    vn, vs = line((1, 0), [(-1, -1), (-1, 0), (-1, 1)], [(1, -1), (1, 0), (1, 1)],
+                  _shift(hole, 1, 0))
+    # fine cells amid four coarse cells, (2I+1, 2J+1): corner conductance plus the two
+    # edge conductances times the weights just computed for those edge cells
+    groups = [
+        {(-1, -1): None, (-1, 0): (hw, 0, 0), (0, -1): (vn, 0, 0)},  # from (I, J)
+        {(-1, 1): None, (-1, 0): (he, 0, 0), (0, 1): (vn, 0, 1)},  # from (I, J+1)
+        {(1, -1): None, (1, 0): (hw, 1, 0), (0, -1): (vs, 0, 0)},  # from (I+1, J)
+        {(1, 1): None, (1, 0): (he, 1, 0), (0, 1): (vs, 0, 1)},  # from (I+1, J+1)
+    ]
+    d, total, keep, nums = _gather(st, entries, (1, 1), _CENTRE, groups, mc, nc, dtype)
+    del total, groups
+    nw, ne, sw, se = (_safe_div(x, d) for x in nums)
+    del nums, d
+    nw, ne, sw, se = _orphan_fill(
+        [nw, ne, sw, se], keep,
         [hole, _shift(hole, 0, 1), _shift(hole, 1, 0), _shift(hole, 1, 1)])
-    return {
-        (0, 0): active[::2, ::2].astype(dt),
-        (0, 1): hw, (0, -1): _shift(he, 0, -1),
-        (1, 0): vn, (-1, 0): _shift(vs, -1, 0),
-        (1, 1): nw, (1, -1): _shift(ne, 0, -1),
-        (-1, 1): _shift(sw, -1, 0), (-1, -1): _shift(se, -1, -1),
-    }
+    del keep
+    # weights of fine cells west of / above their coarse cell: shifted one coarse cell
+    P = {(0, 0): act.astype(dtype), (0, 1): hw}
+    P[(0, -1)], he = _shift(he, 0, -1), None
+    P[(1, 0)] = vn
+    P[(-1, 0)], vs = _shift(vs, -1, 0), None
+    P[(1, 1)] = nw
+    P[(1, -1)], ne = _shift(ne, 0, -1), None
+    P[(-1, 1)], sw = _shift(sw, -1, 0), None
+    P[(-1, -1)], se = _shift(se, -1, -1), None
+    return P
 
 
-def galerkin(st: Stencil, P) -> Stencil:
-    """Coarse stencil ``P^T A P``.
+def galerkin(st: Stencil, P, dtype=np.float64) -> Stencil:
+    """Coarse stencil ``P^T A P``, in ``dtype`` (``P`` may be in any dtype).
 
     A_c(I, I+D) = sum_{u,v} P_u(I) A(2I+u, 2I+u+o) P_v(I+D) with o = 2D + v - u a stencil
     offset; only D = 0 and the four forward D are formed (the rest follow by symmetry).
+    A(2I+u, 2I+u+o) is read as a strided view of the stored fine array (``_entries``), so
+    the only temporaries are quarter-size products.
     """
     xp = st.xp
+    dtype = np.dtype(dtype)
     m, n = st.shape
     mc, nc = coarse_shape((m, n))
-    # A(x, x+o) as padded fine arrays: the diagonal and minus the conductances
-    A = {o: padded(-w) for o, w in st.full(all8=True).items()}
-    A[(0, 0)] = padded(st.diag)
-    Ppad = {u: padded(p) for u, p in P.items()}
+    entries = _entries(st)
     rng3 = (-1, 0, 1)
     out = {}
     for D in [(0, 0)] + FORWARD:
-        acc = xp.zeros((mc, nc), dtype=st.diag.dtype)
+        acc = xp.zeros((mc, nc), dtype=dtype)
         for u in P:
             t = None
             for v in P:
                 o = (2 * D[0] + v[0] - u[0], 2 * D[1] + v[1] - u[1])
-                if o[0] not in rng3 or o[1] not in rng3:
+                if o[0] not in rng3 or o[1] not in rng3 or o not in entries:
                     continue
-                pv = Ppad[v][1 + D[0]: 1 + D[0] + mc, 1 + D[1]: 1 + D[1] + nc]
-                term = fine_view(A[o], u[0], u[1], mc, nc) * pv
-                t = term if t is None else t + term
+                a, (si, sj) = entries[o]
+                win = _window((m, n), (u[0] + si, u[1] + sj), mc, nc, inside=u, shift=D)
+                if win is None:
+                    continue
+                (ri, rj), src = win
+                pv = P[v][ri.start + D[0]: ri.stop + D[0], rj.start + D[1]: rj.stop + D[1]]
+                term = xp.multiply(a[src], pv, dtype=dtype)
+                if t is None:
+                    t = xp.zeros((mc, nc), dtype=dtype)
+                if o == (0, 0):
+                    t[ri, rj] += term
+                else:  # the off-diagonal entry is minus the conductance
+                    t[ri, rj] -= term
+                del term
             if t is not None:
-                acc += P[u] * t
+                acc += xp.multiply(P[u], t, dtype=dtype)
         out[D] = acc
     diag = out[(0, 0)]
     # a coarse cell whose column is empty (hole, ground) is an identity row, inactive
     active = diag > 0
-    diag = xp.where(active, diag, 1)
-    return Stencil(diag, -out[(0, 1)], -out[(1, 0)], -out[(1, 1)], -out[(1, -1)], active)
+    diag[~active] = 1
+    for D in FORWARD:
+        xp.negative(out[D], out=out[D])  # conductances are minus the off-diagonals
+    return Stencil(diag, out[(0, 1)], out[(1, 0)], out[(1, 1)], out[(1, -1)], active)

@@ -26,6 +26,13 @@ holes, 8 neighbours, point source; CG iterations to rtol 1e-6; see benchmarks/RE
   components grounded at one cell); the cycle runs in ``dtype`` (float32 by default: same
   12 / 23 iterations as float64 above, solve 1.2 / 1.8 s against 1.7 / 2.9 s) and CG
   keeps float64 vectors.
+
+Memory (why it is laid out so): the finest level keeps no stencil of its own, only the
+smoother's float32 colour-split weights (4 directions + diagonal); coarse levels keep the
+smoother and the interpolation weights, and the W-cycle's coarse residual is computed with the
+coarse smoother's weights. The cycle reads the float64 residual and writes its float64 result
+directly through the colour split, so the only per-right-hand-side storage is the colour-split
+work vectors of each level.
 """
 from __future__ import annotations
 
@@ -43,7 +50,6 @@ from .smoothers import ColouredGS, colour_slice
 @dataclass
 class Level:
     shape: tuple
-    stencil: Stencil  # in the cycle dtype
     P: dict | None = None  # interpolation to this level from the next coarser one
     smoother: ColouredGS | None = None
 
@@ -74,20 +80,20 @@ class GridMultigrid:
             # Python call overhead on tiny grids than the factorisation costs (measured
             # 1000^2: 0.8 s vs 2.2 s solve, same 11 iterations). GPU: coarsen to 32^2.
             max_coarse = 20000 if xp is np else 1024
-        st = Stencil.from_operator(op, dtype=np.float64)
+        st = Stencil.from_operator(op)  # the operator's own arrays, no copy
         self.levels: list[Level] = []
         while True:
             m, n = st.shape
             last = m * n <= max_coarse or (m <= 2 and n <= 2) or len(self.levels) + 1 >= max_levels
-            # the finest stencil lives in the smoother; coarse ones also serve the W-cycle
-            lvl = Level(st.shape, st.astype(self.dtype) if self.levels else None)
+            lvl = Level(st.shape)
             self.levels.append(lvl)
             if last:
                 break
-            P = interpolation(st)
-            lvl.smoother = ColouredGS(st.astype(self.dtype))
+            P = interpolation(st)  # float64, whatever the stencil's storage
+            lvl.smoother = ColouredGS(st, self.dtype)
             lvl.P = {u: p.astype(self.dtype) for u, p in P.items()}
             st = galerkin(st, P)
+            del P
         self._coarse_inverse = self._dense_inverse(st)
         self._buffers = {}
 
@@ -142,16 +148,16 @@ class GridMultigrid:
 
     # ------------------------------------------------------------------ the cycle
     def __call__(self, r):
+        """z = M r, a new array in r's dtype (r itself is only read)."""
         squeeze = r.ndim == 2
         b = r[None] if squeeze else r
-        out_dtype = b.dtype
-        b = b.astype(self.dtype, copy=False)
-        z = self._cycle(0, b, self._level_buffers(b.shape[0]))
-        z = z.astype(out_dtype, copy=False)
+        z = self._cycle(0, b, self._level_buffers(b.shape[0]), out_dtype=b.dtype)
+        z = z.astype(b.dtype, copy=False)
         return z[0] if squeeze else z
 
-    def _cycle(self, lev, b, bufs):
-        """Approximate A_lev^-1 b (natural layout (k, m, n)) from a zero guess."""
+    def _cycle(self, lev, b, bufs, out_dtype=None):
+        """Approximate A_lev^-1 b (natural layout (k, m, n)) from a zero guess; the result is a
+        new array in ``out_dtype`` (default: the cycle dtype)."""
         xp = self.xp
         lvl = self.levels[lev]
         k = b.shape[0]
@@ -162,7 +168,7 @@ class GridMultigrid:
                 y = inv.solve(to_host(b).reshape(k, m * n).T.astype(np.float64)).T
                 y = xp.asarray(y.astype(self.dtype))
             else:
-                y = b.reshape(k, m * n) @ inv
+                y = b.reshape(k, m * n).astype(self.dtype, copy=False) @ inv
             return y.reshape(k, m, n)
         sm = lvl.smoother
         X, B, R = bufs[lev]
@@ -177,13 +183,21 @@ class GridMultigrid:
         xc = self._cycle(lev + 1, bc, bufs)
         if self.cycle_type == "W" and lev + 2 < len(self.levels):
             # second coarse visit on the remaining coarse residual: e = x1 + M(bc - A x1)
-            coarse = self.levels[lev + 1]
-            rc = bc - _apply_stencil(coarse, xc)
-            xc = xc + self._cycle(lev + 1, rc, bufs)
+            xc += self._cycle(lev + 1, self._coarse_residual(lev + 1, bc, xc, bufs), bufs)
         self._prolong(lvl.P, X, xc, sm.cshape)
         if self.postsmooth:
             sm.backward(X, B, self.postsmooth * mult)
-        return sm.merge(X)
+        return sm.merge(X, dtype=out_dtype)
+
+    def _coarse_residual(self, lev, b, x, bufs):
+        """b - A_lev x (natural layout) with level ``lev``'s smoother weights, in its buffers
+        (free between the two coarse visits of a W-cycle)."""
+        sm = self.levels[lev].smoother
+        X, B, R = bufs[lev]
+        sm.split(b, B)
+        sm.split(x, X, padded=True)
+        sm.residual(X, B, R)
+        return sm.merge(R)
 
     @staticmethod
     def _restrict(P, R, cshape):
@@ -206,54 +220,6 @@ class GridMultigrid:
             X[(ui % 2, uj % 2)][colour_slice(ui // 2, uj // 2, mc, nc)] += p * xc
 
 
-def _apply_stencil(lvl: Level, x):
-    """A x for x of shape (..., m, n) on a coarse level (the W-cycle's second visit)."""
-    xp = array_module(x)
-    st = lvl.stencil
-    m, n = st.shape
-    full = lvl.__dict__.get("_full")
-    if full is None:
-        full = lvl.__dict__["_full"] = list(st.full().items())
-    x_pad = xp.zeros(x.shape[:-2] + (m + 2, n + 2), dtype=x.dtype)
-    x_pad[..., 1:-1, 1:-1] = x
-    y = st.diag * x
-    for (di, dj), w in full:
-        y -= w * x_pad[..., 1 + di: 1 + di + m, 1 + dj: 1 + dj + n]
-    return y
-
-
-class StencilApply:
-    """``A x`` for a ``GridOperator`` with all eight neighbour weights precomputed: one
-    multiply and one subtract per direction on shifted slices of a padded copy of x.
-    Same result as ``GridOperator.apply`` (summation order aside); measured 16 ms against
-    36 ms at 1000^2 in float64, and it is called once per CG iteration."""
-
-    def __init__(self, op):
-        st = Stencil.from_operator(op)
-        self.xp = op.xp
-        self.shape = st.shape
-        self.diag = st.diag
-        self.terms = [(o, w) for o, w in st.full().items()]
-        self._pad = {}
-
-    def __call__(self, x):
-        xp = self.xp
-        m, n = self.shape
-        key = (x.shape[:-2], x.dtype)
-        pad = self._pad.get(key)
-        if pad is None:
-            pad = self._pad[key] = xp.zeros(x.shape[:-2] + (m + 2, n + 2), dtype=x.dtype)
-            self._tmp = xp.empty(x.shape, dtype=x.dtype)
-        pad[..., 1:-1, 1:-1] = x
-        y = self.diag * x
-        tmp = self._tmp if self._tmp.shape == x.shape and self._tmp.dtype == x.dtype else xp.empty_like(x)
-        self._tmp = tmp
-        for (di, dj), w in self.terms:
-            xp.multiply(pad[..., 1 + di: 1 + di + m, 1 + dj: 1 + dj + n], w, out=tmp)
-            y -= tmp
-        return y
-
-
 def solve(op, b, rtol: float = 1e-6, maxiter: int = 200, precond="mg", x0=None, **options):
     """Solve ``op x = b`` (b: (m, n) or (k, m, n)) by PCG; returns ``(x, CGInfo)``.
 
@@ -271,9 +237,9 @@ def solve(op, b, rtol: float = 1e-6, maxiter: int = 200, precond="mg", x0=None, 
         M = precond
     else:
         raise ValueError(f"unknown preconditioner {precond!r}")
-    x, info = pcg(StencilApply(op), bb, M, x0=None if x0 is None else (x0[None] if squeeze else x0),
+    x, info = pcg(op.apply, bb, M, x0=None if x0 is None else (x0[None] if squeeze else x0),
                   rtol=rtol, maxiter=maxiter)
     return (x[0] if squeeze else x), info
 
 
-__all__ = ["GridMultigrid", "Level", "StencilApply", "solve", "CGInfo"]
+__all__ = ["GridMultigrid", "Level", "solve", "CGInfo"]

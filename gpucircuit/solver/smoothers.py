@@ -20,7 +20,7 @@ odd colours ("fake" cells) have zero coefficients, unit diagonal and stay zero.
 """
 from __future__ import annotations
 
-from .coarsening import OFFSETS, Stencil, coarse_shape
+from .coarsening import Stencil, coarse_shape
 
 COLOURS = [(0, 0), (1, 1), (0, 1), (1, 0)]
 
@@ -37,51 +37,52 @@ def neighbour(pi, pj, di, dj):
     return (qi % 2, qj % 2), (qi // 2, qj // 2)
 
 
-class _Colour:
-    def __init__(self, st: Stencil, full, pi, pj):
-        xp = self.xp = st.xp
-        m, n = st.shape
-        mc, nc = self.cshape = coarse_shape((m, n))
-        self.key = (pi, pj)
-        self.real = ((m - pi + 1) // 2, (n - pj + 1) // 2)  # real cells of this colour
-        ri, rj = self.real
+class ColouredGS:
+    """Four-colour Gauss-Seidel on one level, on colour-split vectors.
 
-        def block(a, fill):
-            out = xp.full((mc, nc), fill, dtype=a.dtype)
-            out[:ri, :rj] = a[pi::2, pj::2]
+    Weights are kept in the cycle ``dtype`` for the four stored ("forward") directions only, as
+    one zero-ringed array per colour and direction: the weight to a "backward" neighbour x - f is
+    the forward weight f stored at x - f, i.e. a shifted slice of another colour's array. That
+    halves the smoother's storage (4 + 1 arrays per cell, not 8 + 2), which matters most on the
+    finest level. Arrays are sampled from the stencil colour by colour and cast then, so no
+    full-size copy of the stencil is made.
+    """
+
+    def __init__(self, st: Stencil, dtype=None):
+        xp = self.xp = st.xp
+        self.shape = st.shape
+        self.dtype = st.diag.dtype if dtype is None else dtype
+        mc, nc = self.cshape = coarse_shape(st.shape)
+        real = {c: ((self.shape[0] - c[0] + 1) // 2, (self.shape[1] - c[1] + 1) // 2) for c in COLOURS}
+        self.real = real
+
+        def block(a, c, fill, pad):
+            ri, rj = real[c]
+            out = xp.full((mc + 2 * pad, nc + 2 * pad), fill, dtype=self.dtype)
+            out[pad:pad + ri, pad:pad + rj] = a[c[0]::2, c[1]::2]
             return out
 
-        self.terms = []  # (neighbour colour, slice, coefficient)
-        for o in OFFSETS:
-            w = full.get(o)
-            if w is None:
-                continue
-            wc = block(w, 0)
-            if bool((wc != 0).any()):
-                col, (ci, cj) = neighbour(pi, pj, *o)
-                self.terms.append((col, colour_slice(ci, cj, mc, nc), wc))
-        self.diag = block(st.diag, 1)
-        self.invdiag = 1 / self.diag
+        weights = {}  # (colour, forward offset) -> padded (mc+2, nc+2)
+        for f, w in st.forward():
+            for c in COLOURS:
+                weights[(c, f)] = block(w, c, 0, 1)
+        self.diag = {c: block(st.diag, c, 1, 0) for c in COLOURS}
+        # (neighbour colour, its slice, coefficient view) per colour; all-zero terms are dropped
+        self.terms = {}
+        for c in COLOURS:
+            terms = []
+            for f, _ in st.forward():
+                for sign in (1, -1):
+                    o = (sign * f[0], sign * f[1])
+                    col, (ci, cj) = neighbour(c[0], c[1], *o)
+                    if sign == 1:  # this cell's own forward weight
+                        coef = weights[(c, f)][colour_slice(0, 0, mc, nc)]
+                    else:  # the neighbour's forward weight, seen from here
+                        coef = weights[(col, f)][colour_slice(ci, cj, mc, nc)]
+                    if bool((coef != 0).any()):
+                        terms.append((col, colour_slice(ci, cj, mc, nc), coef))
+            self.terms[c] = terms
         self.own = colour_slice(0, 0, mc, nc)
-
-    def neighbour_sum(self, X, b, tmp):
-        """b + sum_o c_o * x(cell + o) for this colour; b is (k, mc, nc)."""
-        acc = b.copy()
-        for col, sl, w in self.terms:
-            self.xp.multiply(X[col][sl], w, out=tmp)
-            acc += tmp
-        return acc
-
-
-class ColouredGS:
-    """Four-colour Gauss-Seidel on one level, on colour-split vectors."""
-
-    def __init__(self, st: Stencil):
-        full = st.full()
-        self.xp = st.xp
-        self.shape = st.shape
-        self.cshape = coarse_shape(st.shape)
-        self.colours = [_Colour(st, full, pi, pj) for pi, pj in COLOURS]
         self._tmp = {}
 
     def buffers(self, k, dtype):
@@ -89,61 +90,73 @@ class ColouredGS:
         mc, nc = self.cshape
         return {c: self.xp.zeros((k, mc + 2, nc + 2), dtype=dtype) for c in COLOURS}
 
-    def _scratch(self, k, dtype):
-        t = self._tmp.get((k, dtype))
+    def _scratch(self, k, dtype, name="tmp"):
+        """A reused (k, mc, nc) work array (a quarter of the level's cells per right-hand side)."""
+        t = self._tmp.get((k, dtype, name))
         if t is None:
             t = self.xp.empty((k,) + self.cshape, dtype=dtype)
-            self._tmp[(k, dtype)] = t
+            self._tmp[(k, dtype, name)] = t
         return t
 
-    def split(self, b, B):
-        """Natural (k, m, n) -> colour arrays B (unpadded, (k, mc, nc); fake cells 0)."""
-        for c in self.colours:
-            ri, rj = c.real
-            B[c.key][:, :ri, :rj] = b[:, c.key[0]::2, c.key[1]::2]
+    def split(self, b, B, padded=False):
+        """Natural (k, m, n) -> colour arrays B ((k, mc, nc), or the interior of padded ones), cast
+        to B's dtype on assignment; cells past the grid edge are set to 0."""
+        for c in COLOURS:
+            ri, rj = self.real[c]
+            dst = B[c][self.own] if padded else B[c]
+            if ri < dst.shape[-2] or rj < dst.shape[-1]:
+                dst.fill(0)
+            dst[:, :ri, :rj] = b[:, c[0]::2, c[1]::2]
 
-    def merge(self, X):
-        """Colour arrays (padded) -> a new natural (k, m, n) array."""
+    def merge(self, X, dtype=None):
+        """Colour arrays (padded) -> a new natural (k, m, n) array (in ``dtype``, default X's)."""
         some = X[(0, 0)]
-        out = self.xp.empty((some.shape[0],) + self.shape, dtype=some.dtype)
-        for c in self.colours:
-            ri, rj = c.real
-            out[:, c.key[0]::2, c.key[1]::2] = X[c.key][:, 1:1 + ri, 1:1 + rj]
+        out = self.xp.empty((some.shape[0],) + self.shape, dtype=dtype or some.dtype)
+        for c in COLOURS:
+            ri, rj = self.real[c]
+            out[:, c[0]::2, c[1]::2] = X[c][:, 1:1 + ri, 1:1 + rj]
         return out
 
+    def _neighbour_sum(self, c, X, b, tmp):
+        """b + sum_o w_o * x(cell + o) for colour c; b is (k, mc, nc)."""
+        acc = self._scratch(b.shape[0], b.dtype, "acc")
+        acc[...] = b
+        for col, sl, w in self.terms[c]:
+            self.xp.multiply(X[col][sl], w, out=tmp)
+            acc += tmp
+        return acc
+
     def _update(self, c, X, B, tmp):
-        acc = c.neighbour_sum(X, B[c.key], tmp)
-        acc *= c.invdiag
-        X[c.key][c.own] = acc
+        acc = self._neighbour_sum(c, X, B[c], tmp)
+        self.xp.divide(acc, self.diag[c], out=X[c][self.own])
 
     def forward(self, X, B, sweeps=1, zero_init=False):
         """Forward sweeps; with ``zero_init`` X must be all zero on entry."""
         tmp = self._scratch(B[(0, 0)].shape[0], B[(0, 0)].dtype)
         for s in range(sweeps):
-            for i, c in enumerate(self.colours):
+            for i, c in enumerate(COLOURS):
                 if zero_init and s == 0 and i == 0:
                     # all neighbours are still zero: x = b / diag
-                    self.xp.multiply(B[c.key], c.invdiag, out=X[c.key][c.own])
+                    self.xp.divide(B[c], self.diag[c], out=X[c][self.own])
                 else:
                     self._update(c, X, B, tmp)
 
     def backward(self, X, B, sweeps=1):
         tmp = self._scratch(B[(0, 0)].shape[0], B[(0, 0)].dtype)
         for _ in range(sweeps):
-            for c in reversed(self.colours):
+            for c in reversed(COLOURS):
                 self._update(c, X, B, tmp)
 
     def residual(self, X, B, R, skip_last=False):
         """R = B - A X into padded colour arrays R. With ``skip_last`` the colour a
         forward sweep updated last is set to 0 (its residual is exactly zero then)."""
         tmp = self._scratch(B[(0, 0)].shape[0], B[(0, 0)].dtype)
-        last = len(self.colours) - 1
-        for i, c in enumerate(self.colours):
-            view = R[c.key][c.own]
+        last = len(COLOURS) - 1
+        for i, c in enumerate(COLOURS):
+            view = R[c][self.own]
             if skip_last and i == last:
                 view[...] = 0
                 continue
-            acc = c.neighbour_sum(X, B[c.key], tmp)
-            self.xp.multiply(X[c.key][c.own], c.diag, out=tmp)
-            acc -= tmp
-            view[...] = acc
+            acc = self._neighbour_sum(c, X, B[c], tmp)
+            self.xp.multiply(X[c][self.own], self.diag[c], out=tmp)
+            self.xp.subtract(acc, tmp, out=view)

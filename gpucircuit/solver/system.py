@@ -168,38 +168,47 @@ class GroundedSystem:
             self._ml = pyamg.smoothed_aggregation_solver(self.A, symmetry="symmetric")
 
     def _setup_grid(self):
-        """Matrix-free operator and multigrid preconditioner on the backend's arrays (GPU when present)."""
+        """Matrix-free operator and multigrid preconditioner on the backend's arrays (GPU when present).
+
+        Under ``precision = single`` the edge conductances are stored in float32 (half the
+        operator's memory and traffic; the diagonal is summed in float64 from the stored weights,
+        so the operator stays exactly SPD and CG still accumulates in float64).
+        """
         from ..backend import get_backend
         from ..operators import GridEdges, GridOperator
         from .deflation import PocketDeflation
         from .merged import MergedGrid, leak_for_ungrounded, strengthen_regions
-        from .multigrid import GridMultigrid, StencilApply
+        from .multigrid import GridMultigrid
 
         backend = get_backend()
         xp = backend.xp
         eight = self.graph.edges.se is not None
+        single = self.options.precision == "single"
         if backend.is_gpu:
             from ..memory import device_free_bytes, plan_batch
 
             free = device_free_bytes()
             if free is not None:  # refuse before allocating, not half-way through
-                plan_batch(int(self.active.sum()), 1, free, eight, backend.device)
+                plan_batch(int(self.active.sum()), 1, free, eight, backend.device, single=single)
         e = self.graph.edges
-        edges = GridEdges(*(None if w is None else xp.asarray(w) for w in (e.e, e.s, e.se, e.sw)))
+        wdtype = np.float32 if single else np.float64
+        # our own copy on the backend (the graph's host arrays stay untouched), masked in place
+        edges = GridEdges(*(None if w is None else xp.array(w, dtype=wdtype) for w in (e.e, e.s, e.se, e.sw)))
         ground = None if self.ground_g is None else xp.asarray(self.ground_g)
         active = xp.asarray(self.active)
-        self._op = GridOperator.build(edges, active, ground)
-        # fp32 cycles (half the memory traffic, same iteration count), fp64 CG vectors
-        dtype = np.float32 if self.options.precision == "single" else self.options.mg_dtype
-        # CPU: precomputed 8-direction stencil (2x faster per CG iteration); GPU: the CUDA kernel
-        grid_apply = self._op.apply if backend.is_gpu else StencilApply(self._op)
+        merged = (self.graph.merge > 0).any()
+        # the preconditioner of merged regions needs the unmasked edges: build it first
+        strong = GridOperator.build(strengthen_regions(edges, self.graph.merge), active, ground) if merged else None
+        self._op = GridOperator.build(edges, active, ground, inplace=True)
+        del edges
+        dtype = np.float32 if single else self.options.mg_dtype  # fp32 cycles: same iterations, half the traffic
+        grid_apply = self._op.apply
         self._regions = MergedGrid(self.graph.merge, self.active, xp, degree=e.degree())
         if self._regions.empty:
             self._apply = grid_apply
             # pockets the coarse grid cannot see are deflated exactly
             self._mg = PocketDeflation(self._op).balance(grid_apply, GridMultigrid(self._op, dtype=dtype))
         else:  # one unknown per region: exact operator, multigrid on strongly linked regions
-            strong = GridOperator.build(strengthen_regions(edges, self.graph.merge), active, ground)
             leak = leak_for_ungrounded(strong, not eight)
             if leak is not None:
                 strong.diag = strong.diag + xp.asarray(leak)
@@ -226,19 +235,82 @@ class GroundedSystem:
         out[:, ok] = x[:, uid[ok]]
         return out.reshape((k,) + self.graph.shape)
 
-    def solve(self, rhs_grid: np.ndarray) -> np.ndarray:
-        """Voltages (k, m, n) for cell injections (k, m, n)."""
+    def solve(self, rhs_grid: np.ndarray, on_device: bool = False):
+        """Voltages (k, m, n) for cell injections (k, m, n).
+
+        With ``on_device`` the multigrid path returns the voltages in the backend's namespace
+        (CuPy on a GPU) when they fit in its memory, so current maps can be made there; otherwise,
+        and for the other methods, they come back as NumPy arrays.
+        """
+        rhs_grid = np.asarray(rhs_grid, dtype=np.float64)
+        return self._timed(rhs_grid.shape[0], lambda i, j, xp=np: xp.asarray(rhs_grid[i:j]), rhs_grid, on_device)
+
+    def solve_units(self, cells, on_device: bool = False):
+        """Voltages (k, m, n) for 1 A injected at each flat cell index of ``cells`` in turn; the
+        right-hand sides are made batch by batch where they are solved, never all at once."""
+        cells = [int(c) for c in cells]
+        shape = self.graph.shape
+
+        def batch(i, j, xp=np):
+            b = xp.zeros((j - i,) + shape)
+            for r, c in enumerate(cells[i:j]):
+                b[r].ravel()[c] = 1.0  # ravel of a fresh C-contiguous slice is a view
+            return b
+
+        return self._timed(len(cells), batch, None, on_device)
+
+    def _timed(self, k, batch, rhs_grid, on_device):
         t0 = time.perf_counter()
         try:
-            return self._solve(rhs_grid)
+            if self.n == 0:
+                return np.zeros((k,) + self.graph.shape)
+            if self.method == "mg" and self.options.client is None:
+                return self._solve_grid(k, batch, on_device)
+            return self._solve(batch(0, k) if rhs_grid is None else rhs_grid)
         finally:
             self.stats.solve_s += time.perf_counter() - t0
 
+    def _solve_grid(self, k, batch, on_device):
+        """Multigrid + PCG over batches of right-hand sides; ``batch(i, j, xp)`` gives rows i..j."""
+        from ..backend import to_host
+        from ..memory import HEADROOM, device_free_bytes, host_free_bytes, rhs_bytes
+
+        xp = self._op.xp
+        active = self._op.active
+        cells = int(np.prod(self.graph.shape))
+        free = host_free_bytes() if xp is np else device_free_bytes()
+        keep = xp is np or (on_device and free is not None and k * cells * 8 < HEADROOM * free - rhs_bytes(cells))
+        # as many right-hand sides per pass as the memory left allows (the hierarchy is built)
+        per = k if free is None else max(1, min(k, int(HEADROOM * free) // max(rhs_bytes(cells), 1)))
+        out = None
+        if per < k:  # several passes: the results are gathered in one array
+            out = xp.zeros((k,) + self.graph.shape) if keep else np.zeros((k,) + self.graph.shape)
+            if keep and xp is not np:  # gathered on the device: fewer per pass
+                per = max(1, min(k, int(HEADROOM * device_free_bytes()) // max(rhs_bytes(cells), 1)))
+        regions = self._regions
+
+        def rhs(start, stop):
+            b = batch(start, stop, xp)
+            b = xp.where(active, b, 0.0)
+            return b if regions.empty else regions.gather_rhs(b)
+
+        for start in range(0, k, per):
+            stop = min(k, start + per)
+            # the right-hand side's storage becomes CG's residual; it is remade for the final check
+            x, info = pcg(self._apply, rhs(start, stop), precond=self._mg, rtol=self.options.rtol,
+                          maxiter=self.options.maxiter, b_again=lambda: rhs(start, stop))
+            self._record(x.shape[0], info.iterations, info.residuals)
+            if not regions.empty:
+                x = regions.spread(x)
+            x *= active  # cells that are not unknowns read 0 V
+            if out is None:
+                return x if keep else to_host(x)
+            out[start:stop] = x if keep else to_host(x)
+            del x
+        return out
+
     def _solve(self, rhs_grid: np.ndarray) -> np.ndarray:
-        rhs_grid = np.asarray(rhs_grid, dtype=np.float64)
         k = rhs_grid.shape[0]
-        if self.n == 0:
-            return np.zeros_like(rhs_grid)
         if self.options.client is not None:
             from ..distribute import solve_distributed
 
@@ -248,29 +320,6 @@ class GroundedSystem:
                 self.stats.solves += st.solves
                 self.stats.iterations = max(self.stats.iterations, st.iterations)
                 self.stats.max_residual = max(self.stats.max_residual, st.max_residual)
-            return out
-        if self.method == "mg":
-            from ..backend import to_host
-
-            xp = self._op.xp
-            active = self._op.active
-            from ..memory import HEADROOM, device_free_bytes, host_free_bytes, rhs_bytes
-
-            # as many right-hand sides per pass as the memory left allows (the hierarchy is built)
-            free = host_free_bytes() if xp is np else device_free_bytes()
-            batch = k if free is None else max(1, min(k, int(HEADROOM * free) // max(rhs_bytes(rhs_grid[0].size), 1)))
-            out = np.zeros_like(rhs_grid)
-            regions = self._regions
-            for start in range(0, k, batch):
-                b = xp.where(active, xp.asarray(rhs_grid[start:start + batch]), 0.0)
-                if not regions.empty:
-                    b = regions.gather_rhs(b)
-                x, info = pcg(self._apply, b, precond=self._mg, rtol=self.options.rtol,
-                              maxiter=self.options.maxiter)
-                self._record(b.shape[0], info.iterations, info.residuals)
-                if not regions.empty:
-                    x = regions.spread(x)
-                out[start:start + batch] = to_host(xp.where(active, x, 0.0))
             return out
         b = self.to_unknowns(rhs_grid)
         if self.method == "direct":
