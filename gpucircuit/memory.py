@@ -1,24 +1,42 @@
 """Memory planning for the matrix-free multigrid path: refuse early, batch right-hand sides.
 
-Bytes per grid cell, measured with tracemalloc on the CPU path (1000 x 1000, 1e4 contrast,
-8 neighbours, fp32 cycle, pocket deflation; the GPU path allocates the same arrays):
-* setup, kept for the solves: 154 B/cell (operator, 8-direction stencil, hierarchy, deflation);
-  the float64 hierarchy construction peaks at 377 B/cell for a moment
-* solving, per right-hand side: 117-126 B/cell (fp64 CG vectors, fp32 cycle buffers on every
-  level, the balanced preconditioner's temporaries, the result)
-A run that would not fit stops before allocating, with the size that would.
+Device bytes per grid cell, measured on the CPU path with ``benchmarks/bench_memory.py`` (the
+matrix-free path allocates the same arrays through NumPy and CuPy; host-only work such as the
+pocket search is left out of the trace). 1000^2 and 2000^2 landscapes, 1e4 contrast, fp32 cycle:
+
+==============  =====================  ====================  ===============
+neighbours      kept for the solves    setup peak            per right-hand
+/ precision     (operator, hierarchy)  (hierarchy build)     side (CG + cycle)
+==============  =====================  ====================  ===============
+8, single       61                     86                    49
+8, double       77                     102                   49
+4, single       45                     70                    49
+4, double       53                     78                    49
+==============  =====================  ====================  ===============
+
+So one 8-neighbour solve in single precision peaks at about 110 B/cell: 205 M cells need about
+21 GiB. ``single`` stores conductances in fp32 (16 B/cell instead of 32); CG vectors stay fp64.
+The constants below add 1 B/cell for the active mask's device copy and round up, plus a fixed
+2 MiB (coarsest factorisation, per-level scratch) that shows on small grids (600^2: 53 B/cell
+for the first right-hand side). A run that
+would not fit stops before allocating, with the size that would.
 """
 from __future__ import annotations
 
 from .errors import SolverError
 
-SETUP_BYTES = {True: 160, False: 130}  # 8 / 4 neighbours (the 4-neighbour operator has 2 fewer arrays)
-PER_RHS_BYTES = 128
-HEADROOM = 0.85  # room for the allocator's fragmentation and library workspaces
+# (eight neighbours, single precision) -> bytes per cell
+KEPT_BYTES = {(True, True): 63, (True, False): 78, (False, True): 46, (False, False): 54}
+SETUP_PEAK_BYTES = {(True, True): 88, (True, False): 103, (False, True): 72, (False, False): 80}
+PER_RHS_BYTES = 50
+FIXED_BYTES = 2 * 2**20
+HEADROOM = 0.92  # share of free memory planned for: CuPy's pool rounding, library workspaces (unmeasured on a GPU)
 
 
-def setup_bytes(cells: int, eight: bool = True) -> int:
-    return int(cells * SETUP_BYTES[eight])
+def need_bytes(cells: int, nrhs: int = 1, eight: bool = True, single: bool = False) -> int:
+    """Device bytes for the hierarchy plus ``nrhs`` right-hand sides solved at once."""
+    key = (eight, single)
+    return int(cells * max(SETUP_PEAK_BYTES[key], KEPT_BYTES[key] + nrhs * PER_RHS_BYTES)) + FIXED_BYTES
 
 
 def rhs_bytes(cells: int) -> int:
@@ -29,15 +47,18 @@ def plan_batch(cells: int, nrhs: int, free_bytes: int, eight: bool = True, where
                single: bool = False) -> int:
     """Right-hand sides per pass that fit in ``free_bytes``; an error naming the size that would fit."""
     budget = free_bytes * HEADROOM
-    need_one = setup_bytes(cells, eight) + rhs_bytes(cells)
+    need_one = need_bytes(cells, 1, eight, single)
     if need_one > budget:
-        fit = int(budget / (SETUP_BYTES[eight] + PER_RHS_BYTES))
+        key = (eight, single)
+        fit = int((budget - FIXED_BYTES) / max(SETUP_PEAK_BYTES[key], KEPT_BYTES[key] + PER_RHS_BYTES))
+        hint = "" if single else (f"; precision = single needs about {need_bytes(cells, 1, eight, True) / 2**30:.1f} GiB")
         raise SolverError(
             f"the problem does not fit in {where} memory: {cells:,} cells need about {need_one / 2**30:.1f} GiB, "
-            f"{free_bytes / 2**30:.1f} GiB are free; up to about {fit:,} cells would fit "
-            "(use --backend cpu, or tile the region)"
+            f"{free_bytes / 2**30:.1f} GiB are free; up to about {fit:,} cells would fit{hint} "
+            "(or use --backend cpu, or tile the region)"
         )
-    return max(1, min(nrhs, int((budget - setup_bytes(cells, eight)) // rhs_bytes(cells))))
+    kept = cells * KEPT_BYTES[(eight, single)] + FIXED_BYTES
+    return max(1, min(nrhs, int((budget - kept) // rhs_bytes(cells))))
 
 
 def host_free_bytes() -> int | None:

@@ -142,7 +142,7 @@ class GridMultigrid:
                 sm = lvl.smoother
                 mc, nc = sm.cshape
                 B = {c: self.xp.zeros((k, mc, nc), dtype=self.dtype) for c in sm.buffers(1, self.dtype)}
-                bufs.append((sm.buffers(k, self.dtype), B, sm.buffers(k, self.dtype)))
+                bufs.append((sm.buffers(k, self.dtype), B))
             self._buffers[k] = bufs
         return bufs
 
@@ -171,15 +171,14 @@ class GridMultigrid:
                 y = b.reshape(k, m * n).astype(self.dtype, copy=False) @ inv
             return y.reshape(k, m, n)
         sm = lvl.smoother
-        X, B, R = bufs[lev]
+        X, B = bufs[lev]
         mult = 1 if lev == 0 else self.coarse_sweeps
         sm.split(b, B)
         for a in X.values():
             a.fill(0)
         if self.presmooth:
             sm.forward(X, B, self.presmooth * mult, zero_init=True)
-        sm.residual(X, B, R, skip_last=self.presmooth > 0)
-        bc = self._restrict(lvl.P, R, sm.cshape)
+        bc = self._restrict(lvl.P, sm.residual_colours(X, B, skip_last=self.presmooth > 0), sm.cshape)
         xc = self._cycle(lev + 1, bc, bufs)
         if self.cycle_type == "W" and lev + 2 < len(self.levels):
             # second coarse visit on the remaining coarse residual: e = x1 + M(bc - A x1)
@@ -193,23 +192,30 @@ class GridMultigrid:
         """b - A_lev x (natural layout) with level ``lev``'s smoother weights, in its buffers
         (free between the two coarse visits of a W-cycle)."""
         sm = self.levels[lev].smoother
-        X, B, R = bufs[lev]
+        X, B = bufs[lev]
         sm.split(b, B)
         sm.split(x, X, padded=True)
-        sm.residual(X, B, R)
-        return sm.merge(R)
+        out = self.xp.empty_like(b)
+        for (ci, cj), R in sm.residual_colours(X, B):
+            ri, rj = sm.real[(ci, cj)]
+            out[:, ci::2, cj::2] = R[:, 1:1 + ri, 1:1 + rj]
+        return out
 
     @staticmethod
-    def _restrict(P, R, cshape):
-        """b_c(I) = sum_u P_u(I) r(2I+u), reading the residual's colour arrays."""
+    def _restrict(P, residuals, cshape):
+        """b_c(I) = sum_u P_u(I) r(2I+u), from the residual colour by colour (colours not given
+        are zero)."""
         mc, nc = cshape
         bc = None
-        for (ui, uj), p in P.items():
-            t = R[(ui % 2, uj % 2)][colour_slice(ui // 2, uj // 2, mc, nc)] * p
-            if bc is None:
-                bc = t
-            else:
-                bc += t
+        for col, R in residuals:
+            for (ui, uj), p in P.items():
+                if (ui % 2, uj % 2) != col:
+                    continue
+                t = R[colour_slice(ui // 2, uj // 2, mc, nc)] * p
+                if bc is None:
+                    bc = t
+                else:
+                    bc += t
         return bc
 
     @staticmethod

@@ -147,16 +147,22 @@ class ColouredGS:
             for c in reversed(COLOURS):
                 self._update(c, X, B, tmp)
 
-    def residual(self, X, B, R, skip_last=False):
-        """R = B - A X into padded colour arrays R. With ``skip_last`` the colour a
-        forward sweep updated last is set to 0 (its residual is exactly zero then)."""
-        tmp = self._scratch(B[(0, 0)].shape[0], B[(0, 0)].dtype)
-        last = len(COLOURS) - 1
+    def residual_colours(self, X, B, skip_last=False):
+        """Yield (colour, R) with R = (B - A X) of that colour in a zero-ringed (k, mc+2, nc+2)
+        array that is reused for the next colour: consume it before asking for the next. One
+        colour at a time, so a level's residual never needs storage of its own. With
+        ``skip_last`` the colour a forward sweep updated last is skipped (its residual is 0)."""
+        k, dtype = B[(0, 0)].shape[0], B[(0, 0)].dtype
+        tmp = self._scratch(k, dtype)
+        key = (k, dtype, "res")
+        R = self._tmp.get(key)
+        if R is None:
+            mc, nc = self.cshape
+            R = self._tmp[key] = self.xp.zeros((k, mc + 2, nc + 2), dtype=dtype)
         for i, c in enumerate(COLOURS):
-            view = R[c][self.own]
-            if skip_last and i == last:
-                view[...] = 0
+            if skip_last and i == len(COLOURS) - 1:
                 continue
             acc = self._neighbour_sum(c, X, B[c], tmp)
             self.xp.multiply(X[c][self.own], self.diag[c], out=tmp)
-            self.xp.subtract(acc, tmp, out=view)
+            self.xp.subtract(acc, tmp, out=R[self.own])
+            yield c, R

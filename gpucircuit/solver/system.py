@@ -189,7 +189,7 @@ class GroundedSystem:
 
             free = device_free_bytes()
             if free is not None:  # refuse before allocating, not half-way through
-                plan_batch(int(self.active.sum()), 1, free, eight, backend.device, single=single)
+                plan_batch(self.active.size, 1, free, eight, backend.device, single=single)  # arrays span the grid
         e = self.graph.edges
         wdtype = np.float32 if single else np.float64
         # our own copy on the backend (the graph's host arrays stay untouched), masked in place
