@@ -31,10 +31,22 @@ from landscape import make_landscape, pick_focal_points  # noqa: E402
 # peak memory bandwidth (bytes/s) by device name fragment, from the vendors' data sheets
 PEAK_BANDWIDTH = {"H200": 4.8e12, "H100 SXM": 3.35e12, "H100 PCIe": 2.0e12, "H100": 3.35e12, "A100": 2.0e12,
                   "L4": 3.0e11, "A10G": 6.0e11}
-# bytes moved per cell in one CG iteration of the matrix-free path: operator (diag + 8 fp64
-# weights read once, 2 vectors), fp32 W-cycle (~3 fine-level stencil passes of 5 fp32 weights +
-# vectors, x 4/3 for the coarse levels), fp64 CG vector updates (~10 vector passes)
-BYTES_PER_CELL_ITERATION = 8 * 9 + 16 + int(4 / 3 * 3 * (5 * 4 + 12)) + 10 * 8
+
+
+def bytes_per_cell_iteration(eight: bool = True, single: bool = False) -> int:
+    """DRAM bytes per grid cell that one PCG iteration must move at the least (every array read or
+    written once per pass, neighbours served from cache): the yardstick for the achieved share of
+    the device's bandwidth. Layout as in gpucircuit.solver (fp64 CG vectors, fp32 cycle, forward
+    weights only)."""
+    dirs = 4 if eight else 2
+    weights = dirs * (4 if single else 8)
+    apply = 8 + weights + 8 + 8  # diagonal, weights, x, y
+    cg = 160  # two dots, two axpys with their scalings, the norm, the p update (20 fp64 passes)
+    sweep = 4 + 2 * dirs * 4 + 4 + 4 + 4  # b, each weight twice (own + neighbour's), diag, x read, x write
+    fine = 12 + sweep + (sweep + 4) + 14 + 17 + sweep + 12  # split, pre, residual, restrict, prolong, post, merge
+    coarse_visit = 8 + 2 * sweep + (sweep + 4) + 14 + 17 + 2 * sweep + 8 + (sweep + 4)  # 2x sweeps, W's residual
+    coarse = coarse_visit  # W-cycle: level l has 2^l visits of 4^-l cells, sum_l 2^-l = 1
+    return apply + cg + fine + coarse
 
 
 def peak_bandwidth(device: str) -> float | None:
@@ -68,12 +80,12 @@ def write_inputs(folder: Path, res: np.ndarray, pts: np.ndarray) -> tuple[Path, 
     return tif, txt
 
 
-def run_ours(tif: Path, txt: Path, out: Path):
+def run_ours(tif: Path, txt: Path, out: Path, precision: str = "double"):
     from gpucircuit.io.config import CircuitscapeConfig
     from gpucircuit.pipeline import run_config
 
     cfg = CircuitscapeConfig(scenario="pairwise", habitat_file=tif, point_file=txt, output_file=out / "job.out",
-                             write_cum_cur_map_only=True, write_as_tif=True)
+                             write_cum_cur_map_only=True, write_as_tif=True, precision=precision)
     t0 = time.perf_counter()
     report = run_config(cfg, method="mg")
     total = time.perf_counter() - t0
@@ -113,6 +125,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--contrast", type=float, default=1e4)
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--precision", choices=["single", "double"], default="double",
+                    help="single: fp32 conductances (the 24 GiB setting), fp64 CG either way")
     ap.add_argument("--pyamg-max", type=int, default=2000, help="largest side solved by pyamg too")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
@@ -127,11 +141,12 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             tif, txt = write_inputs(tmp, res, pts)
-            total, report = run_ours(tif, txt, tmp / "out")
+            total, report = run_ours(tif, txt, tmp / "out", args.precision)
         st = report.stats[0]
         cells = n * n
         per_it = st.solve_s / max(st.iterations, 1)
-        bw = BYTES_PER_CELL_ITERATION * cells * max(1, st.solves) / per_it  # per pass over all right-hand sides
+        bpc = bytes_per_cell_iteration(True, args.precision == "single")
+        bw = bpc * cells * max(1, st.solves) / per_it  # per pass over all right-hand sides
         peak = peak_bandwidth(backend.device)
         row = dict(side=n, cells=cells, points=args.points, total_s=total, stages=report.timings,
                    setup_s=st.setup_s, solve_s=st.solve_s, iterations=st.iterations, solves=st.solves,
@@ -150,7 +165,7 @@ def main(argv=None):
               flush=True)
     result = dict(date=dt.datetime.now().isoformat(timespec="seconds"), device=backend.device,
                   backend=backend.name, peak_bandwidth=peak_bandwidth(backend.device),
-                  bytes_per_cell_iteration=BYTES_PER_CELL_ITERATION,
+                  bytes_per_cell_iteration=bytes_per_cell_iteration(True, args.precision == "single"),
                   machine=dict(platform=platform.platform(), python=platform.python_version()),
                   settings=vars(args), results=rows)
     out = Path(args.out) if args.out else HERE / "results" / (

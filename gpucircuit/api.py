@@ -55,13 +55,13 @@ def _cells(points, shape) -> dict[int, np.ndarray]:
 
 
 def _run(fn, resistance, points, *, conductance=False, four_neighbors=False, avg_resistances=False,
-         polygons=None, solver="auto", max_map=False, **kw) -> RasterResult:
+         polygons=None, solver="auto", precision="double", max_map=False, **kw) -> RasterResult:
     graph = _graph(resistance, conductance, four_neighbors, avg_resistances, polygons)
     cells = _cells(points, graph.shape)
     if len(cells) < 1:
         raise InputError("no focal points given")
     maps = MapOptions(currents=True, max_map=max_map, per_pair=False)
-    return fn(graph, cells, maps=maps, options=SolveOptions(method=solver), **kw)
+    return fn(graph, cells, maps=maps, options=SolveOptions(method=solver, precision=precision), **kw)
 
 
 def pairwise(resistance, points, *, include=None, **options) -> RasterResult:
@@ -80,7 +80,7 @@ def all_to_one(resistance, points, *, strengths=None, **options) -> RasterResult
 
 
 def advanced(resistance, sources, grounds, *, direct_grounds=None, conductance=False, four_neighbors=False,
-             avg_resistances=False, polygons=None, solver="auto") -> RasterResult:
+             avg_resistances=False, polygons=None, solver="auto", precision="double") -> RasterResult:
     """Sources (A per cell), ground conductances per cell and optional direct grounds (bool) in one solve."""
     graph = _graph(resistance, conductance, four_neighbors, avg_resistances, polygons)
     src = np.nan_to_num(np.asarray(sources, dtype=np.float64))
@@ -89,7 +89,7 @@ def advanced(resistance, sources, grounds, *, direct_grounds=None, conductance=F
     for name, a in (("sources", src), ("grounds", gnd), ("direct_grounds", direct)):
         if a.shape != graph.shape:
             raise InputError(f"{name} have shape {a.shape}, the resistance array {graph.shape}")
-    return _modes.advanced(graph, src, gnd, direct, SolveOptions(method=solver))
+    return _modes.advanced(graph, src, gnd, direct, SolveOptions(method=solver, precision=precision))
 
 
 def network_pairwise(edges, focal_nodes, *, resistances=True, solver="auto"):

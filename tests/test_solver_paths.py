@@ -111,3 +111,31 @@ def test_network_pairwise_matches_dense_pseudoinverse():
             assert out.resistances[x, y] == pytest.approx(expect, rel=1e-8, abs=1e-12)
     assert out.resistances[3, 4] == pytest.approx(2.0)
     assert out.resistances[0, 3] == -1
+
+
+@pytest.mark.parametrize("four", [False, True])
+def test_single_precision_matches_reference(landscape, four):
+    """precision = single stores fp32 conductances but keeps fp64 CG: Circuitscape's answers to 1e-5."""
+    res, pts = landscape
+    ref = RefCircuit(res, four)
+    R_ref, cum_ref = ref.pairwise(pts)
+    out = gc.pairwise(res, pts, four_neighbors=four, solver="mg", precision="single")
+    np.testing.assert_allclose(out.resistances, R_ref, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(out.cum_current, cum_ref, rtol=1e-4, atol=1e-6 * cum_ref.max())
+
+
+def test_single_precision_stores_fp32_conductances():
+    from gpucircuit.grid import build_raster_graph
+    from gpucircuit.solver.system import GroundedSystem, SolveOptions
+
+    res = random_landscape((30, 30), seed=5)
+    graph = build_raster_graph(np.where(np.isfinite(res), 1 / res, 0))
+    comp = graph.components == graph.components[graph.node].max()
+    fixed = np.zeros(res.shape, bool)
+    fixed.flat[np.flatnonzero(comp)[0]] = True
+    dtypes = {}
+    for precision in ("single", "double"):
+        s = GroundedSystem(graph, fixed=fixed, solve_mask=comp, options=SolveOptions(method="mg", precision=precision))
+        dtypes[precision] = (s._op.edges.e.dtype, s._op.diag.dtype)
+    assert dtypes["single"] == (np.float32, np.float64)  # fp64 diagonal keeps the operator exactly SPD
+    assert dtypes["double"] == (np.float64, np.float64)

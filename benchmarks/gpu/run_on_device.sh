@@ -5,6 +5,7 @@
 #   bash benchmarks/gpu/run_on_device.sh scale 1000 4000 8000   # bench_scale.py, 2 points, pyamg up to 4000
 #   bash benchmarks/gpu/run_on_device.sh scale20 3464 14318     # 20 focal points (12 M and 205 M cells)
 #   bash benchmarks/gpu/run_on_device.sh linkage 14318          # the Linkage Mapper chain, 17 cores
+# PRECISION=double|single (default single: fp32 conductances, the setting that fits 205 M cells in 24 GiB)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -22,10 +23,10 @@ case "$stage" in
       tests/test_conformance.py tests/test_multigrid.py tests/test_deflation.py tests/test_options.py \
       tests/test_cwd.py tests/test_barriers.py 2>&1 | tail -40 | tee "$OUT/engine-on-gpu.log" ;;
   scale)
-    python3 benchmarks/bench_scale.py --backend gpu --sizes ${*:-1000 4000 8000} --pyamg-max 4000 \
+    python3 benchmarks/bench_scale.py --backend gpu --precision ${PRECISION:-single} --sizes ${*:-1000 4000 8000} --pyamg-max 4000 \
       --out "$OUT/scale-gpu.json" 2>&1 | tee "$OUT/scale.log" ;;
   scale20)
-    python3 benchmarks/bench_scale.py --backend gpu --sizes ${*:-3464} --points 20 --pyamg-max 0 \
+    python3 benchmarks/bench_scale.py --backend gpu --precision ${PRECISION:-single} --sizes ${*:-3464} --points 20 --pyamg-max 0 \
       --out "$OUT/scale-gpu-20points.json" 2>&1 | tee "$OUT/scale20.log" ;;
   linkage)
     python3 benchmarks/bench_linkage.py --backend gpu --size ${1:-4000} --out "$OUT" 2>&1 | tee "$OUT/linkage.log" ;;
