@@ -16,14 +16,17 @@ def on_gpu():
     backend._current = previous
 
 
-def test_pairwise_gpu_matches_reference(on_gpu):
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_pairwise_gpu_matches_reference(on_gpu, precision):
+    """Solutions and current maps made on the device (fp32 conductances under single)."""
     import gpucircuit as gc
     from reference import RefCircuit, pick_points, random_landscape
 
     res = random_landscape((40, 52), seed=11)
     pts = pick_points(res, 6, seed=12)
     R_ref, cum_ref = RefCircuit(res).pairwise(pts)
-    out = gc.pairwise(res, pts, solver="mg")
+    out = gc.pairwise(res, pts, solver="mg", precision=precision)
+    assert isinstance(out.cum_current, np.ndarray)  # finished maps come back to the host
     np.testing.assert_allclose(out.resistances, R_ref, rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(out.cum_current, cum_ref, rtol=1e-4, atol=1e-6 * cum_ref.max())
 
@@ -53,3 +56,28 @@ def test_pocket_deflation_on_device_matches_host(on_gpu):
     assert host.count == dev.count > 0
     r = np.random.default_rng(0).random((2,) + op.shape)
     np.testing.assert_allclose(dev(cp.asarray(r)).get(), host(r), rtol=1e-10, atol=1e-14)
+
+
+def test_solutions_stay_on_device_and_currents_match_host(on_gpu):
+    import cupy as cp
+
+    from gpucircuit.currents import node_currents
+    from gpucircuit.grid import build_raster_graph
+    from gpucircuit.solver.system import GroundedSystem, SolveOptions
+    from reference import random_landscape
+
+    res = random_landscape((50, 40), seed=13)
+    graph = build_raster_graph(np.where(np.isfinite(res), 1 / res, 0))
+    comp = graph.components == graph.components[graph.node].max()
+    cells = np.flatnonzero(comp)
+    fixed = np.zeros(res.shape, bool)
+    fixed.flat[cells[0]] = True
+    s = GroundedSystem(graph, fixed=fixed, solve_mask=comp, options=SolveOptions(method="mg"))
+    X = s.solve_units(cells[[5, 9]], on_device=True)
+    assert isinstance(X, cp.ndarray)
+    host = s.solve_units(cells[[5, 9]])
+    assert isinstance(host, np.ndarray)
+    np.testing.assert_allclose(X.get(), host, rtol=1e-12, atol=1e-14)
+    cur = node_currents(graph, X[0])
+    assert isinstance(cur, cp.ndarray)
+    np.testing.assert_allclose(cur.get(), node_currents(graph, host[0]), rtol=1e-10, atol=1e-14)
