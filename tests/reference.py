@@ -19,6 +19,21 @@ def random_landscape(shape, seed, contrast=1e3, nodata=0.15, split=True):
     return r
 
 
+def grounded_component(shape, seed, **options):
+    """A random landscape's graph with one component grounded at its first cell, as a
+    ``GroundedSystem`` (``options`` go to ``SolveOptions``); returns (system, graph, cells of the component)."""
+    from gpucircuit.grid import build_raster_graph
+    from gpucircuit.solver.system import GroundedSystem, SolveOptions
+
+    res = random_landscape(shape, seed)
+    graph = build_raster_graph(np.where(np.isfinite(res), 1 / res, 0))
+    comp = graph.components == graph.components[graph.node].max()
+    cells = np.flatnonzero(comp)
+    fixed = np.zeros(res.shape, bool)
+    fixed.flat[cells[0]] = True
+    return GroundedSystem(graph, fixed=fixed, solve_mask=comp, options=SolveOptions(**options)), graph, cells
+
+
 def pick_points(res, k, seed):
     rng = np.random.default_rng(seed)
     valid = np.argwhere(~np.isnan(res))

@@ -62,17 +62,9 @@ def test_solutions_stay_on_device_and_currents_match_host(on_gpu):
     import cupy as cp
 
     from gpucircuit.currents import node_currents
-    from gpucircuit.grid import build_raster_graph
-    from gpucircuit.solver.system import GroundedSystem, SolveOptions
-    from reference import random_landscape
+    from reference import grounded_component
 
-    res = random_landscape((50, 40), seed=13)
-    graph = build_raster_graph(np.where(np.isfinite(res), 1 / res, 0))
-    comp = graph.components == graph.components[graph.node].max()
-    cells = np.flatnonzero(comp)
-    fixed = np.zeros(res.shape, bool)
-    fixed.flat[cells[0]] = True
-    s = GroundedSystem(graph, fixed=fixed, solve_mask=comp, options=SolveOptions(method="mg"))
+    s, graph, cells = grounded_component((50, 40), 13, method="mg")
     X = s.solve_units(cells[[5, 9]], on_device=True)
     assert isinstance(X, cp.ndarray)
     host = s.solve_units(cells[[5, 9]])

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import gpucircuit as gc
-from reference import RefCircuit, pick_points, random_landscape
+from reference import RefCircuit, grounded_component, pick_points, random_landscape
 
 METHODS = ["direct", "amg", "mg"]
 LAYOUTS = [(False, False), (False, True), (True, False), (True, True)]  # (four neighbours, avg resistances)
@@ -125,17 +125,9 @@ def test_single_precision_matches_reference(landscape, four):
 
 
 def test_single_precision_stores_fp32_conductances():
-    from gpucircuit.grid import build_raster_graph
-    from gpucircuit.solver.system import GroundedSystem, SolveOptions
-
-    res = random_landscape((30, 30), seed=5)
-    graph = build_raster_graph(np.where(np.isfinite(res), 1 / res, 0))
-    comp = graph.components == graph.components[graph.node].max()
-    fixed = np.zeros(res.shape, bool)
-    fixed.flat[np.flatnonzero(comp)[0]] = True
     dtypes = {}
     for precision in ("single", "double"):
-        s = GroundedSystem(graph, fixed=fixed, solve_mask=comp, options=SolveOptions(method="mg", precision=precision))
+        s, _, _ = grounded_component((30, 30), 5, method="mg", precision=precision)
         dtypes[precision] = (s._op.edges.e.dtype, s._op.diag.dtype)
     assert dtypes["single"] == (np.float32, np.float64)  # fp64 diagonal keeps the operator exactly SPD
     assert dtypes["double"] == (np.float64, np.float64)
@@ -144,18 +136,9 @@ def test_single_precision_stores_fp32_conductances():
 @pytest.mark.parametrize("method", METHODS)
 def test_unit_injections_equal_explicit_right_hand_sides(method):
     """solve_units builds the right-hand sides batch by batch; same voltages as solve()."""
-    from gpucircuit.grid import build_raster_graph
-    from gpucircuit.solver.system import GroundedSystem, SolveOptions
-
-    res = random_landscape((28, 33), seed=8)
-    graph = build_raster_graph(np.where(np.isfinite(res), 1 / res, 0))
-    comp = graph.components == graph.components[graph.node].max()
-    cells = np.flatnonzero(comp)
-    fixed = np.zeros(res.shape, bool)
-    fixed.flat[cells[0]] = True
-    s = GroundedSystem(graph, fixed=fixed, solve_mask=comp, options=SolveOptions(method=method))
+    s, graph, cells = grounded_component((28, 33), 8, method=method)
     pick = cells[[3, 11, 20]]
-    rhs = np.zeros((3,) + res.shape)
+    rhs = np.zeros((3,) + graph.shape)
     for j, c in enumerate(pick):
         rhs[j].flat[c] = 1.0
     np.testing.assert_allclose(s.solve_units(pick, on_device=True), s.solve(rhs), rtol=1e-9, atol=1e-12)

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import array_module, to_host
+from ..backend import to_host
 from ..errors import SolverError
 from .cg import CGInfo, pcg
 from .coarsening import Stencil, galerkin, interpolation
