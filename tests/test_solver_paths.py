@@ -16,13 +16,14 @@ def landscape():
     return res, pts
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method,precision", [(m, "double") for m in METHODS] + [("mg", "single")])
 @pytest.mark.parametrize("four,avg", LAYOUTS)
-def test_pairwise_matches_direct_reference(landscape, method, four, avg):
+def test_pairwise_matches_direct_reference(landscape, method, precision, four, avg):
+    """(precision = single stores fp32 conductances but keeps fp64 CG: the same tolerances hold.)"""
     res, pts = landscape
     ref = RefCircuit(res, four, avg)
     R_ref, cum_ref = ref.pairwise(pts)
-    out = gc.pairwise(res, pts, four_neighbors=four, avg_resistances=avg, solver=method)
+    out = gc.pairwise(res, pts, four_neighbors=four, avg_resistances=avg, solver=method, precision=precision)
     assert (R_ref == -1).sum() > 0, "the landscape should have disconnected pairs"
     np.testing.assert_allclose(out.resistances, R_ref, rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(out.cum_current, cum_ref, rtol=1e-4, atol=1e-6 * cum_ref.max())
@@ -111,17 +112,6 @@ def test_network_pairwise_matches_dense_pseudoinverse():
             assert out.resistances[x, y] == pytest.approx(expect, rel=1e-8, abs=1e-12)
     assert out.resistances[3, 4] == pytest.approx(2.0)
     assert out.resistances[0, 3] == -1
-
-
-@pytest.mark.parametrize("four", [False, True])
-def test_single_precision_matches_reference(landscape, four):
-    """precision = single stores fp32 conductances but keeps fp64 CG: Circuitscape's answers to 1e-5."""
-    res, pts = landscape
-    ref = RefCircuit(res, four)
-    R_ref, cum_ref = ref.pairwise(pts)
-    out = gc.pairwise(res, pts, four_neighbors=four, solver="mg", precision="single")
-    np.testing.assert_allclose(out.resistances, R_ref, rtol=1e-5, atol=1e-8)
-    np.testing.assert_allclose(out.cum_current, cum_ref, rtol=1e-4, atol=1e-6 * cum_ref.max())
 
 
 def test_single_precision_stores_fp32_conductances():
