@@ -21,13 +21,16 @@ def _module(name: str, device_id: int):
         return cp.RawModule(code=source(name), options=("--std=c++14",))
 
 
-def kernel(source_name: str, function: str, dtype):
-    """The compiled ``function`` + dtype suffix from ``source_name`` on the current device."""
+def kernel(source_name: str, function: str, dtype, weight_dtype=None):
+    """The compiled ``function`` + dtype suffix from ``source_name`` on the current device; float32
+    ``weight_dtype`` with float64 ``dtype`` picks the mixed variant (suffix ``f32f64``)."""
     import cupy as cp
 
     suffix = _SUFFIX.get(np.dtype(dtype))
     if suffix is None:
         raise TypeError(f"no CUDA kernel for dtype {np.dtype(dtype)}")
+    if weight_dtype is not None and np.dtype(weight_dtype) == np.float32 and suffix == "f64":
+        suffix = "f32f64"
     return _module(source_name, cp.cuda.Device().id).get_function(f"{function}_{suffix}")
 
 
@@ -49,9 +52,7 @@ def stencil_apply(op, x):
     diag = cp.ascontiguousarray(op.diag.astype(vt, copy=False))
     w = [cp.ascontiguousarray(a.astype(wt, copy=False)) for a in (e.e, e.s)]
     w += [cp.ascontiguousarray(a.astype(wt, copy=False)) for a in (e.se, e.sw)] if eight else w
-    suffix = "f32f64" if (wt == np.float32 and vt == np.float64) else _SUFFIX[np.dtype(vt)]
-    fn = _module("stencil.cu", cp.cuda.Device().id).get_function(
-        f"{'stencil_apply8' if eight else 'stencil_apply4'}_{suffix}")
+    fn = kernel("stencil.cu", "stencil_apply8" if eight else "stencil_apply4", vt, wt)
     threads = 256
     blocks = min((m * n + threads - 1) // threads, 65535 * 4)
     fn((blocks,), (threads,), (diag, *w, xb, y, np.int32(m), np.int32(n), np.int32(xb.shape[0])))

@@ -49,14 +49,15 @@ class GridEdges:
             _shifted_add(d, w, di, dj)
         return d
 
-    def masked(self, keep) -> "GridEdges":
-        """Edges with both ends in ``keep`` (bool (m, n))."""
+    def masked(self, keep, inplace: bool = False) -> "GridEdges":
+        """Edges with both ends in ``keep`` (bool (m, n)); ``inplace`` zeroes the others in these
+        arrays instead of copying them (for arrays the caller owns: no second copy at scale)."""
         def one(w, di, dj):
             if w is None:
                 return None
             xp = array_module(w)
             both = keep & _neighbour_view(keep, di, dj, fill=False)
-            return xp.where(both, w, 0)
+            return xp.multiply(w, both, out=w) if inplace else xp.where(both, w, 0)
         return GridEdges(*(one(w, di, dj) for w, di, dj in self._all()))
 
     def astype(self, dtype) -> "GridEdges":
@@ -139,12 +140,7 @@ class GridOperator:
         if extra_diag is not None:
             diag += extra_diag
         diag = xp.where(active, diag, 1.0)
-        if inplace:
-            for w, di, dj in edges.directions():
-                both = active & _neighbour_view(active, di, dj, fill=False)
-                xp.multiply(w, both, out=w)
-            return cls(edges, diag, active)
-        return cls(edges.masked(active), diag, active)
+        return cls(edges.masked(active, inplace), diag, active)
 
     def apply(self, x):
         """``A x`` for x of shape (..., m, n), in the wider of x's and the weights' dtypes."""
