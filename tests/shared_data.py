@@ -1,6 +1,10 @@
-"""Where the project's shared data lives: ``shared/`` beside the checkout (as CI lays it out)."""
+"""Data the tests read, kept in the repository so a fresh clone anywhere runs every test.
+
+``data/circuitscape``: Circuitscape.jl's own test inputs and reference outputs (its licence beside them).
+``data/linkage_mapper_demo``: Linkage Mapper's demo resistances and cores (its licence beside them).
+"""
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CS_DIR = SHARED / "conformance" / "circuitscape"
-DEMO = SHARED / "examples" / "linkage_mapper_demo"
+DATA = Path(__file__).resolve().parent / "data"
+CS_DIR = DATA / "circuitscape"
+DEMO = DATA / "linkage_mapper_demo"

@@ -53,7 +53,6 @@ def small(tmp_path):
     return write_tif(tmp_path / "res.tif", r), write_tif(tmp_path / "cores.tif", labels, nodata=0, dtype="int32")
 
 
-@pytest.mark.skipif(not DEMO.exists(), reason="demo data not available")
 def test_demo_linkage_chain(app, tmp_path):
     out = tmp_path / "out"
     res = invoke(app, ["linkage", DEMO / "lm_resistances.tif", DEMO / "lm_cores.shp", "-o", out,

@@ -212,7 +212,6 @@ def independent_graph(r, dx, dy):
     return coo_matrix((np.concatenate(w), (np.concatenate(rows), np.concatenate(cols))), shape=(m * n, m * n)).tocsr()
 
 
-@pytest.mark.skipif(not DEMO.exists(), reason="demo data not available")
 def test_demo_linkage_pathways_against_dijkstra():
     r, spec = read_raster(DEMO / "lm_resistances.tif")
     cores = read_cores(DEMO / "lm_cores.shp", spec, r)

@@ -190,8 +190,6 @@ def test_parse_sweep_and_csv():
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    if not DEMO.exists():
-        pytest.skip("demo data not available")
     import time
 
     import pyogrio
