@@ -5,7 +5,8 @@ per component). Outputs are Circuitscape's tab-free text files keyed by the inpu
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +17,19 @@ from ..graph import Network, read_network
 from ..io.outputs import fmt, write_pairwise_resistances
 from ..io.raster import write_text_atomic
 from ..solver.cg import pcg
-from ..solver.system import RESIDUAL_LIMIT, SolveOptions
+from ..solver.system import RESIDUAL_LIMIT, SolveOptions, SolveStats
 
-BRANCH_WRITE_MIN = 1e-6  # branch currents at or below this are omitted from per-solve files
+BRANCH_WRITE_MIN = 1e-6  # branch currents at or below this are left out of every branch file
 
 
 def grounded_solve(L: sp.csr_matrix, fixed: np.ndarray, ground_g: np.ndarray | None, rhs: np.ndarray,
-                   options: SolveOptions) -> np.ndarray:
-    """Solve (L + diag(ground_g)) v = rhs with v = 0 on ``fixed`` (bool); rhs (k, n) -> v (k, n)."""
+                   options: SolveOptions) -> tuple[np.ndarray, SolveStats]:
+    """Solve (L + diag(ground_g)) v = rhs with v = 0 on ``fixed`` (bool); rhs (k, n) -> (v (k, n), stats).
+
+    Networks are not grids, so the grid multigrid does not apply: ``mg`` and ``amg`` both run
+    pyamg smoothed aggregation + CG (Circuitscape's cg+amg), ``direct`` a sparse LU, and ``auto``
+    picks LU up to ``direct_limit`` unknowns. ``stats.method`` names the solver that ran.
+    """
     n = L.shape[0]
     free = np.flatnonzero(~fixed)
     A = L[free][:, free]
@@ -31,26 +37,45 @@ def grounded_solve(L: sp.csr_matrix, fixed: np.ndarray, ground_g: np.ndarray | N
         A = A + sp.diags(ground_g[free])
     A = A.tocsr()
     b = rhs[:, free]
-    method = options.method
-    if method == "auto":
-        method = "direct" if free.size <= options.direct_limit else "amg"
-    if method in ("direct", "mg"):
-        from scipy.sparse.linalg import splu
-
-        x = splu(A.tocsc()).solve(b.T).T if free.size else np.zeros_like(b)
-    else:
-        import pyamg
-
-        M = pyamg.smoothed_aggregation_solver(A, symmetry="symmetric").aspreconditioner()
-        x, _ = pcg(lambda v: (A @ v.T).T, b, precond=lambda r: np.stack([M @ ri for ri in r]), rtol=options.rtol,
-                   maxiter=options.maxiter)
+    method = _network_method(options.method, free.size, options.direct_limit)
+    stats = SolveStats(method, int(free.size), solves=rhs.shape[0])
+    x = np.zeros_like(b)
     if free.size:
+        t0 = time.perf_counter()
+        if method == "direct":
+            from scipy.sparse.linalg import splu
+
+            lu = splu(A.tocsc())
+            t1 = time.perf_counter()
+            x = lu.solve(b.T).T
+        else:
+            import pyamg
+
+            M = pyamg.smoothed_aggregation_solver(A, symmetry="symmetric").aspreconditioner(cycle="V")
+            t1 = time.perf_counter()
+            x, info = pcg(lambda v: (A @ v.T).T, b, precond=lambda r: np.stack([M @ ri for ri in r]),
+                          rtol=options.rtol, maxiter=options.maxiter)
+            stats.iterations = int(info.iterations)
+        stats.setup_s, stats.solve_s = t1 - t0, time.perf_counter() - t1
         res = np.linalg.norm(b - (A @ x.T).T, axis=1) / np.maximum(np.linalg.norm(b, axis=1), 1e-300)
-        if res.max() > RESIDUAL_LIMIT:
-            raise SolverError(f"network solve did not converge: relative residual {res.max():.2e}")
+        stats.max_residual = float(res.max()) if res.size else 0.0
+        if not np.isfinite(stats.max_residual) or stats.max_residual > RESIDUAL_LIMIT:
+            raise SolverError(f"network solve ({method}) did not converge: relative residual "
+                              f"{stats.max_residual:.2e} > {RESIDUAL_LIMIT:g} on {free.size} unknowns "
+                              "(try --solver direct)")
     out = np.zeros((rhs.shape[0], n))
     out[:, free] = x
-    return out
+    return out, stats
+
+
+def _network_method(requested: str, unknowns: int, direct_limit: int) -> str:
+    if requested == "auto":
+        return "direct" if unknowns <= direct_limit else "amg"
+    if requested == "direct":
+        return "direct"
+    if requested in ("mg", "amg"):
+        return "amg"
+    raise SolverError(f"unknown solver method {requested!r}: use auto, direct, mg or amg")
 
 
 def branch_currents(net: Network, v: np.ndarray) -> np.ndarray:
@@ -78,6 +103,7 @@ class NetworkPairwise:
     resistances: np.ndarray
     cum_node: np.ndarray
     cum_branch: np.ndarray
+    stats: list = field(default_factory=list)  # SolveStats of each solve (the method that ran)
 
 
 def pairwise(net: Network, focal_ids, options: SolveOptions | None = None, sink=None,
@@ -105,13 +131,15 @@ def pairwise(net: Network, focal_ids, options: SolveOptions | None = None, sink=
         for j in members[1:]:
             cols[j] = len(cols)
     X = np.zeros((0, net.n))
+    stats = []
     if cols:
         rhs = np.zeros((len(cols), net.n))
         for j, col in cols.items():
             rhs[col, idx[j]] = 1.0
         # components without focal pairs are held at 0 V so the system stays non-singular
         solved = np.isin(comp, list(ground_of))
-        X = grounded_solve(L, fixed | ~solved, None, rhs, options)
+        X, st = grounded_solve(L, fixed | ~solved, None, rhs, options)
+        stats.append(st)
     zero = np.zeros(net.n)
     R = np.full((k, k), -1.0)
     np.fill_diagonal(R, 0.0)
@@ -128,13 +156,13 @@ def pairwise(net: Network, focal_ids, options: SolveOptions | None = None, sink=
             cum_branch += np.abs(branch_currents(net, v))
             if sink:
                 sink(fids[a], fids[b], v, comp == comp[idx[a]])
-    return NetworkPairwise(fids, R, cum_node, cum_branch)
+    return NetworkPairwise(fids, R, cum_node, cum_branch, stats)
 
 
 def advanced(net: Network, sources: dict[int, float], grounds: dict[int, float], ground_is_resistance: bool,
              direct_grounds: bool = False, unit_currents: bool = False, policy: str = "keepall",
              options: SolveOptions | None = None):
-    """Voltages, node currents and branch currents for sources and grounds on a network."""
+    """Voltages, node currents, branch currents and solver stats for sources and grounds on a network."""
     options = options or SolveOptions()
     n = net.n
     s = np.zeros(n)
@@ -168,9 +196,12 @@ def advanced(net: Network, sources: dict[int, float], grounds: dict[int, float],
     ok = (np.bincount(comp, s, nc) != 0) & (np.bincount(comp, gg + direct, nc) != 0)
     solved = ok[comp]
     v = np.zeros(n)
+    stats = []
     if solved.any():
-        v = grounded_solve(net.laplacian(), direct | ~solved, np.where(solved, gg, 0), s[None], options)[0]
-    return v, node_currents(net, v, gg), branch_currents(net, v)
+        V, st = grounded_solve(net.laplacian(), direct | ~solved, np.where(solved, gg, 0), s[None], options)
+        v = V[0]
+        stats.append(st)
+    return v, node_currents(net, v, gg), branch_currents(net, v), stats
 
 
 def _read_id_values(path: Path, what: str) -> dict[int, float]:
@@ -190,10 +221,12 @@ def _node_lines(ids, values, mask=None) -> str:
     return "".join(f"{int(i)} {fmt(v)}\n" for i, v in zip(np.asarray(ids)[sel], np.asarray(values)[sel]))
 
 
-def _branch_lines(net: Network, cur: np.ndarray, mask=None, skip_small=True) -> str:
-    sel = np.ones(net.a.size, bool) if mask is None else mask[net.a]
-    if skip_small:
-        sel = sel & (np.abs(cur) > BRANCH_WRITE_MIN)
+def _branch_lines(net: Network, cur: np.ndarray, mask=None) -> str:
+    """Branch rows carrying more than BRANCH_WRITE_MIN, as Circuitscape writes every branch file
+    (the cumulative one too, so components without focal nodes leave no rows)."""
+    sel = np.abs(cur) > BRANCH_WRITE_MIN
+    if mask is not None:
+        sel &= mask[net.a]
     return "".join(
         f"{int(net.ids[a])} {int(net.ids[b])} {fmt(abs(c))}\n"
         for a, b, c in zip(net.a[sel], net.b[sel], cur[sel])
@@ -218,8 +251,9 @@ def run_network_job(cfg, options: SolveOptions):
     if cfg.scenario == "advanced":
         src = _read_id_values(_need(cfg.source_file, "source file", "source_file"), "source file")
         gnd = _read_id_values(_need(cfg.ground_file, "ground file", "ground_file"), "ground file")
-        v, nodec, br = advanced(net, src, gnd, cfg.ground_file_is_resistances, cfg.use_direct_grounds,
-                                cfg.use_unit_currents, cfg.remove_src_or_gnd, options)
+        v, nodec, br, report.stats = advanced(net, src, gnd, cfg.ground_file_is_resistances,
+                                              cfg.use_direct_grounds, cfg.use_unit_currents,
+                                              cfg.remove_src_or_gnd, options)
         if cfg.write_volt_maps:
             out("voltages", _node_lines(net.ids, v))
         if cfg.write_cur_maps:
@@ -247,6 +281,6 @@ def run_network_job(cfg, options: SolveOptions):
     report.outputs += write_pairwise_resistances(prefix, res.ids, res.resistances)
     if cfg.write_cur_maps or cfg.write_cum_cur_map_only:
         out("node_currents_cum", _node_lines(net.ids, res.cum_node))
-        out("branch_currents_cum", _branch_lines(net, res.cum_branch, skip_small=False))
-    report.resistances, report.ids = res.resistances, res.ids
+        out("branch_currents_cum", _branch_lines(net, res.cum_branch))
+    report.resistances, report.ids, report.stats = res.resistances, res.ids, res.stats
     return report
