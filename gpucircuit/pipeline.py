@@ -201,14 +201,14 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None
         if progress:
             progress(label)
 
-    if cfg.use_included_pairs and cfg.scenario != "pairwise":
-        raise InputError("included pairs files are supported for the pairwise scenario only")
+    include = None
+    if cfg.use_included_pairs:
+        # one-to-all / all-to-one drop the points the file does not name in exclude mode too
+        ids, include = read_included_pairs(_need(cfg.included_pairs_file, "included pairs file",
+                                                 "included_pairs_file"), sorted(cells),
+                                           prune_exclude=cfg.scenario != "pairwise")
+        cells = {i: cells[i] for i in ids}
     if cfg.scenario == "pairwise":
-        include = None
-        if cfg.use_included_pairs:
-            ids, include = read_included_pairs(_need(cfg.included_pairs_file, "included pairs file",
-                                                     "included_pairs_file"), sorted(cells))
-            cells = {i: cells[i] for i in ids}
         res = raster_modes.pairwise(graph, cells, include, maps, sink, options,
                                     focal_currents_zero=pair_focal_zero)
         report.outputs += write_pairwise_resistances(prefix, res.ids, res.resistances)
@@ -218,7 +218,7 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None
             strengths = read_source_strengths(_need(cfg.variable_source_file, "variable source strength file",
                                                     "variable_source_file"))
         fn = raster_modes.one_to_all if cfg.scenario == "one-to-all" else raster_modes.all_to_one
-        res = fn(graph, cells, strengths, maps, sink, options)
+        res = fn(graph, cells, strengths, maps, sink, options, include=include)
         report.outputs += write_point_resistances(prefix, res.ids, res.resistances)
     if res.cum_current is not None and (cfg.write_cur_maps or cfg.write_cum_cur_map_only):
         report.outputs.append(writer.current("cum_curmap", res.cum_current))

@@ -109,11 +109,12 @@ def read_source_strengths(path) -> dict[int, float]:
     return out
 
 
-def read_included_pairs(path, ids: list[int]) -> tuple[list[int], np.ndarray]:
+def read_included_pairs(path, ids: list[int], prune_exclude: bool = False) -> tuple[list[int], np.ndarray]:
     """The focal ids kept and a boolean matrix of the pairs to solve among them.
 
     In include mode (and the matrix format) ids the file does not mention are dropped, as
-    Circuitscape does; in exclude mode every id is kept.
+    Circuitscape does; in exclude mode every id is kept, unless ``prune_exclude`` (Circuitscape's
+    one-to-all and all-to-one drop unmentioned ids in both modes).
 
     Two formats: a first line ``mode include`` or ``mode exclude`` followed by ``id id`` pairs;
     or Circuitscape's matrix format: first line ``min <v>``, second ``max <v>``, then a matrix
@@ -140,8 +141,13 @@ def read_included_pairs(path, ids: list[int]) -> tuple[list[int], np.ndarray]:
                 raise InputError(f"included pairs file {path}: bad pair line {' '.join(ln)!r}") from None
             if a in pos and b in pos:
                 chosen[pos[a], pos[b]] = chosen[pos[b], pos[a]] = True
-        if mode == "exclude":
+        if mode == "exclude" and not prune_exclude:
             return list(ids), ~chosen
+        if mode == "exclude":
+            kept, chosen = _prune(ids, chosen)
+            if not kept:
+                raise InputError(f"included pairs file {path} names none of the focal points")
+            return kept, ~chosen
         if not chosen.any():
             raise InputError(f"included pairs file {path} selects no pair of the focal points")
         return _prune(ids, chosen)

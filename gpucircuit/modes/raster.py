@@ -252,18 +252,12 @@ def _focal_setup(graph, cells):
     return graph, FocalNodes.locate(graph, cells)
 
 
-def _strengths(focal: FocalNodes, strengths: dict[int, float] | None) -> np.ndarray:
-    if not strengths:
-        return np.ones(len(focal.ids))
-    return np.array([float(strengths.get(pid, 1.0)) for pid in focal.ids])
+def one_to_all(graph, cells, strengths=None, maps=None, sink=None, options=None, include=None) -> RasterResult:
+    return _one_or_all(graph, cells, strengths, maps, sink, options, "one-to-all", include)
 
 
-def one_to_all(graph, cells, strengths=None, maps=None, sink=None, options=None) -> RasterResult:
-    return _one_or_all(graph, cells, strengths, maps, sink, options, "one-to-all")
-
-
-def all_to_one(graph, cells, strengths=None, maps=None, sink=None, options=None) -> RasterResult:
-    return _one_or_all(graph, cells, strengths, maps, sink, options, "all-to-one")
+def all_to_one(graph, cells, strengths=None, maps=None, sink=None, options=None, include=None) -> RasterResult:
+    return _one_or_all(graph, cells, strengths, maps, sink, options, "all-to-one", include)
 
 
 def _combine(X, rows, coefs):
@@ -279,94 +273,185 @@ def _combine(X, rows, coefs):
 class _Frame:
     """A component's focal nodes in the common grounded frame, built once for all its points."""
 
-    keys: list  # distinct focal keys, the grounded one included
     ground_key: int
-    others: list  # keys with a solution row in X
+    others: list  # keys with a solution row in X (every focal key of the component but the ground)
     rows: list  # X rows of ``others``
     Rf: np.ndarray  # Rf[a, b] = voltage at others[a] for 1 A at others[b]
-    members: list  # focal positions in the component
     mask: object  # cells of the component (in the solutions' namespace)
 
 
-def _frame(graph, focal, comp, X, col, grounds) -> _Frame | None:
-    members = [j for j in range(len(focal.ids)) if focal.key[j] != -1 and focal.comp[j] == comp]
-    keys = list(dict.fromkeys(int(focal.key[j]) for j in members))
-    if len(keys) < 2:  # nothing to ground against / nothing to inject
-        return None
-    ground_key = next(kk for kk in keys if kk in grounds)
-    others = [kk for kk in keys if kk != ground_key]
-    rows = [col[kk] for kk in others]
-    reps = {int(focal.key[j]): int(focal.rep[j]) for j in members}
-    Rf = np.array([[_at(X[r], reps[kk]) for r in rows] for kk in others])
-    return _Frame(keys, ground_key, others, rows, Rf, members, array_module(X).asarray(graph.components == comp))
+class _Circuit:
+    """One graph with the focal regions of ``cells`` merged, solved once per component against a
+    common ground; every one-to-all / all-to-one solve among these points follows by superposition."""
+
+    def __init__(self, graph, cells, options):
+        self.graph, self.focal = _focal_setup(graph, cells)
+        self.system, self.col, self.X, self.grounds = _grounded_solves(self.graph, self.focal,
+                                                                       self.focal.key != -1, options)
+        self._frames: dict[int, _Frame | None] = {}
+
+    @property
+    def stats(self):
+        return [self.system.stats] if self.system else []
+
+    def frame(self, i: int) -> _Frame | None:
+        """The frame of focal position i's component (None: on nodata or alone in it)."""
+        f = self.focal
+        if f.key[i] == -1:
+            return None
+        c = int(f.comp[i])
+        if c not in self._frames:
+            members = [j for j in range(len(f.ids)) if f.key[j] != -1 and f.comp[j] == c]
+            keys = list(dict.fromkeys(int(f.key[j]) for j in members))
+            if len(keys) < 2:  # nothing to ground against / nothing to inject
+                self._frames[c] = None
+            else:
+                ground = next(kk for kk in keys if kk in self.grounds)
+                others = [kk for kk in keys if kk != ground]
+                rows = [self.col[kk] for kk in others]
+                reps = {int(f.key[j]): int(f.rep[j]) for j in members}
+                Rf = np.array([[_at(self.X[r], reps[kk]) for r in rows] for kk in others])
+                mask = array_module(self.X).asarray(self.graph.components == c)
+                self._frames[c] = _Frame(ground, others, rows, Rf, mask)
+        return self._frames[c]
+
+    def keys_near(self, i: int, positions) -> dict[int, list[int]]:
+        """Focal keys of ``positions`` in i's component, other than i's own key -> their positions."""
+        f = self.focal
+        out: dict[int, list[int]] = {}
+        for j in positions:
+            kj = int(f.key[j])
+            if kj != -1 and f.comp[j] == f.comp[i] and kj != f.key[i]:
+                out.setdefault(kj, []).append(j)
+        return out
+
+    def one_to_all(self, i: int, grounded, strength: float):
+        """Voltages (component only) for ``strength`` A into point i with the points ``grounded``
+        (positions) held at 0 V; None when nothing in i's component is grounded."""
+        fr = self.frame(i)
+        ground_keys = list(self.keys_near(i, grounded)) if fr is not None else []
+        if not ground_keys:
+            return None
+        coefs, shift = _one_to_all_coefficients(fr, int(self.focal.key[i]), ground_keys, strength)
+        v = _combine(self.X, fr.rows, coefs)
+        v -= shift
+        return array_module(v).where(fr.mask, v, 0.0)
+
+    def all_to_one(self, i: int, sources: dict[int, float]):
+        """Voltages (component only) for the currents ``sources`` (position -> A) with point i
+        grounded; None when no source lies in i's component."""
+        fr = self.frame(i)
+        near = self.keys_near(i, sources) if fr is not None else {}
+        if not near:
+            return None
+        ki = int(self.focal.key[i])
+        inj = {kk: 0.0 for kk in fr.others + [fr.ground_key]}
+        for kk, js in near.items():
+            inj[kk] += sum(sources[j] for j in js)
+        inj[ki] -= sum(inj.values())
+        v = _combine(self.X, fr.rows, [inj[kk] for kk in fr.others])
+        v -= _at(v, self.focal.rep[i])
+        return array_module(v).where(fr.mask, v, 0.0)
 
 
-def _one_or_all(graph, cells, strengths, maps, sink, options, scenario) -> RasterResult:
+def _one_or_all(graph, cells, strengths, maps, sink, options, scenario, include=None) -> RasterResult:
     """For each focal point i: one-to-all injects at i and grounds the others; all-to-one grounds i
-    and injects at the others. Both come from the pairwise solves by superposition."""
+    and injects at the others. Both come from the pairwise solves by superposition.
+
+    ``include`` (k x k, bool) restricts each solve as Circuitscape does: for point i only the
+    points paired with i are grounded (one-to-all) or inject (all-to-one); the others stay
+    ordinary nodes, and a point with no partner is not solved (-1).
+    """
     maps = maps or MapOptions()
     options = options or SolveOptions()
-    graph, focal = _focal_setup(graph, cells)
-    s = _strengths(focal, strengths)
-    k = len(focal.ids)
+    ids = sorted(cells)
+    k = len(ids)
+    s = _strengths(ids, strengths)
+    partners = np.ones((k, k), bool) if include is None else np.array(include, bool)
+    np.fill_diagonal(partners, False)
+    # Circuitscape (and Circuitscape 4 before it) gives a point excluded from an all-to-one solve a
+    # unit source when variable strengths are on: its strength map defaults to 1 there
+    unit_extra = scenario == "all-to-one" and bool(strengths) and include is not None
     res = np.full(k, -1.0)
-    acc = _Accumulator(graph, maps, sink)
-    system, col, X, grounds = _grounded_solves(graph, focal, focal.key != -1, options)
-    frames: dict[int, _Frame | None] = {}
+    per_point_graph = (include is not None and any(len(cells[p]) > 1 for p in ids)
+                       and not partners[~np.eye(k, dtype=bool)].all())
+    shared = None if per_point_graph else _Circuit(graph, cells, options)
+    stats = [] if shared is None else shared.stats
+    acc = _Accumulator(graph if shared is None else shared.graph, maps, sink)
     for i in range(k):
-        label = str(focal.ids[i])
-        c = int(focal.comp[i])
-        if focal.key[i] != -1 and c not in frames:
-            frames[c] = _frame(graph, focal, c, X, col, grounds)
-        fr = frames.get(c) if focal.key[i] != -1 else None
-        if fr is None:  # on nodata, or alone in its component: not solved, zero maps
-            if acc.wants_maps:
-                acc.add(label, None)
-            continue
-        ki = int(focal.key[i])
-        if scenario == "one-to-all":
-            coefs, shift = _one_to_all_coefficients(fr, ki, s[i])
-            v = _combine(X, fr.rows, coefs)
-            v -= shift
-            res[i] = _at(v, focal.rep[i]) / s[i]
-        else:
-            inj = {kk: 0.0 for kk in fr.keys}
-            for j in fr.members:
-                if int(focal.key[j]) != ki:
-                    inj[int(focal.key[j])] += s[j]
-            inj[ki] -= sum(inj.values())
-            v = _combine(X, fr.rows, [inj[kk] for kk in fr.others])
-            v -= _at(v, focal.rep[i])
-            res[i] = 0.0  # Circuitscape reports 0 for every solved all-to-one point
+        label = str(ids[i])
+        ctx, pos = shared, list(range(k))
+        if per_point_graph and partners[i].any():
+            # focal regions merge only while they take part: this solve has its own graph
+            sub = {ids[j]: (cells[ids[j]] if (j == i or partners[i, j]) else np.asarray(cells[ids[j]])[:1])
+                   for j in range(k) if j == i or partners[i, j] or unit_extra}
+            ctx = _Circuit(graph, sub, options)
+            stats += ctx.stats
+            pos = [ctx.focal.ids.index(ids[j]) if ids[j] in sub else -1 for j in range(k)]
+        v = None
+        if partners[i].any():
+            mine = pos[i]
+            if scenario == "one-to-all":
+                v = ctx.one_to_all(mine, [pos[j] for j in np.flatnonzero(partners[i])], s[i])
+                if v is not None:
+                    res[i] = _at(v, ctx.focal.rep[mine]) / s[i]
+            else:
+                src = {pos[j]: (s[j] if partners[i, j] else 1.0) for j in range(k)
+                       if j != i and (partners[i, j] or unit_extra)}
+                v = ctx.all_to_one(mine, src)
+                if v is not None:
+                    res[i] = 0.0  # Circuitscape reports 0 for every solved all-to-one point
         if acc.wants_maps:
-            acc.add(label, array_module(v).where(fr.mask, v, 0.0))
+            acc.add(label, v, graph=None if ctx is None or ctx is shared else ctx.graph)
         del v
-    stats = [system.stats] if system else []
-    return RasterResult(focal.ids, res, *acc.result(), stats=stats)
+    return RasterResult(ids, res, *acc.result(), stats=stats)
 
 
-def _one_to_all_coefficients(fr: _Frame, ki: int, strength: float):
+def _strengths(ids, strengths: dict[int, float] | None) -> np.ndarray:
+    if not strengths:
+        return np.ones(len(ids))
+    return np.array([float(strengths.get(pid, 1.0)) for pid in ids])
+
+
+def _one_to_all_coefficients(fr: _Frame, ki: int, grounded: list, strength: float):
     """Injections at ``fr.others`` (and a potential shift) that put ``strength`` A into key ki with
-    every other focal key held at 0 V: voltages = sum_j coefs[j] X[rows[j]] - shift."""
-    p = len(fr.others)
-    Rf = fr.Rf
-    if ki != fr.ground_key:
-        i = fr.others.index(ki)
-        rest = [j for j in range(p) if j != i]
-        c = np.zeros(p)
-        c[i] = strength
-        if rest:
-            c[rest] = np.linalg.solve(Rf[np.ix_(rest, rest)], -Rf[rest, i] * strength)
-        return c, 0.0
-    # the source is the frame's ground: all other keys share one potential V0, injections sum to -s
-    M = np.zeros((p + 1, p + 1))
-    M[:p, :p] = Rf
-    M[:p, p] = -1.0
-    M[p, :p] = 1.0
-    rhs = np.zeros(p + 1)
-    rhs[p] = -strength
+    the keys ``grounded`` held at 0 V and no net current anywhere else:
+    voltages = sum_j coefs[j] X[rows[j]] - shift.
+
+    In the common frame the ground key g0 is where injected current leaves. Unknowns: the
+    injections at the source and grounded keys other than g0, and the shift V0. Equations: grounded
+    keys sit at V0 (V0 = 0 when g0 is grounded itself); the source injects ``strength`` (when the
+    source is g0, the others absorb it); when g0 takes no part its net current is zero.
+    """
+    idx = {kk: a for a, kk in enumerate(fr.others)}
+    gset = set(grounded)
+    U = [kk for kk in fr.others if kk in gset or kk == ki]
+    u = {kk: a for a, kk in enumerate(U)}
+    m = len(U)
+    M = np.zeros((m + 1, m + 1))
+    rhs = np.zeros(m + 1)
+    r = 0
+    for kk in grounded:
+        if kk == fr.ground_key:
+            M[r, m] = 1.0
+        else:
+            M[r, :m] = fr.Rf[idx[kk], [idx[x] for x in U]]
+            M[r, m] = -1.0
+        r += 1
+    if ki == fr.ground_key:
+        M[r, :m] = 1.0
+        rhs[r] = -strength
+    else:
+        M[r, u[ki]] = 1.0
+        rhs[r] = strength
+        if fr.ground_key not in gset:
+            r += 1
+            M[r, :m] = 1.0
     sol = np.linalg.solve(M, rhs)
-    return sol[:p], sol[p]
+    coefs = np.zeros(len(fr.others))
+    for kk, a in u.items():
+        coefs[idx[kk]] = sol[a]
+    return coefs, sol[m]
 
 
 def advanced(graph: RasterGraph, sources: np.ndarray, ground_g: np.ndarray, direct: np.ndarray,
