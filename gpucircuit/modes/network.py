@@ -1,7 +1,8 @@
 """Circuitscape network mode: pairwise and advanced on an edge-list graph.
 
 Pairwise uses the raster mode's superposition (one grounded solve per non-ground focal node
-per component). Outputs are Circuitscape's tab-free text files keyed by the input's node ids.
+per component). Outputs are Circuitscape's text files keyed by the input's node ids. Networks
+have no grid, so their solves are a sparse LU or pyamg smoothed aggregation + CG.
 """
 from __future__ import annotations
 

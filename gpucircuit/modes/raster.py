@@ -4,7 +4,9 @@ Pairwise among k points takes about k solves, not k(k-1)/2: per component one fo
 grounded and a unit current is injected at each other focal node; every pair's voltages and
 resistance follow by superposition. One-to-all and all-to-one reuse the same solves through a
 small dense system on the focal nodes. Focal regions in pairwise mode change the graph per pair
-(the two regions are short-circuited), so that case solves each pair on its own graph.
+(the two regions are short-circuited), so that case solves each pair on its own graph; so do
+one-to-all / all-to-one with an include file and focal regions (only the regions taking part in
+a point's solve are merged).
 
 Per-pair / per-point maps go to an optional ``sink(label, volts, currents)`` callback instead of
 being kept in memory; cumulative and maximum current maps are accumulated here.
