@@ -37,9 +37,9 @@ def _need(path: Path | None, what: str, key: str) -> Path:
 
 
 def solve_options(cfg: CircuitscapeConfig, method: str | None = None, client=None) -> SolveOptions:
-    m = method or "auto"
-    if method is None and cfg.solver.lower() in ("cholmod", "mkl_pardiso", "direct"):
-        m = "direct"
+    # Circuitscape's direct solvers map to ours; cg+amg to our default (same answers, our fastest path)
+    by_ini = {"cholmod": "direct", "mkl_pardiso": "direct", "direct": "direct", "mg": "mg", "amg": "amg"}
+    m = method or by_ini.get(cfg.solver, "auto")
     return SolveOptions(method=m, precision=cfg.precision, client=client)
 
 
