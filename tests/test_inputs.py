@@ -314,3 +314,110 @@ def test_source_list_point_outside_and_repeated_cells(tmp_path, habitat):
     ref = RefCircuit(np.ones((10, 10)))
     v = ref.solve({ref.node_of[(0, 0)]: 3.0}, [ref.node_of[(9, 9)]])
     assert volts[0, 0] == pytest.approx(v[ref.node_of[(0, 0)]], rel=1e-6)
+
+
+# 5. Vector cores: nothing lost silently ----------------------------------------------------------
+
+def write_polygons(path, polys, ids, crs="EPSG:3857"):
+    import pyogrio.raw
+    import shapely
+
+    pyogrio.raw.write(str(path), np.array(shapely.to_wkb(polys), dtype=object), [np.asarray(ids, dtype=np.int32)],
+                      ["core_id"], driver="GPKG", geometry_type="Polygon", crs=crs)
+    return path
+
+
+def test_truncated_shapefile_is_an_error(tmp_path):
+    from shared_data import DEMO
+
+    for ext in ("shp", "shx", "dbf", "prj"):
+        data = (DEMO / f"lm_cores.{ext}").read_bytes()
+        (tmp_path / f"cut.{ext}").write_bytes(data[: len(data) // 2] if ext == "shp" else data)
+    code, out = run("corridors", DEMO / "lm_resistances.tif", tmp_path / "cut.shp", "-o", tmp_path / "o")
+    assert_one_line_error(code, out, str(tmp_path / "cut.shp"), "no geometry", "core_id")
+    assert not (tmp_path / "o" / "corridors.tif").exists()
+
+
+def test_truncated_dbf_is_an_error(tmp_path):
+    from shared_data import DEMO
+
+    for ext in ("shp", "shx", "dbf", "prj"):
+        data = (DEMO / f"lm_cores.{ext}").read_bytes()
+        (tmp_path / f"cut.{ext}").write_bytes(data[: len(data) * 2 // 3] if ext == "dbf" else data)
+    code, out = run("corridors", DEMO / "lm_resistances.tif", tmp_path / "cut.shp", "-o", tmp_path / "o")
+    assert_one_line_error(code, out, "cannot read cores", str(tmp_path / "cut.shp"))
+
+
+@pytest.mark.parametrize("box,bad", [((-20, 30, 30, 60), "3"), ((200, 200, 260, 260), "3")])
+def test_core_outside_the_raster_names_its_id(tmp_path, habitat, box, bad):
+    import shapely
+
+    cores = write_polygons(tmp_path / "c.gpkg", [shapely.box(10, 10, 40, 40), shapely.box(60, 60, 90, 90),
+                                                 shapely.box(*box)], [1, 2, 3])
+    code, out = run("corridors", habitat, cores, "-o", tmp_path / "o")
+    assert_one_line_error(code, out, str(cores), f"core(s) {bad} lie partly or wholly outside")
+
+
+def test_core_covering_no_cell_centre(tmp_path, habitat):
+    import shapely
+
+    cores = write_polygons(tmp_path / "c.gpkg", [shapely.box(10, 10, 40, 40), shapely.box(60, 60, 90, 90),
+                                                 shapely.box(51, 51, 54, 54)], [1, 2, 8])
+    code, out = run("corridors", habitat, cores, "-o", tmp_path / "o")
+    assert_one_line_error(code, out, "core(s) 8 cover no cell centre")
+
+
+# 6. Class-coded rasters given as cores -----------------------------------------------------------
+
+def test_class_coded_core_raster_is_split_into_patches(tmp_path, capsys):
+    from scipy import ndimage
+
+    from gpucircuit.io.cores import read_cores
+
+    codes = np.zeros((10, 10))
+    codes[0:2, 0:2] = 17       # core class, patch 1
+    codes[7:9, 6:9] = 17       # core class, patch 2
+    codes[4, 4] = 17           # core class, patch 3 (alone)
+    codes[5, 5] = 17           # diagonal neighbour of (4, 4): the same 8-connected patch
+    codes[0:2, 6:9] = 3        # edge class, one patch
+    path = rasters.write_tif(tmp_path / "mspa.tif", codes, TRANSFORM, "EPSG:3857", nodata=0)
+    cores = read_cores(path, GridSpec((10, 10), TRANSFORM, rasters_crs()), np.ones((10, 10)))
+    # brute force: the patches of each value by ndimage.label, one core each
+    expected = 0
+    for v in (3, 17):
+        lab, count = ndimage.label(codes == v, structure=np.ones((3, 3)))
+        expected += count
+        for k in range(1, count + 1):
+            got = np.unique(cores.labels[lab == k])
+            assert got.size == 1 and got[0] > 0  # a patch is one core ...
+            assert np.array_equal(cores.labels == got[0], lab == k)  # ... and that core is exactly it
+    assert len(cores.ids) == expected == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: ") and "class-coded" in err[0] and "value 17" in err[0]
+
+
+def test_id_raster_with_one_patch_per_id_is_unchanged(tmp_path, capsys):
+    from gpucircuit.io.cores import read_cores
+
+    ids = np.zeros((10, 10))
+    ids[0:2, 0:2], ids[2:4, 2:4], ids[7:9, 6:9] = 5, 9, 12   # 5 and 9 touch diagonally: still one patch each
+    path = rasters.write_tif(tmp_path / "ids.tif", ids, TRANSFORM, "EPSG:3857", nodata=0)
+    cores = read_cores(path, GridSpec((10, 10), TRANSFORM, rasters_crs()), np.ones((10, 10)))
+    assert cores.ids == [5, 9, 12] and np.array_equal(cores.labels, ids.astype(np.int64))
+    assert capsys.readouterr().err == ""
+
+
+def test_class_coded_warning_through_cli(tmp_path, habitat):
+    codes = np.zeros((10, 10))
+    codes[0:2, 0:2] = codes[7:9, 7:9] = 17
+    cores = rasters.write_tif(tmp_path / "mspa.tif", codes, TRANSFORM, "EPSG:3857", nodata=0)
+    code, out = run("corridors", habitat, cores, "-o", tmp_path / "o")
+    assert code == 0, out
+    warns = [ln for ln in out.splitlines() if ln.startswith("warning: ")]
+    assert len(warns) == 1 and "value 17 forms 2 patches" in warns[0] and "(2 cores)" in warns[0]
+
+
+def rasters_crs():
+    from rasterio.crs import CRS
+
+    return CRS.from_user_input("EPSG:3857")
