@@ -421,3 +421,11 @@ def rasters_crs():
     from rasterio.crs import CRS
 
     return CRS.from_user_input("EPSG:3857")
+
+
+def test_enumerated_options_checked_however_set(tmp_path, habitat):
+    src = np.zeros((10, 10))
+    src[0, 0] = 1
+    s = rasters.write_tif(tmp_path / "s.tif", src, TRANSFORM, "EPSG:3857")
+    code, out = run("advanced", habitat, s, s, "-o", tmp_path / "o", "--remove", "rmvboth")
+    assert_one_line_error(code, out, "remove_src_or_gnd", "'rmvboth'", "keepall")

@@ -101,7 +101,16 @@ class CircuitscapeConfig:
         out = self.output_file or Path("output.out")
         return out.with_suffix("") if out.suffix == ".out" else out
 
+    def __setattr__(self, name, value):
+        # enumerated options hold only their canonical values, however the config is built (INI or CLI)
+        allowed = _ENUM_VALUES.get(name)
+        if allowed is not None and value not in allowed:
+            raise InputError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        super().__setattr__(name, value)
 
+
+_ENUM_VALUES = {"data_type": get_args(DataType), "scenario": get_args(Scenario), "precision": get_args(Precision),
+                "solver": get_args(Solver), "remove_src_or_gnd": get_args(RemovePolicy)}
 _PATH_KEYS = {f.name for f in dataclasses.fields(CircuitscapeConfig) if f.name.endswith("_file")}
 _BOOL_KEYS = {f.name for f in dataclasses.fields(CircuitscapeConfig) if f.type == "bool"}
 _INT_KEYS = {f.name for f in dataclasses.fields(CircuitscapeConfig) if f.type == "int"}
