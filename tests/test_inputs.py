@@ -249,10 +249,16 @@ def test_pair_file_with_only_unknown_ids_through_cli(tmp_path, habitat, points):
     inc = tmp_path / "inc.txt"
     inc.write_text("mode include\n5 6\n")
     code, out = run("pairwise", habitat, points, "-o", tmp_path / "o", "--include", inc)
-    lines = out.splitlines()
-    assert code == 1 and len(lines) == 2 and "Traceback" not in out
-    assert lines[0].startswith("warning: ") and "5, 6" in lines[0]
-    assert lines[1].startswith("error: ") and "selects no pair" in lines[1]
+    assert_one_line_error(code, out, "selects no pair", "id(s) 5, 6 that are not focal points")
+
+
+def test_pair_file_with_some_unknown_ids_through_cli(tmp_path, habitat, points):
+    inc = tmp_path / "inc.txt"
+    inc.write_text("mode include\n1 2\n2 6\n")
+    code, out = run("pairwise", habitat, points, "-o", tmp_path / "o", "--include", inc)
+    assert code == 0, out
+    warns = [ln for ln in out.splitlines() if ln.startswith("warning: ")]
+    assert len(warns) == 1 and "id(s) 6 that are not focal points" in warns[0]
 
 
 # 8. Source and ground text lists -----------------------------------------------------------------

@@ -191,14 +191,12 @@ def read_included_pairs(path, ids: list[int]) -> tuple[list[int], np.ndarray]:
             unknown.update(i for i in (a, b) if i not in pos)
             if a in pos and b in pos:
                 chosen[pos[a], pos[b]] = chosen[pos[b], pos[a]] = True
-        _warn_unknown(path, unknown)
         if mode == "exclude":
             if not (~chosen)[~np.eye(k, dtype=bool)].any():
                 raise InputError(f"included pairs file {path} excludes every pair of the focal points")
+            _warn_unknown(path, unknown)
             return list(ids), ~chosen
-        if not chosen.any():
-            raise InputError(f"included pairs file {path} selects no pair of the focal points")
-        return _prune(ids, chosen)
+        return _selected(path, ids, chosen, unknown)
     if head == "min":
         try:
             lo = float(lines[0][1])
@@ -213,17 +211,26 @@ def read_included_pairs(path, ids: list[int]) -> tuple[list[int], np.ndarray]:
             for b, v in zip(col_ids, r[1:]):
                 if a in pos and b in pos and lo <= v <= hi:
                     chosen[pos[a], pos[b]] = chosen[pos[b], pos[a]] = True
-        _warn_unknown(path, {i for i in [*col_ids, *(int(r[0]) for r in mat[1:])] if i not in pos})
-        if not chosen.any():
-            raise InputError(f"included pairs file {path} selects no pair of the focal points")
-        return _prune(ids, chosen)
+        return _selected(path, ids, chosen, {i for i in [*col_ids, *(int(r[0]) for r in mat[1:])] if i not in pos})
     raise InputError(f"included pairs file {path}: first line must be 'mode include|exclude' or 'min <value>'")
+
+
+def _unknown_text(unknown: set[int]) -> str:
+    return f"id(s) {', '.join(map(str, sorted(unknown)))} that are not focal points"
 
 
 def _warn_unknown(path, unknown: set[int]) -> None:
     if unknown:
-        listed = ", ".join(map(str, sorted(unknown)))
-        warn_user(f"included pairs file {path} names id(s) {listed} that are not focal points: their pairs are ignored")
+        warn_user(f"included pairs file {path} names {_unknown_text(unknown)}: their pairs are ignored")
+
+
+def _selected(path, ids: list[int], chosen: np.ndarray, unknown: set[int]) -> tuple[list[int], np.ndarray]:
+    """Include mode: the pairs chosen, or one error (naming unknown ids) when none is left."""
+    if not chosen.any():
+        why = f" (it names {_unknown_text(unknown)})" if unknown else ""
+        raise InputError(f"included pairs file {path} selects no pair of the focal points{why}")
+    _warn_unknown(path, unknown)
+    return _prune(ids, chosen)
 
 
 def _prune(ids: list[int], chosen: np.ndarray) -> tuple[list[int], np.ndarray]:
