@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from .notice import warn_user
-from .raster import GridSpec, check_same_crs, check_same_grid, read_raster
+from .raster import GridSpec, check_same_crs, check_same_grid, is_ascii_grid, read_raster
 
 _RASTER_SUFFIXES = {".tif", ".tiff", ".asc", ".gz", ".img", ".vrt", ".grd", ".bil", ".flt"}
 
@@ -33,14 +33,16 @@ class Cores:
 def read_cores(path, spec: GridSpec, resistance: np.ndarray | None = None, field: str = "core_id") -> Cores:
     """Read cores from ``path`` onto the grid ``spec``.
 
-    ``resistance`` (NaN = nodata), when given, removes core cells on nodata and is used to
-    report cores that lie only on nodata. Errors (:class:`InputError`): missing file or field,
-    CRS mismatch, no core on the raster, fewer than two cores.
+    ``resistance`` (NaN = nodata), when given, removes core cells on nodata (with a warning
+    naming cores left with no cell). A core raster whose values look like class codes is split
+    into its patches (see :func:`split_class_codes`). Errors (:class:`InputError`): missing file
+    or field, CRS mismatch, damaged vector file, cores outside the raster or covering no cell,
+    no core on the raster, fewer than two cores.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"cores file not found: {path}")
-    if path.suffix.lower() in _RASTER_SUFFIXES:
+    if path.suffix.lower() in _RASTER_SUFFIXES or is_ascii_grid(path):
         labels, geoms = _read_core_raster(path, spec), None
     else:
         labels, geoms = _read_core_polygons(path, spec, field)
@@ -82,13 +84,13 @@ def split_class_codes(labels: np.ndarray, where: str) -> np.ndarray:
     positive = labels > 0
     if not positive.any():
         return labels
-    _values, dense = np.unique(labels[positive], return_inverse=True)
+    values, dense = np.unique(labels[positive], return_inverse=True)
     index = np.zeros(labels.shape, dtype=np.int64)
     index[positive] = dense.ravel() + 1  # 1..K, so find_objects stays small whatever the ids
     eight = np.ones((3, 3), dtype=bool)
     boxes = ndimage.find_objects(index)
     counts = [ndimage.label(index[box] == k, structure=eight)[1] for k, box in enumerate(boxes, 1)]
-    split = [(int(_values[k]), c) for k, c in enumerate(counts) if c > 1]
+    split = [(int(values[k]), c) for k, c in enumerate(counts) if c > 1]
     if not split:
         return labels
     out = np.zeros(labels.shape, dtype=np.int64)

@@ -38,7 +38,9 @@ class GridSpec:
 
 
 def _vsi_path(path: Path) -> str:
-    return f"/vsigzip/{path}" if path.suffix == ".gz" else str(path)
+    with open(path, "rb") as fh:
+        zipped = fh.read(2) == GZIP_MAGIC  # by content: a gzipped grid need not end in .gz
+    return f"/vsigzip/{path}" if zipped else str(path)
 
 
 GZIP_MAGIC = b"\x1f\x8b"
