@@ -4,7 +4,9 @@ from __future__ import annotations
 import typer
 
 RESISTANCE = typer.Argument(..., help="Resistance raster (GeoTIFF or ASCII grid); nodata is impassable.")
-CORES = typer.Argument(..., help="Core areas: polygons (Shapefile, GeoPackage) or a raster of ids.")
+CORES = typer.Argument(..., help="Core areas: polygons (Shapefile, GeoPackage) or a raster of ids. A raster in "
+                       "which some value forms several 8-connected patches is read as class codes (e.g. MSPA): "
+                       "each patch of equal value becomes a core, with a warning.")
 OUT = typer.Option(..., "--out", "-o", help="Output folder (created); its link_table.csv is reused if present.")
 CORE_FIELD = typer.Option("core_id", "--core-field", help="Integer id field of the core polygons.")
 CWD_METHOD = typer.Option("auto", "--cwd-method", help="CWD engine: auto, dijkstra (CPU) or sweep (array/GPU).")

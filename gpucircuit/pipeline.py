@@ -11,7 +11,7 @@ from .errors import InputError
 from .grid import build_raster_graph, conductance_from_habitat
 from .io.config import CircuitscapeConfig
 from .io.outputs import MapWriter, write_pairwise_resistances, write_point_resistances
-from .io.points import read_included_pairs, read_points, read_source_strengths
+from .io.points import grid_from_text, is_text_list, read_included_pairs, read_points, read_source_strengths
 from .io.raster import check_same_grid, read_raster
 from .modes import raster as raster_modes
 from .solver.system import SolveOptions
@@ -37,9 +37,9 @@ def _need(path: Path | None, what: str, key: str) -> Path:
 
 
 def solve_options(cfg: CircuitscapeConfig, method: str | None = None, client=None) -> SolveOptions:
-    m = method or "auto"
-    if method is None and cfg.solver.lower() in ("cholmod", "mkl_pardiso", "direct"):
-        m = "direct"
+    # Circuitscape's direct solvers map to ours; cg+amg to our default (same answers, our fastest path)
+    by_ini = {"cholmod": "direct", "mkl_pardiso": "direct", "direct": "direct", "mg": "mg", "amg": "amg"}
+    m = method or by_ini.get(cfg.solver, "auto")
     return SolveOptions(method=m, precision=cfg.precision, client=client)
 
 
@@ -75,8 +75,12 @@ def load_raster_graph(cfg: CircuitscapeConfig):
     return graph, spec
 
 
-def _grid_input(cfg, path, what, key, spec):
+def _grid_input(path, what, key, spec, fill=np.nan):
+    """A source or ground grid from a raster or, as Circuitscape allows, a ``value x y`` text list
+    (told apart by content); cells a list does not name get ``fill``."""
     p = _need(path, what, key)
+    if is_text_list(p):
+        return grid_from_text(p, spec, what.replace("raster", "list"), fill)
     data, s = read_raster(p, what)
     check_same_grid(spec, s, "habitat raster", what, p)
     return data
@@ -84,8 +88,8 @@ def _grid_input(cfg, path, what, key, spec):
 
 def advanced_inputs(cfg: CircuitscapeConfig, graph, spec):
     """Sources (A), finite ground conductances and direct-ground cells, conflicts resolved."""
-    src = np.nan_to_num(_grid_input(cfg, cfg.source_file, "source raster", "source_file", spec), nan=0.0)
-    gnd_raw = _grid_input(cfg, cfg.ground_file, "ground raster", "ground_file", spec)
+    src = np.nan_to_num(_grid_input(cfg.source_file, "source raster", "source_file", spec, fill=0.0), nan=0.0)
+    gnd_raw = _grid_input(cfg.ground_file, "ground raster", "ground_file", spec)
     has_gnd = ~np.isnan(gnd_raw)
     gv = np.nan_to_num(gnd_raw, nan=0.0)
     if (gv < 0).any():

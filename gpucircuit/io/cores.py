@@ -4,6 +4,8 @@ Cores come either as a raster of ids on the resistance grid (0, negative values 
 no core) or as polygons (Shapefile, GeoPackage, anything GDAL reads) with an integer id field,
 rasterised onto the resistance grid with :func:`rasterio.features.rasterize` (a cell belongs to
 a polygon when its centre falls inside it; later features win where polygons overlap).
+Nothing is dropped silently: unreadable features, cores reaching outside the resistance raster
+and cores that cover no cell are errors naming the ids (Linkage Mapper stops on them too).
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .raster import GridSpec, check_same_grid, read_raster
+from .notice import warn_user
+from .raster import GridSpec, check_same_crs, check_same_grid, is_ascii_grid, read_raster
 
 _RASTER_SUFFIXES = {".tif", ".tiff", ".asc", ".gz", ".img", ".vrt", ".grd", ".bil", ".flt"}
 
@@ -30,14 +33,16 @@ class Cores:
 def read_cores(path, spec: GridSpec, resistance: np.ndarray | None = None, field: str = "core_id") -> Cores:
     """Read cores from ``path`` onto the grid ``spec``.
 
-    ``resistance`` (NaN = nodata), when given, removes core cells on nodata and is used to
-    report cores that lie only on nodata. Errors (:class:`InputError`): missing file or field,
-    CRS mismatch, no core on the raster, fewer than two cores.
+    ``resistance`` (NaN = nodata), when given, removes core cells on nodata (with a warning
+    naming cores left with no cell). A core raster whose values look like class codes is split
+    into its patches (see :func:`split_class_codes`). Errors (:class:`InputError`): missing file
+    or field, CRS mismatch, damaged vector file, cores outside the raster or covering no cell,
+    no core on the raster, fewer than two cores.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"cores file not found: {path}")
-    if path.suffix.lower() in _RASTER_SUFFIXES:
+    if path.suffix.lower() in _RASTER_SUFFIXES or is_ascii_grid(path):
         labels, geoms = _read_core_raster(path, spec), None
     else:
         labels, geoms = _read_core_polygons(path, spec, field)
@@ -61,7 +66,44 @@ def _read_core_raster(path: Path, spec: GridSpec) -> np.ndarray:
     finite = np.isfinite(data)
     if np.any(data[finite] != np.round(data[finite])):
         raise InputError(f"cores raster {path} has non-integer values; core ids must be integers")
-    return np.where(finite & (data > 0), data, 0).astype(np.int64)
+    return split_class_codes(np.where(finite & (data > 0), data, 0).astype(np.int64), f"cores raster {path}")
+
+
+def split_class_codes(labels: np.ndarray, where: str) -> np.ndarray:
+    """Cores from a raster that may hold class codes (e.g. an MSPA map: 17 = core, 3 = edge ...)
+    rather than core ids.
+
+    Rule: cores are connected patches, so if any value > 0 forms more than one 8-connected patch
+    of cells holding that value, the values are read as class codes and every 8-connected patch
+    of equal value becomes a core of its own, numbered 1, 2, ... by value and then by position
+    (row-major order of the patch's bounding box scan); one warning line says so. A raster in
+    which every id is a single patch is returned unchanged.
+    """
+    from scipy import ndimage
+
+    positive = labels > 0
+    if not positive.any():
+        return labels
+    values, dense = np.unique(labels[positive], return_inverse=True)
+    index = np.zeros(labels.shape, dtype=np.int64)
+    index[positive] = dense.ravel() + 1  # 1..K, so find_objects stays small whatever the ids
+    eight = np.ones((3, 3), dtype=bool)
+    boxes = ndimage.find_objects(index)
+    counts = [ndimage.label(index[box] == k, structure=eight)[1] for k, box in enumerate(boxes, 1)]
+    split = [(int(values[k]), c) for k, c in enumerate(counts) if c > 1]
+    if not split:
+        return labels
+    out = np.zeros(labels.shape, dtype=np.int64)
+    offset = 0
+    for k, box in enumerate(boxes, 1):
+        patches, count = ndimage.label(index[box] == k, structure=eight)
+        view = out[box]
+        view[patches > 0] = patches[patches > 0] + offset
+        offset += count
+    shown = ", ".join(f"value {v} forms {c} patches" for v, c in split[:3]) + (", ..." if len(split) > 3 else "")
+    warn_user(f"{where} looks class-coded ({shown}): each 8-connected patch of equal value is taken as "
+              f"a core of its own ({offset} cores)")
+    return out
 
 
 def _read_core_polygons(path: Path, spec: GridSpec, field: str):
@@ -77,37 +119,64 @@ def _read_core_polygons(path: Path, spec: GridSpec, field: str):
     fields = list(info["fields"])
     if field not in fields:
         raise InputError(f"cores {path} has no field {field!r} (fields: {', '.join(fields) or 'none'})")
-    if bool(info["crs"]) != (spec.crs is not None):  # one side unknown: cannot tell if they line up
-        missing, other = (f"cores {path}", "the resistance raster") if not info["crs"] else \
-            ("the resistance raster", f"cores {path}")
-        raise InputError(f"{missing} has no CRS but {other} has one: give both the same CRS")
-    if info["crs"] and spec.crs is not None:
-        crs = CRS.from_user_input(info["crs"])
-        if crs != spec.crs:
-            raise InputError(f"cores {path} are in CRS {crs.to_string()!r}, but the resistance raster is in {spec.crs.to_string()!r}")
-    _meta, _fids, wkb, values = pyogrio.raw.read(path, columns=[field])
+    check_same_crs(spec.crs, CRS.from_user_input(info["crs"]) if info["crs"] else None,
+                   "resistance raster", f"cores {path}")
+    try:
+        _meta, _fids, wkb, values = pyogrio.raw.read(path, columns=[field])
+    except Exception as err:  # noqa: BLE001 - a damaged .dbf / .shp: GDAL says what failed
+        raise InputError(f"cannot read cores {path}: {str(err).splitlines()[0]}") from None
+    expected = int(info.get("features") or 0)
+    if expected > 0 and len(wkb) != expected:
+        raise InputError(f"cores {path}: read {len(wkb)} of the {expected} features it declares "
+                         "(a truncated or damaged file?)")
     geoms = shapely.from_wkb(wkb)
     ids = np.asarray(values[0])
-    keep = [k for k, g in enumerate(geoms) if g is not None and not g.is_empty]
-    if not keep:
-        raise InputError(f"cores {path} has no polygons")
+    lost = [k for k, g in enumerate(geoms) if g is None or g.is_empty]
+    if lost:  # GDAL returns no geometry for records cut off a truncated .shp
+        named = ", ".join(str(ids[k]) for k in lost[:10]) + (", ..." if len(lost) > 10 else "")
+        raise InputError(f"cores {path}: {len(lost)} of {len(geoms)} features have no geometry "
+                         f"({field} {named}); is the .shp truncated or damaged?")
     try:
-        ids_f = ids[keep].astype(np.float64)
+        ids_f = ids.astype(np.float64)
     except (TypeError, ValueError):
         raise InputError(f"cores {path}: field {field!r} must hold integer ids") from None
     if np.any(~np.isfinite(ids_f)) or np.any(ids_f != np.round(ids_f)) or np.any(ids_f <= 0):
         raise InputError(f"cores {path}: field {field!r} must hold positive integer ids")
     kids = ids_f.astype(np.int64)
+    _check_inside(path, geoms, kids, spec)
     labels = rasterize(
-        ((geoms[k], int(i)) for k, i in zip(keep, kids)),
+        ((g, int(i)) for g, i in zip(geoms, kids)),
         out_shape=spec.shape, transform=spec.transform, fill=0, dtype="int64" if _int64_ok() else "int32",
     ).astype(np.int64)
-    if not labels.any():
-        raise InputError(f"cores {path} do not overlap the resistance raster (no core cell on the grid)")
+    missing = sorted(set(kids.tolist()) - set(np.unique(labels).tolist()))
+    if missing:
+        raise InputError(f"cores {path}: core(s) {', '.join(map(str, missing))} cover no cell centre of the "
+                         "resistance raster (smaller than a cell, or hidden under later polygons)")
     merged: dict[int, object] = {}
-    for k, i in zip(keep, kids):
-        merged[int(i)] = geoms[k] if int(i) not in merged else shapely.union(merged[int(i)], geoms[k])
+    for g, i in zip(geoms, kids):
+        merged[int(i)] = g if int(i) not in merged else shapely.union(merged[int(i)], g)
     return labels, merged
+
+
+def _check_inside(path: Path, geoms, ids: np.ndarray, spec: GridSpec) -> None:
+    """Error naming every core that reaches outside the resistance raster (Linkage Mapper stops
+    on such cores too: the part outside would be cut off without notice)."""
+    import shapely
+
+    t = spec.transform
+    m, n = spec.shape
+    xs, ys = (t.c, t.c + t.a * n), (t.f, t.f + t.e * m)
+    tol = 1e-6 * max(abs(t.a), abs(t.e))
+    bounds = shapely.bounds(np.asarray(geoms, dtype=object))
+    outside = (bounds[:, 0] < min(xs) - tol) | (bounds[:, 2] > max(xs) + tol) | \
+              (bounds[:, 1] < min(ys) - tol) | (bounds[:, 3] > max(ys) + tol)
+    if outside.any():
+        bad = sorted(set(ids[outside].tolist()))
+        apart = (bounds[:, 0] > max(xs)) | (bounds[:, 2] < min(xs)) | (bounds[:, 1] > max(ys)) | (bounds[:, 3] < min(ys))
+        if apart.all():
+            raise InputError(f"cores {path} do not overlap the resistance raster (no core cell on the grid)")
+        raise InputError(f"cores {path}: core(s) {', '.join(map(str, bad))} lie partly or wholly outside the "
+                         f"resistance raster (extent x {min(xs):g}..{max(xs):g}, y {min(ys):g}..{max(ys):g})")
 
 
 def _int64_ok() -> bool:
@@ -131,6 +200,9 @@ def _finish(labels: np.ndarray, geoms, resistance, where) -> Cores:
                 f"{where}: core(s) {', '.join(map(str, on_nodata))} lie only on resistance nodata; "
                 f"{len(ids)} usable core(s) left, need at least two"
             )
+        if on_nodata:
+            warn_user(f"{where}: core(s) {', '.join(map(str, on_nodata))} lie only on resistance nodata "
+                      "and are left out")
     else:
         ids = present
     if len(ids) < 2:
