@@ -14,14 +14,14 @@ from typing import Optional
 import typer
 
 from . import options as opt
-from .common import user_errors
+from .common import analysis_progress, cli_command, say
 from .barriers import write_barrier_outputs
-from .corridors import cellsize_of, linkage_options, load_inputs, run_linkage, stage_progress, write_linkage_outputs
+from .corridors import cellsize_of, linkage_options, load_inputs, run_linkage, write_linkage_outputs
 
 
 def register(app: typer.Typer) -> None:
     @app.command("linkage")
-    @user_errors
+    @cli_command
     def linkage(
         resistance: Path = opt.RESISTANCE,
         cores: Path = opt.CORES,
@@ -40,8 +40,8 @@ def register(app: typer.Typer) -> None:
         # pinch points
         cutoff: float = opt.CUTOFF,
         adjacent: bool = opt.ADJACENT,
-        all_to_one: Optional[bool] = opt.ALL_TO_ONE,
-        pairwise_all: bool = opt.PAIRWISE_ALL,
+        all_pairs: bool = opt.ALL_PAIRS,
+        all_to_one: bool = opt.ALL_TO_ONE,
         squared: bool = opt.SQUARED,
         solver: str = opt.SOLVER,
         # barriers
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         # check every option before the long computations start
         link_opts = linkage_options(adjacency, max_cwd, max_euclid, knn, connect_constellations, drop_crossing,
                                     cwd_threshold, method)
-        pp_opts = pinchpoint_options(cutoff, adjacent, all_to_one, pairwise_all, squared, solver)
+        pp_opts = pinchpoint_options(cutoff, adjacent, all_pairs, all_to_one, squared, solver)
         w = check_weight(weight)
         if w == "eff_resist" and not adjacent:
             raise InputError("--weight eff-resist needs the adjacent-pairs pinch points (drop --no-adjacent)")
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         out.mkdir(parents=True, exist_ok=True)
         cellsize = cellsize_of(spec)
         timings, outputs = {}, []
-        with stage_progress() as report:
+        with analysis_progress() as report:
             t = time.perf_counter()
             result = run_linkage(r, spec, core_set, link_opts, report)
             outputs += write_linkage_outputs(out, result, spec, write_cwd)
@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
             timings["centrality"] = time.perf_counter() - t
 
         steps = ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
-        typer.echo(f"linkage: {len(core_set.ids)} cores, {len(result.active_links)} active links; "
+        say(f"linkage: {len(core_set.ids)} cores, {len(result.active_links)} active links; "
                    f"pinch points (cutoff {cutoff_tag(cutoff)}): {summary(pp)}; "
                    f"barriers: {'radii ' + ', '.join(f'{x:g}' for x in radii) if radii else 'skipped (no radii)'}")
-        typer.echo(f"linkage: wrote {len(set(outputs))} files to {out} in {time.perf_counter() - t0:.2f} s ({steps})")
+        say(f"linkage: wrote {len(set(outputs))} files to {out} in {time.perf_counter() - t0:.2f} s ({steps})")
