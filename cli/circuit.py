@@ -43,7 +43,6 @@ def _config(resistance, outdir, scenario, conductance, four, avg_res, mask, poly
             precision="double"):
     from gpucircuit.io.config import CircuitscapeConfig
 
-    outdir.mkdir(parents=True, exist_ok=True)
     return CircuitscapeConfig(
         scenario=scenario, habitat_file=resistance, habitat_map_is_resistances=not conductance,
         connect_four_neighbors_only=four, connect_using_avg_resistances=avg_res,

@@ -4,9 +4,9 @@ from __future__ import annotations
 import functools
 import inspect
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Optional
 
-import click
 import typer
 
 from . import options as opt
@@ -45,19 +45,18 @@ def errors_as_messages():
 
 
 QUIET_KEY = "gpucircuit.quiet"
+_quiet: ContextVar[bool] = ContextVar("gpucircuit_cli_quiet", default=False)
 
 
-def use_shared_options(backend: str | None, quiet: bool) -> None:
-    """Apply --backend and --quiet, given before or after the command name (the later one wins)."""
+def use_shared_options(ctx: typer.Context, backend: str | None, quiet: bool) -> None:
+    """Apply --backend and --quiet, given before or after the command name (the later backend wins)."""
     choose_backend(backend)
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        ctx.meta[QUIET_KEY] = ctx.meta.get(QUIET_KEY, False) or quiet
+    ctx.meta[QUIET_KEY] = ctx.meta.get(QUIET_KEY, False) or quiet  # meta is shared with the commands' contexts
+    _quiet.set(ctx.meta[QUIET_KEY])
 
 
 def is_quiet() -> bool:
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx is not None and ctx.meta.get(QUIET_KEY))
+    return _quiet.get()
 
 
 def cli_command(fn):
@@ -67,14 +66,15 @@ def cli_command(fn):
     while they stay defined once, in :mod:`.options`.
     """
     sig = inspect.signature(fn, eval_str=True)
-    shared = [inspect.Parameter("backend", inspect.Parameter.KEYWORD_ONLY, default=opt.BACKEND,
-                                annotation=Optional[str]),
-              inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=opt.QUIET, annotation=bool)]
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    shared = [inspect.Parameter("cli_context", keyword, annotation=typer.Context),
+              inspect.Parameter("backend", keyword, default=opt.BACKEND, annotation=Optional[str]),
+              inspect.Parameter("quiet", keyword, default=opt.QUIET, annotation=bool)]
 
     @functools.wraps(fn)
-    def wrapper(*args, backend=None, quiet=False, **kwargs):
+    def wrapper(*args, cli_context, backend=None, quiet=False, **kwargs):
         with errors_as_messages():
-            use_shared_options(backend, quiet)
+            use_shared_options(cli_context, backend, quiet)
             return fn(*args, **kwargs)
 
     wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *shared])

@@ -21,11 +21,11 @@ COMMANDS = ("run", "circuit", "corridors", "pinchpoints", "barriers", "centralit
 
 
 @app.callback()
-def _main(backend: Optional[str] = opt.BACKEND, quiet: bool = opt.QUIET):
+def _main(ctx: typer.Context, backend: Optional[str] = opt.BACKEND, quiet: bool = opt.QUIET):
     """The shared options are accepted here too: ``gpucircuit --backend cpu run job.ini``."""
     from .common import use_shared_options
 
-    use_shared_options(backend, quiet)
+    use_shared_options(ctx, backend, quiet)
 
 
 for _name in COMMANDS:

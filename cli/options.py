@@ -9,7 +9,7 @@ import typer
 
 # every command (also accepted before the command name)
 BACKEND = typer.Option(None, "--backend", show_default=False,
-                       help="auto (GPU when available), gpu or cpu [default: $GPUCIRCUIT_BACKEND, else auto].")
+                       help="auto (GPU when available), gpu or cpu (default: $GPUCIRCUIT_BACKEND, else auto).")
 QUIET = typer.Option(False, "--quiet/--no-quiet", "-q", show_default=True,
                      help="Show no progress and no summary; errors and warnings still print.")
 # circuit commands
