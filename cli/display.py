@@ -5,6 +5,9 @@ stage starts, one when a counted stage completes, and one per tenth of a long lo
 batch jobs say where a job is and how long it has left:
 
     [  3.2 s] solve 12/40 (ETA 18 s)
+
+Lines of a job's first second are held back and shown only once it runs longer: a quick job, or
+bad input found while loading, leaves stderr to the one line that matters.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import time
 from gpucircuit.progress import Progress
 
 LINE_GAP_S = 1.0  # a long loop reports each tenth, but not more often than this
+HOLD_S = 1.0  # plain lines wait this long after the start of a job before they are shown
 
 
 def duration(seconds: float) -> str:
@@ -72,18 +76,26 @@ class StageDisplay(Progress):
 class PlainDisplay(StageDisplay):
     """One line per stage on stderr (and per tenth of a long loop), for logs and pipes."""
 
-    def __init__(self, stream=None, clock=time.perf_counter):
+    def __init__(self, stream=None, clock=time.perf_counter, hold_s: float | None = None):
         super().__init__(clock)
         self.stream = stream
+        self.hold_s = HOLD_S if hold_s is None else hold_s
+        self.held: list[str] = []
         self.t_line = self.t0
         self.tenth = 0
 
     def line(self, text: str) -> None:
         now = self.clock()
-        stream = self.stream or sys.stderr  # looked up late: test runners swap sys.stderr
-        stream.write(f"[{now - self.t0:5.1f} s] {text}\n")
-        stream.flush()
+        self.held.append(f"[{now - self.t0:5.1f} s] {text}\n")
         self.t_line = now
+        if now - self.t0 >= self.hold_s:
+            stream = self.stream or sys.stderr  # looked up late: test runners swap sys.stderr
+            stream.write("".join(self.held))
+            stream.flush()
+            self.held.clear()
+
+    def stopped(self) -> None:
+        self.held.clear()  # the job ended within the hold: nothing to follow
 
     def started(self) -> None:
         self.tenth = 0

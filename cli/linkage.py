@@ -78,13 +78,15 @@ def register(app: typer.Typer) -> None:
             raise InputError("barriers need all of --radius-start, --radius-end and --radius-step (or none)")
         radii = radii_list(radius_start, radius_end, radius_step) if all(given) else []
 
-        r, spec, core_set = load_inputs(resistance, cores, core_field)
-        out.mkdir(parents=True, exist_ok=True)
-        cellsize = cellsize_of(spec)
         timings, outputs = {}, []
         with analysis_progress() as report:
+            report("load", 0, None)
+            r, spec, core_set = load_inputs(resistance, cores, core_field)
+            out.mkdir(parents=True, exist_ok=True)
+            cellsize = cellsize_of(spec)
             t = time.perf_counter()
             result = run_linkage(r, spec, core_set, link_opts, report)
+            report("write: corridors", 0, None)
             outputs += write_linkage_outputs(out, result, spec, write_cwd)
             timings["corridors"] = time.perf_counter() - t
             if not result.active_links:
@@ -93,6 +95,7 @@ def register(app: typer.Typer) -> None:
 
             t = time.perf_counter()
             pp = pinchpoint_analysis(r, core_set.labels, result.cwd, result.links, cellsize, pp_opts, progress=report)
+            report("write: pinch points", 0, None)
             outputs += write_pinchpoint_outputs(out, pp, spec, result.links, core_set.labels)
             timings["pinchpoints"] = time.perf_counter() - t
 
@@ -100,10 +103,12 @@ def register(app: typer.Typer) -> None:
                 t = time.perf_counter()
                 bar = barrier_analysis(result.cwd, result.links, radii, cellsize, valid=np.isfinite(r),
                                        percent=percent, want_sum=want_sum, progress=report)
+                report("write: barriers", 0, None)
                 outputs += write_barrier_outputs(out, bar, spec, want_sum)
                 timings["barriers"] = time.perf_counter() - t
 
             t = time.perf_counter()
+            report("centrality", 0, None)
             cen = centrality(result.links, core_set.ids, w, pp.eff_resist if w == "eff_resist" else None)
             outputs += write_centrality_outputs(out, cen, result.links, spec, core_set.labels)
             timings["centrality"] = time.perf_counter() - t

@@ -50,11 +50,12 @@ def reporting(progress: Progress | None) -> Iterator[Progress]:
         progress.close()
 
 
-def stage_callback(progress: Progress) -> Callable[[str, int, int], None]:
-    """Adapter for analyses that call ``report(stage, done, total)`` with running counts."""
+def stage_callback(progress: Progress) -> Callable[[str, int, int | None], None]:
+    """Adapter for analyses that call ``report(stage, done, total)`` with running counts
+    (``report(stage, 0, None)`` starts a stage without a count)."""
     state = {"stage": None, "done": 0}
 
-    def report(stage: str, done: int, total: int) -> None:
+    def report(stage: str, done: int, total: int | None) -> None:
         if stage != state["stage"]:
             progress.stage(stage, total)
             state["stage"], state["done"] = stage, 0

@@ -8,6 +8,7 @@ import typer
 from rasterio.transform import from_origin
 from typer.testing import CliRunner
 
+from gpucircuit._cli import display
 from gpucircuit._cli.main import app
 import rasters
 from reference import pick_points, random_landscape
@@ -27,6 +28,12 @@ def inputs(tmp_path_factory):
     tif = rasters.write_tif(tmp / "res.tif", res, TRANSFORM, "EPSG:32610")
     ptif = rasters.write_tif(tmp / "pts.tif", praster, TRANSFORM, "EPSG:32610", nodata=0)
     return res, tif, ptif, tmp
+
+
+@pytest.fixture(autouse=True)
+def show_lines_at_once(monkeypatch):
+    """These jobs take well under the second plain lines are held back for."""
+    monkeypatch.setattr(display, "HOLD_S", 0.0)
 
 
 def invoke(*args):

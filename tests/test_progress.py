@@ -88,15 +88,16 @@ def test_pairwise_with_focal_regions_counts_pairs():
 def test_stage_callback_turns_running_counts_into_steps():
     rec = Recorder()
     report = stage_callback(rec)
-    for args in [("cwd", 1, 3), ("cwd", 3, 3), ("links", 2, 5), ("links", 2, 5), ("links", 5, 5)]:
+    for args in [("cwd", 1, 3), ("cwd", 3, 3), ("links", 2, 5), ("links", 2, 5), ("links", 5, 5),
+                 ("write", 0, None)]:
         report(*args)
     assert rec.calls == [("stage", "cwd", 3), ("advance", 1), ("advance", 2), ("stage", "links", 5),
-                         ("advance", 2), ("advance", 3)]
+                         ("advance", 2), ("advance", 3), ("stage", "write", None)]
 
 
 def test_plain_lines_per_stage_per_tenth_and_at_the_end():
     clock, out = Clock(), io.StringIO()
-    d = PlainDisplay(out, clock)
+    d = PlainDisplay(out, clock, hold_s=0)
     clock.t = 0.4
     d.stage("load")
     clock.t = 0.5
@@ -119,7 +120,7 @@ def test_plain_lines_per_stage_per_tenth_and_at_the_end():
 
 def test_plain_short_loop_prints_start_and_end_only():
     clock, out = Clock(), io.StringIO()
-    d = PlainDisplay(out, clock)
+    d = PlainDisplay(out, clock, hold_s=0)
     d.stage("maps", 3)
     for _ in range(3):
         clock.t += 0.01
@@ -139,3 +140,20 @@ def test_rich_display_shows_every_stage_with_its_count():
     d.close()
     text = buf.getvalue()
     assert "load" in text and "solve" in text and "4/4" in text
+
+
+def test_plain_lines_wait_for_the_first_second():
+    clock, out = Clock(), io.StringIO()
+    d = PlainDisplay(out, clock, hold_s=1.0)
+    d.stage("load")
+    clock.t = 0.5
+    d.stage("graph")
+    assert out.getvalue() == ""  # a job that fails here shows its error line alone
+    clock.t = 1.2
+    d.stage("setup")
+    assert out.getvalue().splitlines() == ["[  0.0 s] load", "[  0.5 s] graph", "[  1.2 s] setup"]
+    quick = io.StringIO()
+    d = PlainDisplay(quick, clock, hold_s=1.0)
+    d.stage("load")
+    d.close()
+    assert quick.getvalue() == ""
