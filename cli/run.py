@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Argument(..., help="Circuitscape .ini file."),
         solver: Optional[str] = typer.Option(None, "--solver",
                                              help="auto, direct, mg (grid multigrid) or amg (pyamg) "
-                                                  "[default: from the INI]."),
+                                                  "(default: from the INI)."),
         stats: Optional[Path] = opt.STATS,
         workers: int = opt.WORKERS,
         scheduler: Optional[str] = opt.SCHEDULER,
