@@ -6,7 +6,6 @@ import io
 import math
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 

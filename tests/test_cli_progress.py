@@ -185,3 +185,21 @@ def test_run_prints_timings_and_writes_stats(inputs, tmp_path):
     ini.write_text(ini.read_text().replace("print_timings = True", "print_timings = False"))
     r = invoke("run", ini, "--backend", "cpu")
     assert r.exit_code == 0 and "total" not in r.stdout
+
+
+def test_stats_of_an_advanced_job(inputs, tmp_path):
+    res, tif, _, tmp = inputs
+    src = np.zeros(res.shape)
+    gnd = np.full(res.shape, np.nan)
+    valid = np.argwhere(np.isfinite(res))
+    src[tuple(valid[0])] = 1.0
+    gnd[tuple(valid[-1])] = 0.0  # a direct ground
+    s = rasters.write_tif(tmp / "src.tif", src, TRANSFORM, "EPSG:32610")
+    g = rasters.write_tif(tmp / "gnd.tif", gnd, TRANSFORM, "EPSG:32610")
+    r = invoke("advanced", tif, s, g, "-o", tmp_path, "--backend", "cpu", "--stats", tmp_path / "a.json")
+    assert r.exit_code == 0, r.output
+    names = [n for n, _, _ in stage_lines(r.stderr)]
+    assert names == ["load", "graph", "setup", "solve", "solve", "write"]  # solve 0/1, then 1/1
+    stats = json.loads((tmp_path / "a.json").read_text())
+    check_stats(stats, res.size)
+    assert stats["solves"] == 1

@@ -1,7 +1,6 @@
 """The progress protocol: what the modes report, the adapter, and the plain and rich displays."""
 import io
 
-import numpy as np
 import pytest
 
 import gpucircuit as gc
