@@ -40,7 +40,8 @@ def current() -> Progress:
 
 @contextmanager
 def reporting(progress: Progress | None) -> Iterator[Progress]:
-    """Send the progress of everything run inside the block to ``progress`` (None: to nobody)."""
+    """Send the progress of everything run inside the block to ``progress`` (None: to nobody),
+    and close it when the block ends, failed or not."""
     progress = progress or _SILENT
     token = _current.set(progress)
     try:
