@@ -100,4 +100,4 @@ def register(app: typer.Typer) -> None:
         outputs += write_barrier_outputs(out, res, spec, want_sum)
         n_active = sum(lk.active for lk in links)
         say(f"barriers: {n_active} active links, radii {', '.join(_radius_tag(x) for x in radii)}; "
-                   f"wrote {len(outputs)} files to {out} in {time.perf_counter() - t0:.2f} s")
+            f"wrote {len(outputs)} files to {out} in {time.perf_counter() - t0:.2f} s")

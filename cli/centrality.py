@@ -98,5 +98,5 @@ def register(app: typer.Typer) -> None:
         outputs += write_centrality_outputs(out, res, links, spec, core_set.labels if core_set else None)
         top = max(res.core_centrality, key=res.core_centrality.get)
         say(f"centrality: {len(res.core_ids)} cores, {sum(lk.active for lk in links)} active links "
-                   f"(weight {w}); most central core {top}; wrote {len(set(outputs))} files to {out} "
-                   f"in {time.perf_counter() - t0:.2f} s")
+            f"(weight {w}); most central core {top}; wrote {len(set(outputs))} files to {out} "
+            f"in {time.perf_counter() - t0:.2f} s")

@@ -15,7 +15,7 @@ from gpucircuit.errors import InputError
 
 from . import options as opt
 from .common import cli_command, job_progress, say
-from .run import report_stats
+from .stats import check_stats_path, report_stats
 
 # the options of these commands, defined once
 RES_OPT = typer.Argument(..., help="Resistance raster (GeoTIFF or ASCII grid); nodata cells are not habitat.")
@@ -36,7 +36,8 @@ PAIR_MAPS = typer.Option(False, "--pair-maps/--no-pair-maps", show_default=True,
 SOLVER = typer.Option("auto", "--solver", show_default=True, help="auto, direct, mg (grid multigrid) or amg (pyamg).")
 PRECISION = typer.Option("double", "--precision", show_default=True,
                          help="double, or single: conductances stored in fp32 (half the operator's memory; CG "
-                              "still accumulates in fp64). Single fits about 230 M cells in 24 GiB, double about 200 M.")
+                              "still accumulates in fp64). Single fits about 230 M cells in 24 GiB, "
+                              "double about 200 M.")
 
 
 def _config(resistance, outdir, scenario, conductance, four, avg_res, mask, polygons, solver, voltages, pair_maps,
@@ -87,8 +88,6 @@ def _run(cfg, solver: str, stats_file: Optional[Path], workers: int = 0, schedul
     """Run the job with progress, then the CSV / PNG extras, --stats and the summary line."""
     from gpucircuit.distribute import cluster
     from gpucircuit.pipeline import run_config
-
-    from .stats import check_stats_path
 
     check_stats_path(stats_file)
     with cluster(workers, scheduler, gpus) as client, job_progress():

@@ -120,4 +120,4 @@ def register(app: typer.Typer) -> None:
         outputs = write_linkage_outputs(out, result, spec, write_cwd)
         n_active = len(result.active_links)
         say(f"corridors: {len(core_set.ids)} cores, {len(result.links)} candidate links, {n_active} active; "
-                   f"wrote {len(outputs)} files to {out} in {time.perf_counter() - t0:.2f} s")
+            f"wrote {len(outputs)} files to {out} in {time.perf_counter() - t0:.2f} s")

@@ -115,6 +115,6 @@ def register(app: typer.Typer) -> None:
 
         steps = ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
         say(f"linkage: {len(core_set.ids)} cores, {len(result.active_links)} active links; "
-                   f"pinch points (cutoff {cutoff_tag(cutoff)}): {summary(pp)}; "
-                   f"barriers: {'radii ' + ', '.join(f'{x:g}' for x in radii) if radii else 'skipped (no radii)'}")
+            f"pinch points (cutoff {cutoff_tag(cutoff)}): {summary(pp)}; "
+            f"barriers: {'radii ' + ', '.join(f'{x:g}' for x in radii) if radii else 'skipped (no radii)'}")
         say(f"linkage: wrote {len(set(outputs))} files to {out} in {time.perf_counter() - t0:.2f} s ({steps})")

@@ -71,9 +71,9 @@ def pinchpoint_options(cutoff, adjacent, all_pairs, all_to_one, squared, solver)
     from gpucircuit.analysis.pinchpoints import PinchpointOptions, check_cutoff, solve_options
     from gpucircuit.errors import InputError
 
-    opts = PinchpointOptions(cutoff=check_cutoff(cutoff), adjacent=adjacent,
-                             all_pairs=("all-to-one" if all_to_one else "pairwise") if all_pairs else None, squared=squared,
-                             solve=solve_options(check_solver(solver)))
+    mode = "all-to-one" if all_to_one else "pairwise"
+    opts = PinchpointOptions(cutoff=check_cutoff(cutoff), adjacent=adjacent, all_pairs=mode if all_pairs else None,
+                             squared=squared, solve=solve_options(check_solver(solver)))
     if not (opts.adjacent or opts.all_pairs):
         raise InputError("nothing for pinch points: --no-adjacent together with --no-all-pairs")
     return opts
@@ -174,4 +174,4 @@ def register(app: typer.Typer) -> None:
             result = pinchpoint_analysis(r, core_set.labels, cwds, links, cellsize_of(spec), opts, progress=report)
         outputs += write_pinchpoint_outputs(out, result, spec, links, core_set.labels)
         say(f"pinchpoints: CWD cutoff {cutoff_tag(cutoff)}, {summary(result)}; "
-                   f"wrote {len(set(outputs))} files to {out} in {time.perf_counter() - t0:.2f} s")
+            f"wrote {len(set(outputs))} files to {out} in {time.perf_counter() - t0:.2f} s")

@@ -346,6 +346,6 @@ def register(app: typer.Typer) -> None:
         width = f"; corridor width {s['width']['best_cutoff']:g}" if s["width"] else ""
         bps = "" if s["breakpoints"] is None else f", {s['breakpoints']} breakpoint(s)"
         say(f"report: {s['sources']['count']} sources, {s['corridors']['count']} corridors "
-                   f"({s['corridors']['length_km']:.1f} km); {pinch.n} pinch-point patches "
-                   f"({pinch.area_km2:.3f} km²), {barrier.n} barrier patches ({barrier.area_km2:.3f} km²){bps}{width}")
+            f"({s['corridors']['length_km']:.1f} km); {pinch.n} pinch-point patches "
+            f"({pinch.area_km2:.3f} km²), {barrier.n} barrier patches ({barrier.area_km2:.3f} km²){bps}{width}")
         say(f"report: wrote {len(set(outputs))} files to {rdir} in {time.perf_counter() - t_start:.2f} s")

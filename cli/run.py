@@ -8,19 +8,7 @@ import typer
 
 from . import options as opt
 from .common import cli_command, job_progress, say
-
-
-def report_stats(report, stats_file: Optional[Path], print_timings: bool, extra_write_s: float = 0.0) -> None:
-    """--stats FILE.json and the INI's print_timings (a short table on stdout, as Circuitscape prints)."""
-    if stats_file is None and not print_timings:
-        return
-    from .stats import job_stats, timings_table, write_stats
-
-    stats = job_stats(report, extra_write_s)
-    if stats_file is not None:
-        write_stats(stats_file, stats)
-    if print_timings:
-        typer.echo(timings_table(stats))
+from .stats import check_stats_path, report_stats
 
 
 def register(app: typer.Typer) -> None:
@@ -40,8 +28,6 @@ def register(app: typer.Typer) -> None:
         from gpucircuit.distribute import cluster
         from gpucircuit.io.config import load_config
         from gpucircuit.pipeline import run_config
-
-        from .stats import check_stats_path
 
         check_stats_path(stats)
         cfg = load_config(config)

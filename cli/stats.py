@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
-import resource
 import sys
 from pathlib import Path
+
+import typer
 
 TIMING_KEYS = ("load", "setup", "solve", "write", "total")
 
@@ -23,8 +24,12 @@ def check_stats_path(path: Path | None) -> None:
         raise InputError(f"--stats {path}: cannot create its folder ({err.strerror})") from None
 
 
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory (ru_maxrss is KiB on Linux, bytes on macOS)."""
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident memory (ru_maxrss is KiB on Linux, bytes on macOS; None on Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
@@ -78,14 +83,25 @@ def write_stats(path: Path, stats: dict) -> Path:
 
 def timings_table(stats: dict) -> str:
     """Circuitscape's ``print_timings``: seconds per stage, then the sizes and the solver's numbers."""
-    lines = ["stage        seconds"]
-    lines += [f"{k:<10} {v:>9.3f}" for k, v in stats["timings"].items() if v is not None]
-
     def num(v, spec):
         return "n/a" if v is None else format(v, spec)
 
+    rss = stats["peak_rss_bytes"]
+    lines = ["stage        seconds"]
+    lines += [f"{k:<10} {v:>9.3f}" for k, v in stats["timings"].items() if v is not None]
     lines.append(f"cells {num(stats['cells'], ',')}, unknowns {num(stats['unknowns'], ',')}, "
                  f"solves {stats['solves']}, iterations {num(stats['iterations'], 'd')}, "
                  f"max residual {num(stats['max_residual'], '.2e')}, solver {stats['solver'] or 'n/a'} "
-                 f"on {stats['backend']}, peak memory {stats['peak_rss_bytes'] / 2**20:,.0f} MiB")
+                 f"on {stats['backend']}, peak memory {num(None if rss is None else rss / 2**20, ',.0f')} MiB")
     return "\n".join(lines)
+
+
+def report_stats(report, stats_file: Path | None, print_timings: bool, extra_write_s: float = 0.0) -> None:
+    """--stats FILE.json and the INI's print_timings (a short table on stdout, as Circuitscape prints)."""
+    if stats_file is None and not print_timings:
+        return
+    stats = job_stats(report, extra_write_s)
+    if stats_file is not None:
+        write_stats(stats_file, stats)
+    if print_timings:
+        typer.echo(timings_table(stats))
