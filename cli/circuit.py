@@ -33,7 +33,6 @@ VOLTAGES = typer.Option(False, "--voltages/--no-voltages", show_default=True,
                         help="Also write per-pair/per-point voltage maps.")
 PAIR_MAPS = typer.Option(False, "--pair-maps/--no-pair-maps", show_default=True,
                          help="Also write per-pair/per-point current maps.")
-SOLVER = typer.Option("auto", "--solver", show_default=True, help="auto, direct, mg (grid multigrid) or amg (pyamg).")
 PRECISION = typer.Option("double", "--precision", show_default=True,
                          help="double, or single: conductances stored in fp32 (half the operator's memory; CG "
                               "still accumulates in fp64). Single fits about 230 M cells in 24 GiB, "
@@ -123,7 +122,7 @@ def register(app: typer.Typer) -> None:
         include: Optional[Path] = typer.Option(None, "--include", help="Include/exclude pairs file."),
         voltages: bool = VOLTAGES,
         pair_maps: bool = PAIR_MAPS,
-        solver: str = SOLVER,
+        solver: str = opt.SOLVER,
         precision: str = PRECISION,
         stats: Optional[Path] = opt.STATS,
         workers: int = opt.WORKERS,
@@ -151,7 +150,7 @@ def register(app: typer.Typer) -> None:
                                                      help="Variable source strengths: lines 'id strength'."),
             voltages: bool = VOLTAGES,
             pair_maps: bool = PAIR_MAPS,
-            solver: str = SOLVER,
+            solver: str = opt.SOLVER,
             precision: str = PRECISION,
             stats: Optional[Path] = opt.STATS,
             workers: int = opt.WORKERS,
@@ -187,7 +186,7 @@ def register(app: typer.Typer) -> None:
         avg_resistances: bool = AVG_RES,
         remove: str = typer.Option("keepall", "--remove", show_default=True,
                                    help="Source/ground conflicts: keepall, rmvsrc, rmvgnd, rmvall."),
-        solver: str = SOLVER,
+        solver: str = opt.SOLVER,
         precision: str = PRECISION,
         stats: Optional[Path] = opt.STATS,
     ):
