@@ -7,15 +7,15 @@ from pathlib import Path
 import typer
 
 from . import options as opt
-from .common import user_errors
-from .corridors import LINK_TABLE, cellsize_of, load_inputs, run_linkage, stage_progress, write_linkage_outputs
+from .common import analysis_progress, cli_command, say
+from .corridors import LINK_TABLE, cellsize_of, load_inputs, run_linkage, write_linkage_outputs
 
 
 def _radius_tag(r: float) -> str:
     return str(int(r)) if float(r).is_integer() else f"{r:g}".replace(".", "p")
 
 
-def _links_and_cwds(out: Path, r, spec, core_set, method: str, report):
+def links_and_cwds(out: Path, r, spec, core_set, method: str, report):
     """Active links from ``OUT/link_table.csv`` when present (CWDs recomputed), else a fresh Linkage Pathways run."""
     import numpy as np
 
@@ -68,7 +68,7 @@ def write_barrier_outputs(out: Path, res, spec, want_sum: bool) -> list[Path]:
 
 def register(app: typer.Typer) -> None:
     @app.command("barriers")
-    @user_errors
+    @cli_command
     def barriers(
         resistance: Path = opt.RESISTANCE,
         cores: Path = opt.CORES,
@@ -91,13 +91,13 @@ def register(app: typer.Typer) -> None:
         r, spec, core_set = load_inputs(resistance, cores, core_field)
         out.mkdir(parents=True, exist_ok=True)
         outputs = []
-        with stage_progress() as report:
-            links, cwds, fresh = _links_and_cwds(out, r, spec, core_set, method, report)
+        with analysis_progress() as report:
+            links, cwds, fresh = links_and_cwds(out, r, spec, core_set, method, report)
             if fresh:  # no link table yet: leave the corridors' outputs too
                 outputs += write_linkage_outputs(out, fresh, spec, write_cwd=False)
             res = barrier_analysis(cwds, links, radii, cellsize_of(spec), valid=np.isfinite(r), percent=percent,
                                    want_sum=want_sum, progress=report)
         outputs += write_barrier_outputs(out, res, spec, want_sum)
         n_active = sum(lk.active for lk in links)
-        typer.echo(f"barriers: {n_active} active links, radii {', '.join(_radius_tag(x) for x in radii)}; "
-                   f"wrote {len(outputs)} files to {out} in {time.perf_counter() - t0:.2f} s")
+        say(f"barriers: {n_active} active links, radii {', '.join(_radius_tag(x) for x in radii)}; "
+            f"wrote {len(outputs)} files to {out} in {time.perf_counter() - t0:.2f} s")

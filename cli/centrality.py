@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from . import options as opt
-from .common import user_errors
-from .corridors import LINK_TABLE, load_inputs, run_linkage, stage_progress, write_linkage_outputs
+from .common import analysis_progress, cli_command, say
+from .corridors import LINK_TABLE, load_inputs, run_linkage, write_linkage_outputs
 
 CORE_TABLE = "core_centrality.csv"
 WEIGHT_NAMES = {"cwd": "cwd", "eff-resist": "eff_resist", "eff_resist": "eff_resist"}
@@ -30,10 +30,10 @@ def write_centrality_outputs(out: Path, result, links, spec=None, labels=None) -
 
     from gpucircuit.io.raster import write_text_atomic
 
-    from .pinchpoints import _cell, update_link_table
+    from .pinchpoints import table_cell, update_link_table
 
     outputs = [update_link_table(out / LINK_TABLE, links, result.link_columns())]
-    lines = ["core_id,centrality"] + [f"{c},{_cell(result.core_centrality[c])}" for c in result.core_ids]
+    lines = ["core_id,centrality"] + [f"{c},{table_cell(result.core_centrality[c])}" for c in result.core_ids]
     write_text_atomic(out / CORE_TABLE, "\n".join(lines) + "\n")
     outputs.append(out / CORE_TABLE)
     if spec is not None and labels is not None:
@@ -52,7 +52,7 @@ def write_centrality_outputs(out: Path, result, links, spec=None, labels=None) -
 
 def register(app: typer.Typer) -> None:
     @app.command("centrality")
-    @user_errors
+    @cli_command
     def centrality_cmd(
         resistance: Optional[Path] = typer.Argument(None, help="Resistance raster (needed without a link table)."),
         cores: Optional[Path] = typer.Argument(None, help="Core areas (needed without a link table)."),
@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"no link table {table}: run 'gpucircuit pinchpoints' first for --weight eff-resist")
         else:
             out.mkdir(parents=True, exist_ok=True)
-            with stage_progress() as report:
+            with analysis_progress() as report:
                 fresh = run_linkage(r, spec, core_set, LinkageOptions(method=method), report)
             outputs += write_linkage_outputs(out, fresh, spec, write_cwd=False)
             links, eff = fresh.links, None
@@ -97,6 +97,6 @@ def register(app: typer.Typer) -> None:
         res = centrality(links, core_set.ids if core_set else None, w, eff)
         outputs += write_centrality_outputs(out, res, links, spec, core_set.labels if core_set else None)
         top = max(res.core_centrality, key=res.core_centrality.get)
-        typer.echo(f"centrality: {len(res.core_ids)} cores, {sum(lk.active for lk in links)} active links "
-                   f"(weight {w}); most central core {top}; wrote {len(set(outputs))} files to {out} "
-                   f"in {time.perf_counter() - t0:.2f} s")
+        say(f"centrality: {len(res.core_ids)} cores, {sum(lk.active for lk in links)} active links "
+            f"(weight {w}); most central core {top}; wrote {len(set(outputs))} files to {out} "
+            f"in {time.perf_counter() - t0:.2f} s")

@@ -5,27 +5,44 @@ transform, the resistances as CSV and a PNG quick-look of the cumulative current
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 from gpucircuit.errors import InputError
 
-from .common import GPUS_HELP, SCHEDULER_HELP, WORKERS_HELP, progress_counter, user_errors
+from . import options as opt
+from .common import cli_command, job_progress, say
+from .stats import check_stats_path, report_stats
 
+# the options of these commands, defined once
 RES_OPT = typer.Argument(..., help="Resistance raster (GeoTIFF or ASCII grid); nodata cells are not habitat.")
+POINTS = typer.Argument(..., help="Focal points: raster of ids (cells > 0) or text 'id x y'.")
 OUT_OPT = typer.Option(..., "--out", "-o", help="Output folder (created).")
-
-
-PRECISION_HELP = ("double, or single: conductances stored in fp32 (half the operator's memory; CG still "
-                  "accumulates in fp64). Single fits about 230 M cells in 24 GiB, double about 200 M.")
+CONDUCTANCE = typer.Option(False, "--conductance/--resistance", show_default=True,
+                           help="The raster holds conductances, or resistances.")
+FOUR = typer.Option(False, "--four-neighbors/--eight-neighbors", show_default=True,
+                    help="Connect 4 or 8 neighbours.")
+AVG_RES = typer.Option(False, "--avg-resistances/--avg-conductances", show_default=True,
+                       help="Edge weight from the average of the two cells' resistances, or conductances.")
+MASK = typer.Option(None, "--mask", help="Mask raster: only cells > 0 are kept.")
+POLYGONS = typer.Option(None, "--polygons", help="Short-circuit region raster (ids; 0/nodata = none).")
+VOLTAGES = typer.Option(False, "--voltages/--no-voltages", show_default=True,
+                        help="Also write per-pair/per-point voltage maps.")
+PAIR_MAPS = typer.Option(False, "--pair-maps/--no-pair-maps", show_default=True,
+                         help="Also write per-pair/per-point current maps.")
+PRECISION = typer.Option("double", "--precision", show_default=True,
+                         help="double, or single: conductances stored in fp32 (half the operator's memory; CG "
+                              "still accumulates in fp64). Single fits about 230 M cells in 24 GiB, "
+                              "double about 200 M.")
 
 
 def _config(resistance, outdir, scenario, conductance, four, avg_res, mask, polygons, solver, voltages, pair_maps,
             precision="double"):
     from gpucircuit.io.config import CircuitscapeConfig
 
-    outdir.mkdir(parents=True, exist_ok=True)
     return CircuitscapeConfig(
         scenario=scenario, habitat_file=resistance, habitat_map_is_resistances=not conductance,
         connect_four_neighbors_only=four, connect_using_avg_resistances=avg_res,
@@ -63,77 +80,121 @@ def _finish(cfg, report):
     if cum.exists():
         data, _ = read_raster(cum)
         report.outputs.append(save_png(cum.with_suffix(".png"), data, f"{cfg.scenario} current", log=True))
-    typer.echo(f"{cfg.scenario}: wrote {len(report.outputs)} files to {prefix.parent} in {report.seconds:.2f} s")
+
+
+def _run(cfg, solver: str, stats_file: Optional[Path], workers: int = 0, scheduler=None, gpus: bool = False,
+         strict_points: bool = False) -> None:
+    """Run the job with progress, then the CSV / PNG extras, --stats and the summary line."""
+    from gpucircuit.distribute import cluster
+    from gpucircuit.pipeline import run_config
+
+    check_stats_path(stats_file)
+    with cluster(workers, scheduler, gpus) as client, job_progress():
+        report = run_config(cfg, method=None if solver == "auto" else solver, strict_points=strict_points,
+                            client=client)
+    t0 = time.perf_counter()
+    _finish(cfg, report)
+    report_stats(report, stats_file, print_timings=False, extra_write_s=time.perf_counter() - t0)
+    say(f"{cfg.scenario}: wrote {len(report.outputs)} files to {cfg.output_prefix.parent} in "
+        f"{report.seconds:.2f} s")
+
+
+def _focal_config(scenario, resistance, points, out, conductance, four, avg_resistances, mask, polygons, voltages,
+                  pair_maps, solver, precision):
+    cfg = _config(resistance, out, scenario, conductance, four, avg_resistances, mask, polygons, solver, voltages,
+                  pair_maps, precision)
+    cfg.point_file = points
+    return cfg
 
 
 def register(app: typer.Typer) -> None:
-    def focal_command(scenario: str, doc: str):
-        @user_errors
+    @app.command("pairwise")
+    @cli_command
+    def pairwise(
+        resistance: Path = RES_OPT,
+        points: Path = POINTS,
+        out: Path = OUT_OPT,
+        conductance: bool = CONDUCTANCE,
+        four: bool = FOUR,
+        avg_resistances: bool = AVG_RES,
+        mask: Optional[Path] = MASK,
+        polygons: Optional[Path] = POLYGONS,
+        include: Optional[Path] = typer.Option(None, "--include", help="Include/exclude pairs file."),
+        voltages: bool = VOLTAGES,
+        pair_maps: bool = PAIR_MAPS,
+        solver: str = opt.SOLVER,
+        precision: str = PRECISION,
+        stats: Optional[Path] = opt.STATS,
+        workers: int = opt.WORKERS,
+        scheduler: Optional[str] = opt.SCHEDULER,
+        gpus: bool = opt.GPUS,
+    ):
+        """Effective resistance and current between every pair of focal points."""
+        cfg = _focal_config("pairwise", resistance, points, out, conductance, four, avg_resistances, mask, polygons,
+                            voltages, pair_maps, solver, precision)
+        if include is not None:
+            cfg.use_included_pairs, cfg.included_pairs_file = True, include
+        _run(cfg, solver, stats, workers, scheduler, gpus, strict_points=True)
+
+    def point_command(scenario: str, doc: str):
         def command(
             resistance: Path = RES_OPT,
-            points: Path = typer.Argument(..., help="Focal points: raster of ids (cells > 0) or text 'id x y'."),
+            points: Path = POINTS,
             out: Path = OUT_OPT,
-            conductance: bool = typer.Option(False, help="The raster holds conductances, not resistances."),
-            four: bool = typer.Option(False, "--four-neighbors", help="Connect 4 neighbours instead of 8."),
-            avg_resistances: bool = typer.Option(False, help="Average resistances (not conductances) on edges."),
-            mask: Path = typer.Option(None, help="Mask raster: only cells > 0 are kept."),
-            polygons: Path = typer.Option(None, help="Short-circuit region raster (ids; 0/nodata = none)."),
-            include: Path = typer.Option(None, help="Include/exclude pairs file (pairwise only)."),
-            strengths: Path = typer.Option(None, help="Variable source strengths 'id strength' (one-to-all, all-to-one)."),
-            voltages: bool = typer.Option(False, help="Also write per-pair/per-point voltage maps."),
-            pair_maps: bool = typer.Option(False, help="Also write per-pair/per-point current maps."),
-            solver: str = typer.Option("auto", help="auto, direct, mg (grid multigrid) or amg (pyamg)."),
-            precision: str = typer.Option("double", help=PRECISION_HELP),
-            workers: int = typer.Option(0, help=WORKERS_HELP),
-            scheduler: str = typer.Option(None, help=SCHEDULER_HELP),
-            gpus: bool = typer.Option(False, help=GPUS_HELP),
+            conductance: bool = CONDUCTANCE,
+            four: bool = FOUR,
+            avg_resistances: bool = AVG_RES,
+            mask: Optional[Path] = MASK,
+            polygons: Optional[Path] = POLYGONS,
+            strengths: Optional[Path] = typer.Option(None, "--strengths",
+                                                     help="Variable source strengths: lines 'id strength'."),
+            voltages: bool = VOLTAGES,
+            pair_maps: bool = PAIR_MAPS,
+            solver: str = opt.SOLVER,
+            precision: str = PRECISION,
+            stats: Optional[Path] = opt.STATS,
+            workers: int = opt.WORKERS,
+            scheduler: Optional[str] = opt.SCHEDULER,
+            gpus: bool = opt.GPUS,
         ):
-            from gpucircuit.distribute import cluster
-            from gpucircuit.pipeline import run_config
-
-            cfg = _config(resistance, out, scenario, conductance, four, avg_resistances, mask, polygons,
-                          solver, voltages, pair_maps, precision)
-            cfg.point_file = points
-            if include is not None:
-                cfg.use_included_pairs, cfg.included_pairs_file = True, include
+            cfg = _focal_config(scenario, resistance, points, out, conductance, four, avg_resistances, mask,
+                                polygons, voltages, pair_maps, solver, precision)
             if strengths is not None:
                 cfg.use_variable_source_strengths, cfg.variable_source_file = True, strengths
-            with cluster(workers, scheduler, gpus) as client, progress_counter(scenario) as advance:
-                report = run_config(cfg, method=None if solver == "auto" else solver, progress=advance,
-                                    strict_points=True, client=client)
-            _finish(cfg, report)
+            _run(cfg, solver, stats, workers, scheduler, gpus, strict_points=True)
 
         command.__doc__ = doc
-        app.command(scenario)(command)
+        app.command(scenario)(cli_command(command))
 
-    focal_command("pairwise", "Effective resistance and current between every pair of focal points.")
-    focal_command("one-to-all", "Inject at each focal point in turn with all others grounded.")
-    focal_command("all-to-one", "Ground each focal point in turn with current injected at all others.")
+    point_command("one-to-all", "Inject at each focal point in turn with all others grounded.")
+    point_command("all-to-one", "Ground each focal point in turn with current injected at all others.")
 
     @app.command("advanced")
-    @user_errors
+    @cli_command
     def advanced(
         resistance: Path = RES_OPT,
         sources: Path = typer.Argument(..., help="Source raster: current (A) injected per cell."),
         grounds: Path = typer.Argument(..., help="Ground raster: resistance to ground per cell (0 = direct)."),
         out: Path = OUT_OPT,
-        conductance: bool = typer.Option(False, help="The raster holds conductances, not resistances."),
-        grounds_are_conductances: bool = typer.Option(False, help="Ground raster values are conductances."),
-        direct_grounds: bool = typer.Option(False, help="Every ground cell is tied directly to 0 V."),
-        four: bool = typer.Option(False, "--four-neighbors", help="Connect 4 neighbours instead of 8."),
-        avg_resistances: bool = typer.Option(False, help="Average resistances (not conductances) on edges."),
-        remove: str = typer.Option("keepall", help="Source/ground conflicts: keepall, rmvsrc, rmvgnd, rmvall."),
-        solver: str = typer.Option("auto", help="auto, direct, mg or amg."),
-        precision: str = typer.Option("double", help=PRECISION_HELP),
+        conductance: bool = CONDUCTANCE,
+        grounds_are_conductances: bool = typer.Option(False, "--grounds-are-conductances/--grounds-are-resistances",
+                                                      show_default=True,
+                                                      help="Ground raster values are conductances, or resistances."),
+        direct_grounds: bool = typer.Option(False, "--direct-grounds/--no-direct-grounds", show_default=True,
+                                            help="Tie every ground cell directly to 0 V."),
+        four: bool = FOUR,
+        avg_resistances: bool = AVG_RES,
+        remove: str = typer.Option("keepall", "--remove", show_default=True,
+                                   help="Source/ground conflicts: keepall, rmvsrc, rmvgnd, rmvall."),
+        solver: str = opt.SOLVER,
+        precision: str = PRECISION,
+        stats: Optional[Path] = opt.STATS,
     ):
         """Sources and grounds given as rasters, solved in one pass (Circuitscape's advanced mode)."""
-        from gpucircuit.pipeline import run_config
-
         cfg = _config(resistance, out, "advanced", conductance, four, avg_resistances, None, None, solver, True, True,
                       precision)
         cfg.source_file, cfg.ground_file = sources, grounds
         cfg.ground_file_is_resistances = not grounds_are_conductances
         cfg.use_direct_grounds, cfg.remove_src_or_gnd = direct_grounds, remove
         cfg.write_cum_cur_map_only = False
-        report = run_config(cfg, method=None if solver == "auto" else solver)
-        _finish(cfg, report)
+        _run(cfg, solver, stats)

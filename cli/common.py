@@ -1,11 +1,15 @@
-"""What every command shares: error reporting, backend choice, progress display."""
+"""What every command shares: error reporting, the shared options, progress display."""
 from __future__ import annotations
 
 import functools
-import sys
+import inspect
 from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Optional
 
 import typer
+
+from . import options as opt
 
 
 def choose_backend(choice: str | None) -> None:
@@ -40,35 +44,65 @@ def errors_as_messages():
         raise
 
 
-def user_errors(fn):
-    """Decorator form of :func:`errors_as_messages` for command functions."""
+QUIET_KEY = "gpucircuit.quiet"
+_quiet: ContextVar[bool] = ContextVar("gpucircuit_cli_quiet", default=False)
+
+
+def use_shared_options(ctx: typer.Context, backend: str | None, quiet: bool) -> None:
+    """Apply --backend and --quiet, given before or after the command name (the later backend wins)."""
+    choose_backend(backend)
+    ctx.meta[QUIET_KEY] = ctx.meta.get(QUIET_KEY, False) or quiet  # meta is shared with the commands' contexts
+    _quiet.set(ctx.meta[QUIET_KEY])
+
+
+def is_quiet() -> bool:
+    return _quiet.get()
+
+
+def cli_command(fn):
+    """A command function with the shared options (--backend, --quiet) and one-line errors.
+
+    The options are appended to ``fn``'s signature, so typer offers them on every command
+    while they stay defined once, in :mod:`.options`.
+    """
+    sig = inspect.signature(fn, eval_str=True)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    shared = [inspect.Parameter("cli_context", keyword, annotation=typer.Context),
+              inspect.Parameter("backend", keyword, default=opt.BACKEND, annotation=Optional[str]),
+              inspect.Parameter("quiet", keyword, default=opt.QUIET, annotation=bool)]
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args, cli_context, backend=None, quiet=False, **kwargs):
         with errors_as_messages():
+            use_shared_options(cli_context, backend, quiet)
             return fn(*args, **kwargs)
 
+    wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *shared])
+    wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}
     return wrapper
 
 
+def say(message: str) -> None:
+    """A command's summary on stdout, unless --quiet."""
+    if not is_quiet():
+        typer.echo(message)
+
+
 @contextmanager
-def progress_counter(description: str, total: int | None = None):
-    """A rich progress bar on stderr; yields ``advance(label)``. Quiet when stderr is not a terminal."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+def job_progress():
+    """Show the progress of the library calls inside the block (nothing with --quiet); yields the display."""
+    from gpucircuit.progress import reporting
 
-    console = Console(stderr=True)
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn()]
-    with Progress(*columns, console=console, transient=True, disable=not sys.stderr.isatty()) as prog:
-        task = prog.add_task(description, total=total)
+    from .display import make_display
 
-        def advance(label: str = ""):
-            prog.update(task, advance=1, description=f"{description} {label}".strip())
-
-        yield advance
+    with reporting(make_display(is_quiet())) as shown:
+        yield shown
 
 
-WORKERS_HELP = "Spread independent solves over a local dask cluster of this many workers."
-SCHEDULER_HELP = "Address of a running dask scheduler to send solves to (e.g. tcp://10.0.0.5:8786)."
-GPUS_HELP = "With --workers: one worker per GPU (dask-cuda LocalCUDACluster)."
+@contextmanager
+def analysis_progress():
+    """``report(stage, done, total)`` for the Linkage Mapper analyses; the solves they run inside stay silent."""
+    from gpucircuit.progress import reporting, stage_callback
+
+    with job_progress() as shown, reporting(None):
+        yield stage_callback(shown)

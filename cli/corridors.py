@@ -1,40 +1,18 @@
 """``gpucircuit corridors``: Linkage Pathways (cost-weighted distance, links, normalised corridors)."""
 from __future__ import annotations
 
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from . import options as opt
-from .common import user_errors
+from .common import analysis_progress, cli_command, say
 
 LINK_TABLE = "link_table.csv"
 CORRIDORS = "corridors.tif"
 PATHS = "least_cost_paths.gpkg"
-
-
-@contextmanager
-def stage_progress():
-    """A rich progress display on stderr; yields ``report(stage, done, total)`` (one bar per stage)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=True,
-                  disable=not sys.stderr.isatty()) as prog:
-        tasks: dict[str, int] = {}
-
-        def report(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = prog.add_task(stage, total=total)
-            prog.update(tasks[stage], completed=done, total=total)
-
-        yield report
 
 
 def load_inputs(resistance: Path, cores: Path, core_field: str):
@@ -115,7 +93,7 @@ def linkage_options(adjacency, max_cwd, max_euclid, knn, connect_constellations,
 
 def register(app: typer.Typer) -> None:
     @app.command("corridors")
-    @user_errors
+    @cli_command
     def corridors(
         resistance: Path = opt.RESISTANCE,
         cores: Path = opt.CORES,
@@ -136,10 +114,10 @@ def register(app: typer.Typer) -> None:
                                   cwd_threshold, method)
         t0 = time.perf_counter()
         r, spec, core_set = load_inputs(resistance, cores, core_field)
-        with stage_progress() as report:
+        with analysis_progress() as report:
             result = run_linkage(r, spec, core_set, options, report)
         out.mkdir(parents=True, exist_ok=True)
         outputs = write_linkage_outputs(out, result, spec, write_cwd)
         n_active = len(result.active_links)
-        typer.echo(f"corridors: {len(core_set.ids)} cores, {len(result.links)} candidate links, {n_active} active; "
-                   f"wrote {len(outputs)} files to {out} in {time.perf_counter() - t0:.2f} s")
+        say(f"corridors: {len(core_set.ids)} cores, {len(result.links)} candidate links, {n_active} active; "
+            f"wrote {len(outputs)} files to {out} in {time.perf_counter() - t0:.2f} s")

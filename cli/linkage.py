@@ -14,14 +14,14 @@ from typing import Optional
 import typer
 
 from . import options as opt
-from .common import user_errors
+from .common import analysis_progress, cli_command, say
 from .barriers import write_barrier_outputs
-from .corridors import cellsize_of, linkage_options, load_inputs, run_linkage, stage_progress, write_linkage_outputs
+from .corridors import cellsize_of, linkage_options, load_inputs, run_linkage, write_linkage_outputs
 
 
 def register(app: typer.Typer) -> None:
     @app.command("linkage")
-    @user_errors
+    @cli_command
     def linkage(
         resistance: Path = opt.RESISTANCE,
         cores: Path = opt.CORES,
@@ -40,8 +40,8 @@ def register(app: typer.Typer) -> None:
         # pinch points
         cutoff: float = opt.CUTOFF,
         adjacent: bool = opt.ADJACENT,
-        all_to_one: Optional[bool] = opt.ALL_TO_ONE,
-        pairwise_all: bool = opt.PAIRWISE_ALL,
+        all_pairs: bool = opt.ALL_PAIRS,
+        all_to_one: bool = opt.ALL_TO_ONE,
         squared: bool = opt.SQUARED,
         solver: str = opt.SOLVER,
         # barriers
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         # check every option before the long computations start
         link_opts = linkage_options(adjacency, max_cwd, max_euclid, knn, connect_constellations, drop_crossing,
                                     cwd_threshold, method)
-        pp_opts = pinchpoint_options(cutoff, adjacent, all_to_one, pairwise_all, squared, solver)
+        pp_opts = pinchpoint_options(cutoff, adjacent, all_pairs, all_to_one, squared, solver)
         w = check_weight(weight)
         if w == "eff_resist" and not adjacent:
             raise InputError("--weight eff-resist needs the adjacent-pairs pinch points (drop --no-adjacent)")
@@ -78,13 +78,15 @@ def register(app: typer.Typer) -> None:
             raise InputError("barriers need all of --radius-start, --radius-end and --radius-step (or none)")
         radii = radii_list(radius_start, radius_end, radius_step) if all(given) else []
 
-        r, spec, core_set = load_inputs(resistance, cores, core_field)
-        out.mkdir(parents=True, exist_ok=True)
-        cellsize = cellsize_of(spec)
         timings, outputs = {}, []
-        with stage_progress() as report:
+        with analysis_progress() as report:
+            report("load", 0, None)
+            r, spec, core_set = load_inputs(resistance, cores, core_field)
+            out.mkdir(parents=True, exist_ok=True)
+            cellsize = cellsize_of(spec)
             t = time.perf_counter()
             result = run_linkage(r, spec, core_set, link_opts, report)
+            report("write: corridors", 0, None)
             outputs += write_linkage_outputs(out, result, spec, write_cwd)
             timings["corridors"] = time.perf_counter() - t
             if not result.active_links:
@@ -93,6 +95,7 @@ def register(app: typer.Typer) -> None:
 
             t = time.perf_counter()
             pp = pinchpoint_analysis(r, core_set.labels, result.cwd, result.links, cellsize, pp_opts, progress=report)
+            report("write: pinch points", 0, None)
             outputs += write_pinchpoint_outputs(out, pp, spec, result.links, core_set.labels)
             timings["pinchpoints"] = time.perf_counter() - t
 
@@ -100,16 +103,18 @@ def register(app: typer.Typer) -> None:
                 t = time.perf_counter()
                 bar = barrier_analysis(result.cwd, result.links, radii, cellsize, valid=np.isfinite(r),
                                        percent=percent, want_sum=want_sum, progress=report)
+                report("write: barriers", 0, None)
                 outputs += write_barrier_outputs(out, bar, spec, want_sum)
                 timings["barriers"] = time.perf_counter() - t
 
             t = time.perf_counter()
+            report("centrality", 0, None)
             cen = centrality(result.links, core_set.ids, w, pp.eff_resist if w == "eff_resist" else None)
             outputs += write_centrality_outputs(out, cen, result.links, spec, core_set.labels)
             timings["centrality"] = time.perf_counter() - t
 
         steps = ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
-        typer.echo(f"linkage: {len(core_set.ids)} cores, {len(result.active_links)} active links; "
-                   f"pinch points (cutoff {cutoff_tag(cutoff)}): {summary(pp)}; "
-                   f"barriers: {'radii ' + ', '.join(f'{x:g}' for x in radii) if radii else 'skipped (no radii)'}")
-        typer.echo(f"linkage: wrote {len(set(outputs))} files to {out} in {time.perf_counter() - t0:.2f} s ({steps})")
+        say(f"linkage: {len(core_set.ids)} cores, {len(result.active_links)} active links; "
+            f"pinch points (cutoff {cutoff_tag(cutoff)}): {summary(pp)}; "
+            f"barriers: {'radii ' + ', '.join(f'{x:g}' for x in radii) if radii else 'skipped (no radii)'}")
+        say(f"linkage: wrote {len(set(outputs))} files to {out} in {time.perf_counter() - t0:.2f} s ({steps})")

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import importlib
+from typing import Optional
 
 import typer
+
+from . import options as opt
 
 app = typer.Typer(
     name="gpucircuit",
@@ -18,14 +21,11 @@ COMMANDS = ("run", "circuit", "corridors", "pinchpoints", "barriers", "centralit
 
 
 @app.callback()
-def _main(
-    backend: str = typer.Option(
-        None, "--backend", envvar="GPUCIRCUIT_BACKEND", help="auto (GPU when available), gpu or cpu."
-    ),
-):
-    from .common import choose_backend
+def _main(ctx: typer.Context, backend: Optional[str] = opt.BACKEND, quiet: bool = opt.QUIET):
+    """The shared options are accepted here too: ``gpucircuit --backend cpu run job.ini``."""
+    from .common import use_shared_options
 
-    choose_backend(backend)
+    use_shared_options(ctx, backend, quiet)
 
 
 for _name in COMMANDS:

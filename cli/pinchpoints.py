@@ -6,13 +6,12 @@ import io
 import math
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from . import options as opt
-from .common import user_errors
-from .corridors import LINK_TABLE, cellsize_of, load_inputs, stage_progress, write_linkage_outputs
+from .common import analysis_progress, cli_command, say
+from .corridors import LINK_TABLE, cellsize_of, load_inputs, write_linkage_outputs
 
 SOLVERS = ("auto", "direct", "mg", "amg")
 
@@ -21,7 +20,7 @@ def cutoff_tag(cutoff: float) -> str:
     return str(int(cutoff)) if float(cutoff).is_integer() else f"{cutoff:g}".replace(".", "p")
 
 
-def _cell(x) -> str:
+def table_cell(x) -> str:
     if x is None:
         return ""
     if isinstance(x, float):
@@ -58,7 +57,7 @@ def update_link_table(path: Path, links, columns: dict[str, dict[int, float]]) -
         if name not in header:
             header.append(name)
         for row in rows:
-            row[name] = _cell(values.get(int(row["link_id"])))
+            row[name] = table_cell(values.get(int(row["link_id"])))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
     w.writeheader()
@@ -67,24 +66,14 @@ def update_link_table(path: Path, links, columns: dict[str, dict[int, float]]) -
     return path
 
 
-def all_pairs_choice(all_to_one: Optional[bool], pairwise_all: bool) -> str | None:
-    from gpucircuit.errors import InputError
-
-    if pairwise_all and all_to_one:
-        raise InputError("choose one of --all-to-one and --pairwise-all")
-    if pairwise_all:
-        return "pairwise"
-    return None if all_to_one is False else "all-to-one"
-
-
-def pinchpoint_options(cutoff, adjacent, all_to_one, pairwise_all, squared, solver):
+def pinchpoint_options(cutoff, adjacent, all_pairs, all_to_one, squared, solver):
     """Checked Pinchpoint Mapper options from the command-line values."""
     from gpucircuit.analysis.pinchpoints import PinchpointOptions, check_cutoff, solve_options
     from gpucircuit.errors import InputError
 
-    opts = PinchpointOptions(cutoff=check_cutoff(cutoff), adjacent=adjacent,
-                             all_pairs=all_pairs_choice(all_to_one, pairwise_all), squared=squared,
-                             solve=solve_options(check_solver(solver)))
+    mode = "all-to-one" if all_to_one else "pairwise"
+    opts = PinchpointOptions(cutoff=check_cutoff(cutoff), adjacent=adjacent, all_pairs=mode if all_pairs else None,
+                             squared=squared, solve=solve_options(check_solver(solver)))
     if not (opts.adjacent or opts.all_pairs):
         raise InputError("nothing for pinch points: --no-adjacent together with --no-all-pairs")
     return opts
@@ -134,7 +123,7 @@ def write_pinchpoint_outputs(out: Path, result, spec, links, labels=None) -> lis
         if result.all_pairs_resistances is not None:
             ids, R = result.core_ids, result.all_pairs_resistances
             lines = ["core_a,core_b,resistance"]
-            lines += [f"{ids[i]},{ids[j]},{_cell(float(R[i, j]))}" for i in range(len(ids))
+            lines += [f"{ids[i]},{ids[j]},{table_cell(float(R[i, j]))}" for i in range(len(ids))
                       for j in range(i + 1, len(ids))]
             path = out / f"{name}_resistances.csv"
             write_text_atomic(path, "\n".join(lines) + "\n")
@@ -154,7 +143,7 @@ def summary(result) -> str:
 
 def register(app: typer.Typer) -> None:
     @app.command("pinchpoints")
-    @user_errors
+    @cli_command
     def pinchpoints(
         resistance: Path = opt.RESISTANCE,
         cores: Path = opt.CORES,
@@ -162,8 +151,8 @@ def register(app: typer.Typer) -> None:
         cutoff: float = opt.CUTOFF,
         core_field: str = opt.CORE_FIELD,
         adjacent: bool = opt.ADJACENT,
-        all_to_one: Optional[bool] = opt.ALL_TO_ONE,
-        pairwise_all: bool = opt.PAIRWISE_ALL,
+        all_pairs: bool = opt.ALL_PAIRS,
+        all_to_one: bool = opt.ALL_TO_ONE,
         squared: bool = opt.SQUARED,
         solver: str = opt.SOLVER,
         method: str = opt.CWD_METHOD,
@@ -171,18 +160,18 @@ def register(app: typer.Typer) -> None:
         """Pinchpoint Mapper: Circuitscape current through least-cost corridors (cores as focal regions)."""
         from gpucircuit.analysis.pinchpoints import pinchpoint_analysis
 
-        from .barriers import _links_and_cwds
+        from .barriers import links_and_cwds
 
         t0 = time.perf_counter()
-        opts = pinchpoint_options(cutoff, adjacent, all_to_one, pairwise_all, squared, solver)
+        opts = pinchpoint_options(cutoff, adjacent, all_pairs, all_to_one, squared, solver)
         r, spec, core_set = load_inputs(resistance, cores, core_field)
         out.mkdir(parents=True, exist_ok=True)
         outputs = []
-        with stage_progress() as report:
-            links, cwds, fresh = _links_and_cwds(out, r, spec, core_set, method, report)
+        with analysis_progress() as report:
+            links, cwds, fresh = links_and_cwds(out, r, spec, core_set, method, report)
             if fresh:  # no link table yet: leave the corridors' outputs too
                 outputs += write_linkage_outputs(out, fresh, spec, write_cwd=False)
             result = pinchpoint_analysis(r, core_set.labels, cwds, links, cellsize_of(spec), opts, progress=report)
         outputs += write_pinchpoint_outputs(out, result, spec, links, core_set.labels)
-        typer.echo(f"pinchpoints: CWD cutoff {cutoff_tag(cutoff)}, {summary(result)}; "
-                   f"wrote {len(set(outputs))} files to {out} in {time.perf_counter() - t0:.2f} s")
+        say(f"pinchpoints: CWD cutoff {cutoff_tag(cutoff)}, {summary(result)}; "
+            f"wrote {len(set(outputs))} files to {out} in {time.perf_counter() - t0:.2f} s")

@@ -15,7 +15,7 @@ from typing import List, Optional
 import typer
 
 from . import options as opt
-from .common import progress_counter, user_errors
+from .common import cli_command, job_progress, say
 from .corridors import CORRIDORS, LINK_TABLE, PATHS, cellsize_of, load_inputs
 
 METHODS = ("jenks", "quantile", "equal_interval")
@@ -140,7 +140,7 @@ def _class_outputs(rdir: Path, prefix: str, cp, spec, title: str) -> list[Path]:
 
 def register(app: typer.Typer) -> None:
     @app.command("report")
-    @user_errors
+    @cli_command
     def report(
         resistance: Path = typer.Argument(..., help="The resistance raster given to 'gpucircuit linkage'."),
         cores: Path = typer.Argument(..., help="The cores given to 'gpucircuit linkage'."),
@@ -172,6 +172,7 @@ def register(app: typer.Typer) -> None:
         from gpucircuit.analysis.sweep import width_sweep
         from gpucircuit.errors import InputError
         from gpucircuit.io.raster import check_same_grid, read_raster, write_text_atomic
+        from gpucircuit.progress import reporting
 
         from .pinchpoints import read_link_column
 
@@ -192,13 +193,13 @@ def register(app: typer.Typer) -> None:
                 raise InputError(f"line file not found: {p}")
         found = find_inputs(out)
         rdir = out / report_dir
-        stages = 8 + (len(cutoffs) + 1 if cutoffs else 0)
         outputs: list[Path] = []
 
         def done(name: str, t0: float) -> None:
             timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
 
-        with progress_counter("report", total=stages) as advance:
+        with job_progress() as shown:
+            shown.stage("inputs")
             t = time.perf_counter()
             r, spec, core_set = load_inputs(resistance, cores, core_field)
             cellsize = cellsize_of(spec)
@@ -218,14 +219,14 @@ def register(app: typer.Typer) -> None:
             if lu is not None and lu_names is not None:
                 lu_names.setdefault(-9999, "nodata")
             done("read inputs", t)
-            advance("inputs")
 
+            shown.stage("pinch points")
             t = time.perf_counter()
             pinch = rp.class_patches(maps["pinch"], classes, method, cellsize=cellsize, include=labels <= 0,
                                      landuse=lu, landuse_names=lu_names, value_name="current",
                                      transform=spec.transform)
             done("pinch points", t)
-            advance("pinch points")
+            shown.stage("barriers")
             t = time.perf_counter()
             if not np.any(maps["barrier"] > 0):
                 raise InputError(f"{found['barrier']} has no positive improvement score: no barrier to classify")
@@ -235,8 +236,8 @@ def register(app: typer.Typer) -> None:
                                        landuse=lu, landuse_names=lu_names, value_name="score",
                                        transform=spec.transform)
             done("barriers", t)
-            advance("barriers")
 
+            shown.stage("network indices")
             t = time.perf_counter()
             core_rows = rp.core_table(labels, r, core_set.ids, cellsize)
             cen = read_link_column(found["link_table"], "centrality")
@@ -245,8 +246,8 @@ def register(app: typer.Typer) -> None:
             landscape = float(np.isfinite(r).sum()) * rp.cell_area(cellsize)
             indices, dpc_rows = rp.network_tables(core_rows, links, dist, landscape, d_threshold, p_threshold)
             done("importance and indices", t)
-            advance("network")
 
+            shown.stage("breakpoints")
             t = time.perf_counter()
             bp_rows = None
             if lines:
@@ -255,10 +256,10 @@ def register(app: typer.Typer) -> None:
                 paths = [(a["link_id"], g) for a, g in feats if a.get("link_id") in active_ids]
                 bp_rows = rp.breakpoint_table(paths, [(p.name, p) for p in lines], paths_crs=paths_crs)
             done("breakpoints", t)
-            advance("breakpoints")
 
             sweep_info = None
             if cutoffs:
+                shown.stage("sweep: cost-weighted distance")
                 t = time.perf_counter()
                 active = rp.active_links(links)
                 needed = sorted({c for lk in active for c in (lk.core_a, lk.core_b)})
@@ -266,16 +267,18 @@ def register(app: typer.Typer) -> None:
                 for lk in active:  # the table's LCDs are rounded; take them from these CWDs
                     lk.lcd = float(np.min(cwds[lk.core_a][labels == lk.core_b]))
                 done("sweep: cost-weighted distance", t)
-                advance("sweep: CWD")
+                shown.stage("sweep: currents", len(cutoffs))
                 t = time.perf_counter()
-                sw_rows = rp.sweep_currents(r, labels, cwds, active, cutoffs, cellsize=cellsize,
-                                            progress=lambda c: advance(f"sweep: cutoff {c:g}"))
+                with reporting(None):  # the all-to-one runs show as the sweep's count, not as stages of their own
+                    sw_rows = rp.sweep_currents(r, labels, cwds, active, cutoffs, cellsize=cellsize,
+                                                progress=lambda c: shown.advance())
                 ws = width_sweep([x["cutoff"] for x in sw_rows], [x["cumulative_current"] for x in sw_rows])
                 by_cut = {x["cutoff"]: x for x in sw_rows}
                 merged = [{**by_cut[w["cutoff"]], **w} for w in ws.rows]
                 sweep_info = {"rows": merged, "best_cutoff": ws.best_cutoff}
                 done("sweep: currents", t)
 
+            shown.stage("tables")
             t = time.perf_counter()
             rdir.mkdir(parents=True, exist_ok=True)
 
@@ -307,16 +310,16 @@ def register(app: typer.Typer) -> None:
                       ["cutoff", "cumulative_current", "delta", "relative_change", "selected", "corridor_cells",
                        "corridor_area_km2"])
             done("write tables", t)
-            advance("tables")
 
+            shown.stage("maps and plots")
             t = time.perf_counter()
             outputs += _class_outputs(rdir, "pinchpoint", pinch, spec, "pinch points")
             outputs += _class_outputs(rdir, "barrier", barrier, spec, "barriers")
             if sweep_info:
                 outputs.append(plot_sweep(rdir / "width_sweep.png", sweep_info["rows"], sweep_info["best_cutoff"]))
             done("write maps and plots", t)
-            advance("maps")
 
+            shown.stage("summary")
             tag = found["pinch"].stem.rsplit("_cutoff", 1)[-1]
             settings = {"classes": classes, "method": method, "pinch-point cutoff (linkage)": tag.replace("p", "."),
                         "d_threshold": d_threshold, "p_threshold": p_threshold,
@@ -338,12 +341,11 @@ def register(app: typer.Typer) -> None:
                                                         rdir / "width_sweep.png") if p.exists()}
             write_text_atomic(rdir / "summary.html", rp.summary_html(summary, images))
             outputs += [rdir / "summary.md", rdir / "summary.html"]
-            advance("summary")
 
         s = summary
         width = f"; corridor width {s['width']['best_cutoff']:g}" if s["width"] else ""
         bps = "" if s["breakpoints"] is None else f", {s['breakpoints']} breakpoint(s)"
-        typer.echo(f"report: {s['sources']['count']} sources, {s['corridors']['count']} corridors "
-                   f"({s['corridors']['length_km']:.1f} km); {pinch.n} pinch-point patches "
-                   f"({pinch.area_km2:.3f} km²), {barrier.n} barrier patches ({barrier.area_km2:.3f} km²){bps}{width}")
-        typer.echo(f"report: wrote {len(set(outputs))} files to {rdir} in {time.perf_counter() - t_start:.2f} s")
+        say(f"report: {s['sources']['count']} sources, {s['corridors']['count']} corridors "
+            f"({s['corridors']['length_km']:.1f} km); {pinch.n} pinch-point patches "
+            f"({pinch.area_km2:.3f} km²), {barrier.n} barrier patches ({barrier.area_km2:.3f} km²){bps}{width}")
+        say(f"report: wrote {len(set(outputs))} files to {rdir} in {time.perf_counter() - t_start:.2f} s")

@@ -14,6 +14,7 @@ from .io.outputs import MapWriter, write_pairwise_resistances, write_point_resis
 from .io.points import grid_from_text, is_text_list, read_included_pairs, read_points, read_source_strengths
 from .io.raster import check_same_grid, read_raster
 from .modes import raster as raster_modes
+from .progress import current
 from .solver.system import SolveOptions
 
 
@@ -25,7 +26,8 @@ class JobReport:
     resistances: np.ndarray | None = None
     ids: list[int] | None = None
     stats: list = field(default_factory=list)
-    timings: dict = field(default_factory=dict)  # seconds per stage: load, solve (with maps), write
+    timings: dict = field(default_factory=dict)  # seconds: load, setup, solve, write, total
+    cells: int | None = None  # raster cells (rows x columns); None for networks
 
 
 def _need(path: Path | None, what: str, key: str) -> Path:
@@ -71,6 +73,7 @@ def load_raster_graph(cfg: CircuitscapeConfig):
         merge = _region_labels(poly)
     if not (g > 0).any():
         raise InputError(f"habitat raster {habitat_path} has no cell with a positive conductance")
+    current().stage("graph")
     graph = build_raster_graph(g, cfg.connect_four_neighbors_only, cfg.connect_using_avg_resistances, merge=merge)
     return graph, spec
 
@@ -152,26 +155,36 @@ def check_points_on_habitat(graph, cells: dict, spec) -> None:
             raise InputError(f"focal point {pid} at row {r}, column {c} (x={x:g}, y={y:g}) lies on nodata")
 
 
-def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None,
-               strict_points: bool = False, client=None) -> JobReport:
+def job_timings(t0: float, t_loaded: float, stats: list, write_s: float) -> dict:
+    """Seconds per stage; the time making current maps is in ``total`` only."""
+    return dict(load=t_loaded - t0, setup=sum(st.setup_s for st in stats), solve=sum(st.solve_s for st in stats),
+                write=write_s, total=time.perf_counter() - t0)
+
+
+def run_config(cfg: CircuitscapeConfig, method: str | None = None, strict_points: bool = False,
+               client=None) -> JobReport:
     """Run a Circuitscape job and write its outputs; returns what was written.
 
     ``strict_points`` turns focal points on nodata into an error instead of Circuitscape's -1.
+    Progress goes to :func:`gpucircuit.progress.current`.
     """
     t0 = time.perf_counter()
     if cfg.data_type == "network":
         from .modes.network import run_network_job
 
+        current().stage("network")
         report = run_network_job(cfg, solve_options(cfg, method))  # networks are small: no cluster
         report.seconds = time.perf_counter() - t0
+        report.timings = dict(total=report.seconds)
         return report
+    current().stage("load")
     graph, spec = load_raster_graph(cfg)
     t_loaded = time.perf_counter()
     prefix = cfg.output_prefix
     prefix.parent.mkdir(parents=True, exist_ok=True)
     writer = MapWriter(prefix, spec, graph.g > 0, cfg.write_as_tif, cfg.compress_grids, cfg.log_transform_maps,
                        cfg.set_null_currents_to_nodata, cfg.set_null_voltages_to_nodata)
-    report = JobReport(cfg.scenario)
+    report = JobReport(cfg.scenario, cells=graph.shape[0] * graph.shape[1])
     options = solve_options(cfg, method, client)
     per_solve_cur = cfg.write_cur_maps and not cfg.write_cum_cur_map_only
     maps = raster_modes.MapOptions(
@@ -183,13 +196,14 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None
     if cfg.scenario == "advanced":
         src, ground_g, direct = advanced_inputs(cfg, graph, spec)
         res = raster_modes.advanced(graph, src, ground_g, direct, options, maps)
+        current().stage("write")
         if cfg.write_volt_maps:
             report.outputs.append(writer.voltage("voltmap", res.voltages))
         if cfg.write_cur_maps or cfg.write_cum_cur_map_only:
             report.outputs.append(writer.current("curmap", res.current))
         report.stats = res.stats
-        report.seconds = time.perf_counter() - t0
-        report.timings = dict(load=t_loaded - t0, solve_and_write=report.seconds - (t_loaded - t0))
+        report.timings = job_timings(t0, t_loaded, res.stats, writer.seconds)
+        report.seconds = report.timings["total"]
         return report
 
     cells = read_points(_need(cfg.point_file, "point file", "point_file"), spec)
@@ -202,8 +216,6 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None
             report.outputs.append(writer.voltage(f"voltmap_{label}", volts))
         if per_solve_cur and cur is not None:
             report.outputs.append(writer.current(f"curmap_{label}", cur))
-        if progress:
-            progress(label)
 
     include = None
     if cfg.use_included_pairs:
@@ -224,13 +236,12 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None
         fn = raster_modes.one_to_all if cfg.scenario == "one-to-all" else raster_modes.all_to_one
         res = fn(graph, cells, strengths, maps, sink, options, include=include)
         report.outputs += write_point_resistances(prefix, res.ids, res.resistances)
+    current().stage("write")
     if res.cum_current is not None and (cfg.write_cur_maps or cfg.write_cum_cur_map_only):
         report.outputs.append(writer.current("cum_curmap", res.cum_current))
     if res.max_current is not None and cfg.write_max_cur_maps:
         report.outputs.append(writer.current("max_curmap", res.max_current))
     report.resistances, report.ids, report.stats = res.resistances, res.ids, res.stats
-    report.seconds = time.perf_counter() - t0
-    solve = sum(st.setup_s + st.solve_s for st in res.stats)
-    report.timings = dict(load=t_loaded - t0, solve=solve,
-                          maps_and_write=report.seconds - (t_loaded - t0) - solve)
+    report.timings = job_timings(t0, t_loaded, res.stats, writer.seconds)
+    report.seconds = report.timings["total"]
     return report

@@ -110,7 +110,7 @@ def test_small_pinchpoints_then_centrality(app, small, tmp_path):
     res_tif, cores_tif = small
     out = tmp_path / "o"
     # no link table yet: corridors are computed and written too
-    res = invoke(app, ["pinchpoints", res_tif, cores_tif, "-o", out, "--cutoff", 300, "--pairwise-all", "--squared"])
+    res = invoke(app, ["pinchpoints", res_tif, cores_tif, "-o", out, "--cutoff", 300, "--pairwise", "--squared"])
     assert res.exit_code == 0, res.output
     for name in ("link_table.csv", "corridors.tif", "pinchpoints_adjacent_squared_cutoff300.tif",
                  "pinchpoints_pairwise_squared_cutoff300.tif", "pinchpoints_pairwise_squared_cutoff300_resistances.csv",
@@ -158,7 +158,6 @@ def test_centrality_without_link_table_computes_corridors(app, small, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["pinchpoints", "{r}", "{c}", "-o", "{o}", "--cutoff", 300, "--all-to-one", "--pairwise-all"], "choose one"),
     (["pinchpoints", "{r}", "{c}", "-o", "{o}", "--cutoff", -5], "cutoff"),
     (["pinchpoints", "{r}", "{c}", "-o", "{o}", "--cutoff", 300, "--no-adjacent", "--no-all-pairs"], "nothing"),
     (["pinchpoints", "{r}", "{c}", "-o", "{o}", "--cutoff", 300, "--solver", "cholmod"], "--solver"),

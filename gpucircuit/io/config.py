@@ -90,6 +90,7 @@ class CircuitscapeConfig:
     log_transform_maps: bool = False
     write_as_tif: bool = False
     compress_grids: bool = False
+    print_timings: bool = False
     # read for completeness; parallel solving is chosen with --workers / --scheduler (a dask
     # cluster), since starting one for every INI that sets these would slow small jobs down
     parallelize: bool = False

@@ -6,6 +6,7 @@ Names use the prefix ``output_file`` without ``.out``: ``_resistances.out``,
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,12 +51,16 @@ class MapWriter:
     log_transform: bool = False
     null_currents_to_nodata: bool = False
     null_voltages_to_nodata: bool = False
+    seconds: float = 0.0  # time spent writing, for the job's timings
 
     def path(self, name: str) -> Path:
         return Path(f"{self.prefix}_{name}{'.tif' if self.as_tif else '.asc'}")
 
     def _write(self, name: str, data: np.ndarray) -> Path:
-        return write_raster(self.path(name), data, self.spec, NODATA_OUT, compress=self.compress)
+        t0 = time.perf_counter()
+        path = write_raster(self.path(name), data, self.spec, NODATA_OUT, compress=self.compress)
+        self.seconds += time.perf_counter() - t0
+        return path
 
     def current(self, name: str, data: np.ndarray) -> Path:
         out = np.asarray(data, dtype=np.float64)

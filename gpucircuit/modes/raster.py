@@ -21,6 +21,7 @@ import numpy as np
 from ..backend import array_module, to_host
 from ..currents import CurrentMapper, node_currents
 from ..grid import RasterGraph
+from ..progress import current
 from ..solver.system import GroundedSystem, SolveOptions
 from .focal import FocalNodes
 
@@ -140,11 +141,14 @@ def _grounded_solves(graph: RasterGraph, focal: FocalNodes, use: np.ndarray, opt
                 inject[k] = int(focal.rep[i])
     if not inject:
         return None, {}, None, grounds
+    current().stage("setup")
     system = GroundedSystem(graph, fixed=fixed.reshape(graph.shape), solve_mask=solve_mask, options=options,
                             rhs_hint=len(inject))
     order = list(inject)
+    current().stage("solve", len(order))
     # on a GPU the solutions stay on the device when they fit: current maps are made there
     X = system.solve_units([inject[k] for k in order], on_device=True)
+    current().advance(len(order))
     return system, {k: j for j, k in enumerate(order)}, X, grounds
 
 
@@ -174,6 +178,7 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
     def volts_of(key):
         return X[col[key]] if key in col else zero
 
+    current().stage("maps" if acc.wants_maps else "pairs", k * (k - 1) // 2)
     for a in range(k):
         for b in range(a + 1, k):
             if not include[a, b] or focal.key[a] == -1 or focal.key[b] == -1 or focal.comp[a] != focal.comp[b]:
@@ -195,6 +200,7 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
                     masks[ca] = xp.asarray(graph.components == ca)
                 acc.add(label, xp.where(masks[ca], v, 0.0), zero_cells=no_cur)
             del v
+        current().advance(k - 1 - a)
     stats = [system.stats] if system else []
     return RasterResult(focal.ids, R, *acc.result(), stats=stats)
 
@@ -217,6 +223,7 @@ def _pairwise_regions(graph, focal, include, maps, sink, options, focal_currents
     np.fill_diagonal(R, 0.0)
     acc = _Accumulator(graph, maps, sink)
     stats = []
+    current().stage("solve", k * (k - 1) // 2)  # one system per pair: set up and solved together
     for a in range(k):
         for b in range(a + 1, k):
             if not include[a, b]:
@@ -243,6 +250,7 @@ def _pairwise_regions(graph, focal, include, maps, sink, options, focal_currents
             if acc.wants_maps:
                 no_cur = _node_cells(g2, f2, (0, 1)) if focal_currents_zero else None
                 acc.add(label, v, graph=g2, zero_cells=no_cur)
+        current().advance(k - 1 - a)
     return RasterResult(focal.ids, R, *acc.result(), stats=stats)
 
 
@@ -380,6 +388,7 @@ def _one_or_all(graph, cells, strengths, maps, sink, options, scenario, include=
     shared = None if per_point_graph else _Circuit(graph, cells, options)
     stats = [] if shared is None else shared.stats
     acc = _Accumulator(graph if shared is None else shared.graph, maps, sink)
+    current().stage("maps" if acc.wants_maps else "points", k)
     for i in range(k):
         label = str(ids[i])
         ctx, pos = shared, list(range(k))
@@ -406,6 +415,7 @@ def _one_or_all(graph, cells, strengths, maps, sink, options, scenario, include=
         if acc.wants_maps:
             acc.add(label, v, graph=None if ctx is None or ctx is shared else ctx.graph)
         del v
+        current().advance()
     return RasterResult(ids, res, *acc.result(), stats=stats)
 
 
@@ -476,9 +486,12 @@ def advanced(graph: RasterGraph, sources: np.ndarray, ground_g: np.ndarray, dire
     volts = np.zeros(graph.shape)
     stats = []
     if solve_mask.any():
+        current().stage("setup")
         system = GroundedSystem(graph, fixed=direct & solve_mask, ground_g=np.where(direct, 0.0, ground_g),
                                 solve_mask=solve_mask, options=options)
+        current().stage("solve", 1)
         volts = system.solve(np.where(solve_mask, sources, 0.0)[None])[0]
+        current().advance()
         stats.append(system.stats)
     cur = node_currents(graph, volts, np.where(solve_mask & ~direct, ground_g, 0.0)) if maps.currents else None
     return RasterResult([], np.array([]), voltages=graph.paint(volts),
