@@ -11,7 +11,7 @@ import typer
 
 from gpucircuit.errors import InputError
 
-from .common import GPUS_HELP, SCHEDULER_HELP, WORKERS_HELP, progress_counter, user_errors
+from .common import GPUS_HELP, SCHEDULER_HELP, WORKERS_HELP, exit_if_solves_failed, progress_counter, user_errors
 
 RES_OPT = typer.Argument(..., help="Resistance raster (GeoTIFF or ASCII grid); nodata cells are not habitat.")
 OUT_OPT = typer.Option(..., "--out", "-o", help="Output folder (created).")
@@ -25,7 +25,6 @@ def _config(resistance, outdir, scenario, conductance, four, avg_res, mask, poly
             precision="double"):
     from gpucircuit.io.config import CircuitscapeConfig
 
-    outdir.mkdir(parents=True, exist_ok=True)
     return CircuitscapeConfig(
         scenario=scenario, habitat_file=resistance, habitat_map_is_resistances=not conductance,
         connect_four_neighbors_only=four, connect_using_avg_resistances=avg_res,
@@ -64,6 +63,7 @@ def _finish(cfg, report):
         data, _ = read_raster(cum)
         report.outputs.append(save_png(cum.with_suffix(".png"), data, f"{cfg.scenario} current", log=True))
     typer.echo(f"{cfg.scenario}: wrote {len(report.outputs)} files to {prefix.parent} in {report.seconds:.2f} s")
+    exit_if_solves_failed(report)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from .common import GPUS_HELP, SCHEDULER_HELP, WORKERS_HELP, progress_counter, user_errors
+from .common import GPUS_HELP, SCHEDULER_HELP, WORKERS_HELP, exit_if_solves_failed, progress_counter, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -28,3 +28,4 @@ def register(app: typer.Typer) -> None:
             report = run_config(cfg, method=solver, progress=advance, client=client)
         typer.echo(f"{cfg.scenario}: wrote {len(report.outputs)} files with prefix {cfg.output_prefix} "
                    f"in {report.seconds:.2f} s")
+        exit_if_solves_failed(report)

@@ -98,13 +98,17 @@ def _atomic_target(path: Path) -> Path:
     return Path(tmp)
 
 
+def failure_reason(err: BaseException) -> str:
+    """The system's reason for a failed file operation, in a few words ("no space left on device")."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror[0].lower() + err.strerror[1:]
+    text = str(err).splitlines()[0] if str(err) else ""
+    return text or type(err).__name__
+
+
 def write_failure(path, err: BaseException) -> OutputError:
     """One line naming the file and the system's reason (disk full, read-only, permission)."""
-    if isinstance(err, OSError) and err.strerror:
-        reason = err.strerror[0].lower() + err.strerror[1:]
-    else:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return OutputError(f"cannot write {path}: {reason}")
+    return OutputError(f"cannot write {path}: {failure_reason(err)}")
 
 
 @contextmanager
@@ -227,3 +231,33 @@ def write_raster(path, data: np.ndarray, spec: GridSpec, nodata: float = NODATA_
     with _replacing(path) as tmp:
         _write_ascii(tmp, data, spec, nodata, gz)
     return path
+
+
+def _ascii_header_shape(path: Path) -> tuple[int, int] | None:
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    keys = {}
+    with opener(path, "rt", errors="replace") as fh:
+        for _ in range(8):
+            parts = fh.readline().split()
+            if len(parts) == 2 and parts[0].lower() in ("ncols", "nrows"):
+                keys[parts[0].lower()] = int(float(parts[1]))
+            if len(keys) == 2:
+                return keys["nrows"], keys["ncols"]
+    return None
+
+
+def raster_shape(path) -> tuple[int, int] | None:
+    """(rows, columns) from a raster's header alone, without reading its cells; None where the
+    header cannot be read (the full read then reports why)."""
+    path = Path(path)
+    try:
+        if path.name.lower().endswith((".asc", ".asc.gz", ".txt", ".txt.gz")):
+            return _ascii_header_shape(path)
+        import rasterio
+
+        with rasterio.open(_vsi_path(path)) as ds:
+            return ds.height, ds.width
+    except Exception:  # noqa: BLE001 - any failure here is reported by the full read
+        return None

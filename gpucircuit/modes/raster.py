@@ -24,6 +24,8 @@ from .focal import FocalNodes
 
 Sink = Callable[[str, np.ndarray, np.ndarray], None]
 
+FAILED = -777.0  # Circuitscape's resistance for a pair / point whose solve failed its residual check
+
 
 @dataclass
 class MapOptions:
@@ -44,6 +46,9 @@ class RasterResult:
     voltages: np.ndarray | None = None  # advanced mode
     current: np.ndarray | None = None  # advanced mode
     stats: list = field(default_factory=list)
+    # label ("1_3" or "2") -> relative residual of the solves that failed (SolveOptions.keep_going):
+    # their resistances are FAILED and they add nothing to the maps
+    failed: dict = field(default_factory=dict)
 
 
 class _Accumulator:
@@ -165,6 +170,8 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
     acc = _Accumulator(graph, maps, sink)
     use = include.any(axis=1) & (focal.key != -1)
     system, col, X, _ = _grounded_solves(graph, focal, use, options)
+    bad_keys = _failed_keys(system, col)
+    failed = {}
     xp = np if X is None else array_module(X)
     zero = xp.zeros(graph.shape)
     masks: dict = {}
@@ -183,6 +190,10 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
                 if acc.wants_maps:
                     acc.add(label, None)
                 continue
+            if ka in bad_keys or kb in bad_keys:
+                R[a, b] = R[b, a] = FAILED
+                failed[label] = max(bad_keys.get(ka, 0.0), bad_keys.get(kb, 0.0))
+                continue
             v = volts_of(kb) - volts_of(ka)
             v -= _at(v, focal.rep[a])
             R[a, b] = R[b, a] = _at(v, focal.rep[b])
@@ -194,7 +205,14 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
                 acc.add(label, xp.where(masks[ca], v, 0.0), zero_cells=no_cur)
             del v
     stats = [system.stats] if system else []
-    return RasterResult(focal.ids, R, *acc.result(), stats=stats)
+    return RasterResult(focal.ids, R, *acc.result(), stats=stats, failed=failed)
+
+
+def _failed_keys(system, col) -> dict:
+    """Focal key -> residual for the right-hand sides whose solve failed (SolveOptions.keep_going)."""
+    if system is None or not system.stats.failed:
+        return {}
+    return {key: system.stats.failed[j] for key, j in col.items() if j in system.stats.failed}
 
 
 def _node_cells(graph: RasterGraph, focal: FocalNodes, which) -> np.ndarray:
@@ -215,6 +233,7 @@ def _pairwise_regions(graph, focal, include, maps, sink, options, focal_currents
     np.fill_diagonal(R, 0.0)
     acc = _Accumulator(graph, maps, sink)
     stats = []
+    failed = {}
     for a in range(k):
         for b in range(a + 1, k):
             if not include[a, b]:
@@ -237,11 +256,15 @@ def _pairwise_regions(graph, focal, include, maps, sink, options, focal_currents
             rhs[0].flat[f2.rep[1]] = 1.0
             v = system.solve(rhs)[0]
             stats.append(system.stats)
+            if system.stats.failed:
+                R[a, b] = R[b, a] = FAILED
+                failed[label] = max(system.stats.failed.values())
+                continue
             R[a, b] = R[b, a] = v.flat[f2.rep[1]]
             if acc.wants_maps:
                 no_cur = _node_cells(g2, f2, (0, 1)) if focal_currents_zero else None
                 acc.add(label, v, graph=g2, zero_cells=no_cur)
-    return RasterResult(focal.ids, R, *acc.result(), stats=stats)
+    return RasterResult(focal.ids, R, *acc.result(), stats=stats, failed=failed)
 
 
 def _focal_setup(graph, cells):
@@ -312,6 +335,8 @@ def _one_or_all(graph, cells, strengths, maps, sink, options, scenario) -> Raste
     res = np.full(k, -1.0)
     acc = _Accumulator(graph, maps, sink)
     system, col, X, grounds = _grounded_solves(graph, focal, focal.key != -1, options)
+    bad_rows = {} if system is None else system.stats.failed
+    failed = {}
     frames: dict[int, _Frame | None] = {}
     for i in range(k):
         label = str(focal.ids[i])
@@ -322,6 +347,12 @@ def _one_or_all(graph, cells, strengths, maps, sink, options, scenario) -> Raste
         if fr is None:  # on nodata, or alone in its component: not solved, zero maps
             if acc.wants_maps:
                 acc.add(label, None)
+            continue
+        # every point of a component combines all of its solves: one failure spoils them all
+        bad = [bad_rows[r] for r in fr.rows if r in bad_rows]
+        if bad:
+            res[i] = FAILED
+            failed[label] = max(bad)
             continue
         ki = int(focal.key[i])
         if scenario == "one-to-all":
@@ -342,7 +373,7 @@ def _one_or_all(graph, cells, strengths, maps, sink, options, scenario) -> Raste
             acc.add(label, array_module(v).where(fr.mask, v, 0.0))
         del v
     stats = [system.stats] if system else []
-    return RasterResult(focal.ids, res, *acc.result(), stats=stats)
+    return RasterResult(focal.ids, res, *acc.result(), stats=stats, failed=failed)
 
 
 def _one_to_all_coefficients(fr: _Frame, ki: int, strength: float):
