@@ -246,6 +246,7 @@ def _run_raster_job(cfg, method, progress, strict_points, client, t0) -> JobRepo
             ids, include = read_included_pairs(_need(cfg.included_pairs_file, "included pairs file",
                                                      "included_pairs_file"), sorted(cells))
             cells = {i: cells[i] for i in ids}
+            check_focal_count(cells, f"{point_file} (kept by {cfg.included_pairs_file})", cfg.scenario)
         check_focal_count(cells, point_file, cfg.scenario)
         options = dataclasses.replace(options, keep_going=True)
         res = raster_modes.pairwise(graph, cells, include, maps, sink, options,
