@@ -157,8 +157,8 @@ def ascii_grid_header(shape: tuple[int, int], spec: GridSpec, nodata: float = NO
 
 
 # rows formatted per block: large enough that the per-row Python overhead vanishes, small enough
-# that the text of one block stays a few tens of MB whatever the grid
-_ROWS_PER_BLOCK_CELLS = 1 << 20
+# that one block (its text and its Python floats) stays near 5 MB whatever the grid
+_ROWS_PER_BLOCK_CELLS = 1 << 16
 
 
 def ascii_grid_blocks(data: np.ndarray, nodata: float = NODATA_OUT):
