@@ -2,7 +2,6 @@
 GeoTIFFs tiled and DEFLATE-compressed in the computation's precision."""
 import gzip
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
