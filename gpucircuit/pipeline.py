@@ -226,6 +226,8 @@ def _run_raster_job(cfg, method, progress, strict_points, client, t0) -> JobRepo
 
     point_file = _need(cfg.point_file, "point file", "point_file")
     cells = read_points(point_file, spec)
+    check_focal_count(cells, point_file, cfg.scenario)
+    options = dataclasses.replace(options, keep_going=True)  # failed solves give -777, as in Circuitscape
     if strict_points:
         check_points_on_habitat(graph, cells, spec)
     pair_focal_zero = cfg.set_focal_node_currents_to_zero and cfg.scenario == "pairwise"
@@ -247,8 +249,6 @@ def _run_raster_job(cfg, method, progress, strict_points, client, t0) -> JobRepo
                                                      "included_pairs_file"), sorted(cells))
             cells = {i: cells[i] for i in ids}
             check_focal_count(cells, f"{point_file} (kept by {cfg.included_pairs_file})", cfg.scenario)
-        check_focal_count(cells, point_file, cfg.scenario)
-        options = dataclasses.replace(options, keep_going=True)
         res = raster_modes.pairwise(graph, cells, include, maps, sink, options,
                                     focal_currents_zero=pair_focal_zero)
         report.outputs += write_pairwise_resistances(prefix, res.ids, res.resistances)
@@ -258,8 +258,6 @@ def _run_raster_job(cfg, method, progress, strict_points, client, t0) -> JobRepo
             strengths = read_source_strengths(_need(cfg.variable_source_file, "variable source strength file",
                                                     "variable_source_file"))
         fn = raster_modes.one_to_all if cfg.scenario == "one-to-all" else raster_modes.all_to_one
-        check_focal_count(cells, point_file, cfg.scenario)
-        options = dataclasses.replace(options, keep_going=True)
         res = fn(graph, cells, strengths, maps, sink, options)
         report.outputs += write_point_resistances(prefix, res.ids, res.resistances)
     if res.cum_current is not None and (cfg.write_cur_maps or cfg.write_cum_cur_map_only):
