@@ -14,7 +14,7 @@ import typer
 from gpucircuit.errors import InputError
 
 from . import options as opt
-from .common import cli_command, job_progress, say
+from .common import cli_command, exit_if_solves_failed, job_progress, say
 from .stats import check_stats_path, report_stats
 
 # the options of these commands, defined once
@@ -97,6 +97,7 @@ def _run(cfg, solver: str, stats_file: Optional[Path], workers: int = 0, schedul
     report_stats(report, stats_file, print_timings=False, extra_write_s=time.perf_counter() - t0)
     say(f"{cfg.scenario}: wrote {len(report.outputs)} files to {cfg.output_prefix.parent} in "
         f"{report.seconds:.2f} s")
+    exit_if_solves_failed(report)
 
 
 def _focal_config(scenario, resistance, points, out, conductance, four, avg_resistances, mask, polygons, voltages,

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from . import options as opt
-from .common import cli_command, job_progress, say
+from .common import cli_command, exit_if_solves_failed, job_progress, say
 from .stats import check_stats_path, report_stats
 
 
@@ -36,3 +36,4 @@ def register(app: typer.Typer) -> None:
         report_stats(report, stats, cfg.print_timings)
         say(f"{cfg.scenario}: wrote {len(report.outputs)} files with prefix {cfg.output_prefix} "
             f"in {report.seconds:.2f} s")
+        exit_if_solves_failed(report)

@@ -58,8 +58,9 @@ def _run(fn, resistance, points, *, conductance=False, four_neighbors=False, avg
          polygons=None, solver="auto", precision="double", max_map=False, **kw) -> RasterResult:
     graph = _graph(resistance, conductance, four_neighbors, avg_resistances, polygons)
     cells = _cells(points, graph.shape)
-    if len(cells) < 1:
-        raise InputError("no focal points given")
+    if len(cells) < 2:
+        raise InputError(f"{len(cells)} focal point{'' if len(cells) == 1 else 's'} given; "
+                         f"{fn.__name__.replace('_', '-')} needs at least two")
     maps = MapOptions(currents=True, max_map=max_map, per_pair=False)
     return fn(graph, cells, maps=maps, options=SolveOptions(method=solver, precision=precision), **kw)
 

@@ -11,3 +11,7 @@ class InputError(GpuCircuitError):
 
 class SolverError(GpuCircuitError):
     """A linear solve failed (non-convergence, residual check, out of memory)."""
+
+
+class OutputError(GpuCircuitError):
+    """An output cannot be written (folder not writable, disk full, read-only file system)."""

@@ -39,6 +39,32 @@ def need_bytes(cells: int, nrhs: int = 1, eight: bool = True, single: bool = Fal
     return int(cells * max(SETUP_PEAK_BYTES[key], KEPT_BYTES[key] + nrhs * PER_RHS_BYTES)) + FIXED_BYTES
 
 
+# Host bytes per cell a raster job keeps beside the solver's arrays: the habitat raster as read
+# (8), conductances (8), four edge-weight arrays (32), merge labels and components (int64, 16),
+# current maps and their write buffer (16). Checked against tracemalloc in tests/test_failures.py.
+HOST_BYTES = 80
+
+
+def check_job_fits(cells: int, shape: tuple[int, int], what: str, eight: bool = True, single: bool = False,
+                   on_gpu: bool = False, host_free: int | None = None, device_free: int | None = None) -> None:
+    """Refuse a raster job from its size alone, before anything is read: host memory must hold the
+    job's host arrays (and the solver's, on the CPU), device memory the solver's (on a GPU)."""
+    solver = need_bytes(cells, 1, eight, single)
+    host_need = cells * HOST_BYTES + (0 if on_gpu else solver)
+    host_free = host_free_bytes() if host_free is None else host_free
+    checks = [("host", host_need, host_free)]
+    if on_gpu:
+        checks.append(("GPU", solver, device_free_bytes() if device_free is None else device_free))
+    for where, need, free in checks:
+        if free is not None and need > free * HEADROOM:
+            hint = "" if single or where == "host" else "; precision = single needs less"
+            raise SolverError(
+                f"{what} has {cells:,} cells ({shape[0]:,} rows x {shape[1]:,} columns): the job needs about "
+                f"{need:,} bytes ({need / 2**30:.1f} GiB) of {where} memory, {free:,} bytes "
+                f"({free / 2**30:.1f} GiB) are available{hint} (tile the region or coarsen the cells)"
+            )
+
+
 def rhs_bytes(cells: int) -> int:
     return int(cells * PER_RHS_BYTES)
 
@@ -62,9 +88,17 @@ def plan_batch(cells: int, nrhs: int, free_bytes: int, eight: bool = True, where
 
 
 def host_free_bytes() -> int | None:
-    """Available host memory (Linux), or None where it cannot be read."""
+    """Available host memory (Linux: MemAvailable, which counts reclaimable page cache; free
+    pages alone would refuse jobs on a machine that has just read big files), or None."""
     import os
 
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):

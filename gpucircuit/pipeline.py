@@ -1,6 +1,7 @@
 """A Circuitscape job from its typed config: load inputs, run the scenario, write outputs."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,12 +11,13 @@ import numpy as np
 from .errors import InputError
 from .grid import build_raster_graph, conductance_from_habitat
 from .io.config import CircuitscapeConfig
-from .io.outputs import MapWriter, write_pairwise_resistances, write_point_resistances
+from .io.outputs import (MapWriter, output_folder, remove_stale_temporaries, write_pairwise_resistances,
+                         write_point_resistances)
 from .io.points import grid_from_text, is_text_list, read_included_pairs, read_points, read_source_strengths
-from .io.raster import check_same_grid, read_raster
+from .io.raster import check_same_grid, raster_shape, read_raster
 from .modes import raster as raster_modes
 from .progress import current
-from .solver.system import SolveOptions
+from .solver.system import SolveOptions, other_solver
 
 
 @dataclass
@@ -28,6 +30,8 @@ class JobReport:
     stats: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)  # seconds: load, setup, solve, write, total
     cells: int | None = None  # raster cells (rows x columns); None for networks
+    failed: dict = field(default_factory=dict)  # label -> residual of solves that failed (resistance -777)
+    advice: str = ""  # what to try when some solves failed
 
 
 def _need(path: Path | None, what: str, key: str) -> Path:
@@ -161,29 +165,61 @@ def job_timings(t0: float, t_loaded: float, stats: list, write_s: float) -> dict
                 write=write_s, total=time.perf_counter() - t0)
 
 
+def check_fits_memory(cfg: CircuitscapeConfig) -> None:
+    """Refuse a raster job too large for memory from the habitat raster's header, before reading it."""
+    from .backend import get_backend
+    from .memory import check_job_fits
+
+    path = _need(cfg.habitat_file, "habitat raster", "habitat_file")
+    shape = raster_shape(path)
+    if shape is None:
+        return  # unreadable header: the full read says why
+    check_job_fits(shape[0] * shape[1], shape, f"habitat raster {path}", eight=not cfg.connect_four_neighbors_only,
+                   single=cfg.precision == "single", on_gpu=get_backend().is_gpu)
+
+
+def check_focal_count(cells: dict, path, scenario: str) -> None:
+    if len(cells) < 2:
+        n = len(cells)
+        raise InputError(f"{n} focal point{'' if n == 1 else 's'} found in {path}; {scenario} needs at least two")
+
+
 def run_config(cfg: CircuitscapeConfig, method: str | None = None, strict_points: bool = False,
                client=None) -> JobReport:
     """Run a Circuitscape job and write its outputs; returns what was written.
 
+    The output folder is created and checked writable, and the job's memory checked from the
+    raster headers, before anything is read or solved; a failed run removes the folder again if
+    it created it and nothing was written. Solves that fail their residual check give -777 and
+    are listed in ``report.failed`` (the job carries on, as Circuitscape does).
     ``strict_points`` turns focal points on nodata into an error instead of Circuitscape's -1.
     Progress goes to :func:`gpucircuit.progress.current`.
     """
     t0 = time.perf_counter()
-    if cfg.data_type == "network":
-        from .modes.network import run_network_job
+    prefix = cfg.output_prefix
+    with output_folder(prefix.parent):
+        remove_stale_temporaries(prefix)
+        if cfg.data_type == "network":
+            from .modes.network import run_network_job
 
-        current().stage("network")
-        report = run_network_job(cfg, solve_options(cfg, method))  # networks are small: no cluster
-        report.seconds = time.perf_counter() - t0
-        report.timings = dict(total=report.seconds)
-        return report
+            current().stage("network")
+            report = run_network_job(cfg, solve_options(cfg, method))  # networks are small: no cluster
+            report.timings = dict(total=time.perf_counter() - t0)
+        else:
+            check_fits_memory(cfg)
+            report = _run_raster_job(cfg, method, strict_points, client, t0)
+    report.seconds = report.timings.get("total", time.perf_counter() - t0)
+    return report
+
+
+def _run_raster_job(cfg, method, strict_points, client, t0) -> JobReport:
     current().stage("load")
     graph, spec = load_raster_graph(cfg)
     t_loaded = time.perf_counter()
     prefix = cfg.output_prefix
-    prefix.parent.mkdir(parents=True, exist_ok=True)
     writer = MapWriter(prefix, spec, graph.g > 0, cfg.write_as_tif, cfg.compress_grids, cfg.log_transform_maps,
-                       cfg.set_null_currents_to_nodata, cfg.set_null_voltages_to_nodata)
+                       cfg.set_null_currents_to_nodata, cfg.set_null_voltages_to_nodata,
+                       dtype=np.float32 if cfg.precision == "single" else np.float64)
     report = JobReport(cfg.scenario, cells=graph.shape[0] * graph.shape[1])
     options = solve_options(cfg, method, client)
     per_solve_cur = cfg.write_cur_maps and not cfg.write_cum_cur_map_only
@@ -206,7 +242,10 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, strict_points
         report.seconds = report.timings["total"]
         return report
 
-    cells = read_points(_need(cfg.point_file, "point file", "point_file"), spec)
+    point_file = _need(cfg.point_file, "point file", "point_file")
+    cells = read_points(point_file, spec)
+    check_focal_count(cells, point_file, cfg.scenario)
+    options = dataclasses.replace(options, keep_going=True)  # failed solves give -777, as in Circuitscape
     if strict_points:
         check_points_on_habitat(graph, cells, spec)
     pair_focal_zero = cfg.set_focal_node_currents_to_zero and cfg.scenario == "pairwise"
@@ -224,6 +263,7 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, strict_points
                                                  "included_pairs_file"), sorted(cells),
                                            prune_exclude=cfg.scenario != "pairwise")
         cells = {i: cells[i] for i in ids}
+        check_focal_count(cells, f"{point_file} (kept by {cfg.included_pairs_file})", cfg.scenario)
     if cfg.scenario == "pairwise":
         res = raster_modes.pairwise(graph, cells, include, maps, sink, options,
                                     focal_currents_zero=pair_focal_zero)
@@ -242,6 +282,9 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, strict_points
     if res.max_current is not None and cfg.write_max_cur_maps:
         report.outputs.append(writer.current("max_curmap", res.max_current))
     report.resistances, report.ids, report.stats = res.resistances, res.ids, res.stats
+    report.failed = res.failed
+    if res.failed:
+        report.advice = f"try --solver {other_solver(res.stats[0].method if res.stats else 'mg')}"
     report.timings = job_timings(t0, t_loaded, res.stats, writer.seconds)
     report.seconds = report.timings["total"]
     return report

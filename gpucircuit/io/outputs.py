@@ -6,13 +6,75 @@ Names use the prefix ``output_file`` without ``.out``: ``_resistances.out``,
 """
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .raster import NODATA_OUT, GridSpec, write_raster, write_text_atomic
+from ..errors import OutputError
+from .raster import NODATA_OUT, GridSpec, failure_reason, write_raster, write_text_atomic
+
+
+def _make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and any missing parents; returns the folders created, outermost first."""
+    missing = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create the output folder {folder}: {failure_reason(err)}") from None
+    return missing[::-1]
+
+
+def check_writable(folder: Path) -> None:
+    """Error unless a file can be created in ``folder``: a probe file is made and removed, which
+    also catches read-only file systems and root-owned mounts that permission bits do not show."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"the output folder {folder} is not writable (permission denied)")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".gpucircuit-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputError(f"the output folder {folder} is not writable ({failure_reason(err)})") from None
+
+
+def remove_stale_temporaries(prefix: Path) -> list[Path]:
+    """Remove hidden temporaries (``.NAME.XXXX.tmp``) that a killed run left for outputs named
+    ``PREFIX_*``, the outputs this run is about to write."""
+    removed = []
+    for tmp in Path(prefix).parent.glob(f".{Path(prefix).name}_*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass  # not ours to fight over: a concurrent run may hold it
+    return removed
+
+
+@contextmanager
+def output_folder(folder):
+    """Create ``folder`` if needed and check it is writable before any work; if the run then fails,
+    the folders it created are removed again when still empty."""
+    folder = Path(folder)
+    created = _make_folder(folder)
+    try:
+        check_writable(folder)
+        yield folder
+    except BaseException:
+        for d in reversed(created):
+            try:
+                d.rmdir()  # only succeeds when empty
+            except OSError:
+                break
+        raise
 
 
 def fmt(x: float) -> str:
@@ -52,12 +114,15 @@ class MapWriter:
     null_currents_to_nodata: bool = False
     null_voltages_to_nodata: bool = False
     seconds: float = 0.0  # time spent writing, for the job's timings
+    dtype: type = np.float64  # GeoTIFFs are written in the computation's precision (float32 under single)
 
     def path(self, name: str) -> Path:
         return Path(f"{self.prefix}_{name}{'.tif' if self.as_tif else '.asc'}")
 
     def _write(self, name: str, data: np.ndarray) -> Path:
         t0 = time.perf_counter()
+        if self.as_tif and self.dtype == np.float32:
+            data = data.astype(np.float32)
         path = write_raster(self.path(name), data, self.spec, NODATA_OUT, compress=self.compress)
         self.seconds += time.perf_counter() - t0
         return path

@@ -27,6 +27,8 @@ from .focal import FocalNodes
 
 Sink = Callable[[str, np.ndarray, np.ndarray], None]
 
+FAILED = -777.0  # Circuitscape's resistance for a pair / point whose solve failed its residual check
+
 
 @dataclass
 class MapOptions:
@@ -47,6 +49,9 @@ class RasterResult:
     voltages: np.ndarray | None = None  # advanced mode
     current: np.ndarray | None = None  # advanced mode
     stats: list = field(default_factory=list)
+    # label ("1_3" or "2") -> relative residual of the solves that failed (SolveOptions.keep_going):
+    # their resistances are FAILED and they add nothing to the maps
+    failed: dict = field(default_factory=dict)
 
 
 class _Accumulator:
@@ -171,6 +176,8 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
     acc = _Accumulator(graph, maps, sink)
     use = include.any(axis=1) & (focal.key != -1)
     system, col, X, _ = _grounded_solves(graph, focal, use, options)
+    bad_keys = _failed_keys(system, col)
+    failed = {}
     xp = np if X is None else array_module(X)
     zero = xp.zeros(graph.shape)
     masks: dict = {}
@@ -190,6 +197,10 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
                 if acc.wants_maps:
                     acc.add(label, None)
                 continue
+            if ka in bad_keys or kb in bad_keys:
+                R[a, b] = R[b, a] = FAILED
+                failed[label] = max(bad_keys.get(ka, 0.0), bad_keys.get(kb, 0.0))
+                continue
             v = volts_of(kb) - volts_of(ka)
             v -= _at(v, focal.rep[a])
             R[a, b] = R[b, a] = _at(v, focal.rep[b])
@@ -202,7 +213,14 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
             del v
         current().advance(k - 1 - a)
     stats = [system.stats] if system else []
-    return RasterResult(focal.ids, R, *acc.result(), stats=stats)
+    return RasterResult(focal.ids, R, *acc.result(), stats=stats, failed=failed)
+
+
+def _failed_keys(system, col) -> dict:
+    """Focal key -> residual for the right-hand sides whose solve failed (SolveOptions.keep_going)."""
+    if system is None or not system.stats.failed:
+        return {}
+    return {key: system.stats.failed[j] for key, j in col.items() if j in system.stats.failed}
 
 
 def _node_cells(graph: RasterGraph, focal: FocalNodes, which) -> np.ndarray:
@@ -224,6 +242,7 @@ def _pairwise_regions(graph, focal, include, maps, sink, options, focal_currents
     acc = _Accumulator(graph, maps, sink)
     stats = []
     current().stage("solve", k * (k - 1) // 2)  # one system per pair: set up and solved together
+    failed = {}
     for a in range(k):
         for b in range(a + 1, k):
             if not include[a, b]:
@@ -246,12 +265,16 @@ def _pairwise_regions(graph, focal, include, maps, sink, options, focal_currents
             rhs[0].flat[f2.rep[1]] = 1.0
             v = system.solve(rhs)[0]
             stats.append(system.stats)
+            if system.stats.failed:
+                R[a, b] = R[b, a] = FAILED
+                failed[label] = max(system.stats.failed.values())
+                continue
             R[a, b] = R[b, a] = v.flat[f2.rep[1]]
             if acc.wants_maps:
                 no_cur = _node_cells(g2, f2, (0, 1)) if focal_currents_zero else None
                 acc.add(label, v, graph=g2, zero_cells=no_cur)
         current().advance(k - 1 - a)
-    return RasterResult(focal.ids, R, *acc.result(), stats=stats)
+    return RasterResult(focal.ids, R, *acc.result(), stats=stats, failed=failed)
 
 
 def _focal_setup(graph, cells):
@@ -325,6 +348,13 @@ class _Circuit:
                 self._frames[c] = _Frame(ground, others, rows, Rf, mask)
         return self._frames[c]
 
+    def failures(self, i: int) -> list[float]:
+        """Residuals of failed solves that point i's voltages combine: every point of a component
+        combines all of its solves, so one failure spoils them all (SolveOptions.keep_going)."""
+        fr = self.frame(i)
+        bad = {} if self.system is None else self.system.stats.failed
+        return [] if fr is None else [bad[r] for r in fr.rows if r in bad]
+
     def keys_near(self, i: int, positions) -> dict[int, list[int]]:
         """Focal keys of ``positions`` in i's component, other than i's own key -> their positions."""
         f = self.focal
@@ -388,6 +418,7 @@ def _one_or_all(graph, cells, strengths, maps, sink, options, scenario, include=
     shared = None if per_point_graph else _Circuit(graph, cells, options)
     stats = [] if shared is None else shared.stats
     acc = _Accumulator(graph if shared is None else shared.graph, maps, sink)
+    failed = {}
     current().stage("maps" if acc.wants_maps else "points", k)
     for i in range(k):
         label = str(ids[i])
@@ -402,6 +433,12 @@ def _one_or_all(graph, cells, strengths, maps, sink, options, scenario, include=
         v = None
         if partners[i].any():
             mine = pos[i]
+            bad = ctx.failures(mine)
+            if bad:
+                res[i] = FAILED
+                failed[label] = max(bad)
+                current().advance()
+                continue
             if scenario == "one-to-all":
                 v = ctx.one_to_all(mine, [pos[j] for j in np.flatnonzero(partners[i])], s[i])
                 if v is not None:
@@ -416,7 +453,7 @@ def _one_or_all(graph, cells, strengths, maps, sink, options, scenario, include=
             acc.add(label, v, graph=None if ctx is None or ctx is shared else ctx.graph)
         del v
         current().advance()
-    return RasterResult(ids, res, *acc.result(), stats=stats)
+    return RasterResult(ids, res, *acc.result(), stats=stats, failed=failed)
 
 
 def _strengths(ids, strengths: dict[int, float] | None) -> np.ndarray:

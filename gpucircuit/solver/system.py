@@ -13,7 +13,7 @@ Circuitscape's algorithm, as a cross-check). ``auto`` picks by size and right-ha
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,6 +40,9 @@ class SolveOptions:
     precision: str = "double"
     mg_dtype: object = np.float32  # multigrid cycle precision under precision = double
     client: object = None  # a dask.distributed Client: spread right-hand sides over its workers
+    # a right-hand side that fails the residual check is listed in SolveStats.failed instead of
+    # stopping the job (Circuitscape reports -777 for that pair and carries on)
+    keep_going: bool = False
 
 
 @dataclass
@@ -51,6 +54,7 @@ class SolveStats:
     max_residual: float = 0.0
     setup_s: float = 0.0  # hierarchy / factorisation
     solve_s: float = 0.0  # all solves, transfers included
+    failed: dict = field(default_factory=dict)  # right-hand side index -> relative residual (keep_going)
 
 
 def _unknown_index(active: np.ndarray, merge: np.ndarray) -> tuple[np.ndarray, int]:
@@ -299,7 +303,7 @@ class GroundedSystem:
             # the right-hand side's storage becomes CG's residual; it is remade for the final check
             x, info = pcg(self._apply, rhs(start, stop), precond=self._mg, rtol=self.options.rtol,
                           maxiter=self.options.maxiter, b_again=lambda: rhs(start, stop))
-            self._record(x.shape[0], info.iterations, info.residuals)
+            self._record(x.shape[0], info.iterations, info.residuals, start)
             if not regions.empty:
                 x = regions.spread(x)
             x *= active  # cells that are not unknowns read 0 V
@@ -317,6 +321,7 @@ class GroundedSystem:
             out, stats = solve_distributed(self.options.client, self.graph, self.fixed, self.ground_g,
                                            self._solve_mask, self.options, rhs_grid)
             for st in stats:
+                self.stats.failed.update({self.stats.solves + j: r for j, r in st.failed.items()})
                 self.stats.solves += st.solves
                 self.stats.iterations = max(self.stats.iterations, st.iterations)
                 self.stats.max_residual = max(self.stats.max_residual, st.max_residual)
@@ -334,14 +339,27 @@ class GroundedSystem:
         self._record(k, iters, res)
         return self.to_grid(x)
 
-    def _record(self, k, iterations, residuals):
+    def _record(self, k, iterations, residuals, start=0):
+        """Count ``k`` solves (right-hand sides ``start``..); a residual above Circuitscape's limit is
+        an error, or with ``keep_going`` an entry in ``stats.failed``."""
         self.stats.solves += k
         self.stats.iterations = max(self.stats.iterations, iterations)
-        worst = float(np.max(residuals)) if np.size(residuals) else 0.0
-        self.stats.max_residual = max(self.stats.max_residual, worst)
-        if not np.isfinite(worst) or worst > RESIDUAL_LIMIT:
-            raise SolverError(
-                f"the {self.method} solver did not converge: relative residual {worst:.2e} > {RESIDUAL_LIMIT:g} "
-                f"after {iterations} iterations on {self.n} unknowns (try --solver direct or check for "
-                "extreme resistance values)"
-            )
+        res = np.atleast_1d(np.asarray(residuals, dtype=np.float64))
+        bad = ~np.isfinite(res) | (res > RESIDUAL_LIMIT)
+        self.stats.max_residual = max(self.stats.max_residual, float(np.max(res)) if res.size else 0.0)
+        if not bad.any():
+            return
+        if self.options.keep_going:
+            self.stats.failed.update({start + int(j): float(res[j]) for j in np.flatnonzero(bad)})
+            return
+        worst = float(np.max(np.where(np.isfinite(res), res, np.inf)))
+        raise SolverError(
+            f"the {self.method} solver did not converge: relative residual {worst:.2e} > {RESIDUAL_LIMIT:g} "
+            f"after {iterations} iterations on {self.n} unknowns (try --solver {other_solver(self.method)} "
+            "or check for extreme resistance values)"
+        )
+
+
+def other_solver(method: str) -> str:
+    """The solver to suggest when ``method`` failed: a factorisation for the iterative ones."""
+    return "mg" if method == "direct" else "direct"
