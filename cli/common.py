@@ -105,7 +105,9 @@ def cli_command(fn):
     """A command function with the shared options (--backend, --quiet) and one-line errors.
 
     The options are appended to ``fn``'s signature, so typer offers them on every command
-    while they stay defined once, in :mod:`.options`.
+    while they stay defined once, in :mod:`.options`. A command's output folder (its ``out``
+    parameter) is created and checked writable before any work, and removed again if the
+    command fails while it is still empty.
     """
     sig = inspect.signature(fn, eval_str=True)
     keyword = inspect.Parameter.KEYWORD_ONLY
@@ -117,7 +119,12 @@ def cli_command(fn):
     def wrapper(*args, cli_context, backend=None, quiet=False, **kwargs):
         with errors_as_messages():
             use_shared_options(cli_context, backend, quiet)
-            return fn(*args, **kwargs)
+            if kwargs.get("out") is None:
+                return fn(*args, **kwargs)
+            from gpucircuit.io.outputs import output_folder
+
+            with output_folder(kwargs["out"]):
+                return fn(*args, **kwargs)
 
     wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *shared])
     wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}

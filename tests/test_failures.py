@@ -415,3 +415,26 @@ def test_failures_in_distributed_shares_keep_their_global_index(monkeypatch):
     got = system.solve_units(cells[1:5])
     assert sorted(system.stats.failed) == [1, 3] and min(system.stats.failed.values()) > 1e-4
     np.testing.assert_allclose(got[[0, 2]], want[[0, 2]], rtol=1e-12, atol=1e-15)
+
+
+RADII = ["--radius-start", "100", "--radius-end", "200", "--radius-step", "100"]
+
+
+@pytest.mark.parametrize("command,extra", [("corridors", []), ("pinchpoints", ["--cutoff", "1000"]),
+                                           ("barriers", RADII), ("centrality", []),
+                                           ("linkage", ["--cutoff", "1000"])])
+def test_linkage_commands_check_their_output_folder_first(tmp_path, monkeypatch, command, extra):
+    # the inputs do not exist: an error about the folder shows it was checked before any reading
+    out = tmp_path / "locked"
+    out.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: (Path(p) != out or not mode & os.W_OK)
+                        and real_access(p, mode, **k))
+    args = [command, tmp_path / "missing.tif", tmp_path / "missing.shp", "-o", out, *extra]
+    assert_one_line_error(*run(*args), "output folder", str(out), "not writable")
+
+
+def test_failed_linkage_command_removes_the_folder_it_created(tmp_path):
+    out = tmp_path / "new" / "lm"
+    code, _ = run("corridors", tmp_path / "missing.tif", tmp_path / "missing.shp", "-o", out)
+    assert code == 1 and not (tmp_path / "new").exists()
