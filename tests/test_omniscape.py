@@ -157,3 +157,20 @@ def test_cli_bad_tiles_option(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out = run_cli("omniscape", INPUT / "config2.ini", "--tiles", "4by4")
     assert code == 1 and out.startswith("error: --tiles"), out
+
+
+def test_tiled_job_equals_untiled(tmp_path):
+    cfg = load_omniscape_config(INPUT / "config.ini")
+    whole = run_omniscape_config(cfg, base=tmp_path).maps
+    seen = []
+    tiled = run_omniscape_config(cfg, base=tmp_path, tiles=(2, 3), progress=lambda d, t: seen.append((d, t))).maps
+    for name in whole:
+        np.testing.assert_allclose(tiled[name], whole[name], rtol=1e-12, atol=1e-14, equal_nan=True)
+    assert seen[-1][0] == seen[-1][1] > 0  # windows done of total, to the end
+
+
+def test_cli_tiles(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out = run_cli("omniscape", INPUT / "config3.ini", "--tiles", "2x2")
+    assert code == 0, out
+    assert_matches(read_raster(tmp_path / "test3" / "cum_currmap.asc")[0], VERIFY / "test3" / "cum_currmap.asc")
