@@ -35,7 +35,7 @@ def _slab_condition(c: Condition, rs: slice, cs: slice) -> Condition:
 
 def omniscape_tiled(conductance: np.ndarray, source: np.ndarray, rules: WindowRules,
                     conditions: Sequence[Condition] = (), tiles: tuple[int, int] = (2, 2), method: str = "direct",
-                    correction: np.ndarray | None = None, client=None, batch: int = 256,
+                    correction: np.ndarray | None = None, client=None, batch: int | None = None,
                     checkpoint: Path | None = None,
                     progress: Callable[[int], None] | None = None) -> OmniscapeMaps:
     """The maps of :func:`~gpucircuit.modes.omniscape.omniscape`, computed tile by tile."""
