@@ -32,8 +32,10 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def omniscape(
         config: Path = typer.Argument(..., help="Omniscape .ini file (as Omniscape.jl reads it)."),
-        solver: str = typer.Option("direct", help="direct (batched sparse LU) or mg (grid multigrid, large radii)."),
+        solver: str = typer.Option("direct", help="direct (stacked windows, sparse LU: fastest measured on a CPU) or mg (grid multigrid + CG)."),
         tiles: str = typer.Option(None, help="Process in ROWSxCOLS tiles with a halo of radius + buffer (e.g. 4x4)."),
+        checkpoint: Path = typer.Option(None, help="Keep finished tiles in this folder; rerun the same command "
+                                         "after a stop to solve only the missing tiles (implies --tiles 2x2)."),
         workers: int = typer.Option(0, help=WORKERS_HELP),
         scheduler: str = typer.Option(None, help=SCHEDULER_HELP),
     ):
@@ -63,6 +65,7 @@ def register(app: typer.Typer) -> None:
         with cluster(workers, scheduler, False) as client, prog:
             if client is not None and grid is None:
                 grid = (2, 2)
-            report = run_omniscape_config(cfg, method=solver, tiles=grid, client=client, progress=update)
+            report = run_omniscape_config(cfg, method=solver, tiles=grid, client=client, checkpoint=checkpoint,
+                                          progress=update)
         typer.echo(f"omniscape: {report.windows} windows; wrote {len(report.outputs)} files to {report.project} "
                    f"in {report.seconds:.2f} s")

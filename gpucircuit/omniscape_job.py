@@ -145,9 +145,14 @@ def project_folder(name: str, base: Path | None = None) -> Path:
 
 
 def run_omniscape_config(cfg: OmniscapeConfig, base: Path | None = None, method: str = "direct",
-                         tiles: tuple[int, int] | None = None, client=None,
+                         tiles: tuple[int, int] | None = None, client=None, checkpoint: Path | None = None,
                          progress: Callable[[int, int], None] | None = None) -> OmniscapeReport:
-    """Run an Omniscape job and write its project folder; ``progress(done, total)`` counts windows."""
+    """Run an Omniscape job and write its project folder; ``progress(done, total)`` counts windows.
+
+    With ``tiles`` the windows are solved tile by tile; with ``checkpoint`` (a folder) too, each
+    finished tile is kept there and a rerun after a stop solves only the tiles still missing."""
+    if checkpoint is not None and tiles is None:
+        tiles = (2, 2)
     t0 = time.perf_counter()
     layers = load_layers(cfg)
     rules = rules_of(cfg)
@@ -168,7 +173,8 @@ def run_omniscape_config(cfg: OmniscapeConfig, base: Path | None = None, method:
 
         correction = block_correction(rules, method) if rules.correct_artifacts and rules.block_size > 1 else None
         maps = omniscape_tiled(layers.conductance, layers.source, rules, layers.conditions, tiles=tiles,
-                               method=method, correction=correction, client=client, progress=advance)
+                               method=method, correction=correction, client=client, checkpoint=checkpoint,
+                               progress=advance)
     cum, fp = maps.cum_currmap, maps.flow_potential
     norm = None
     if cfg.calc_normalized_current:

@@ -171,6 +171,7 @@ def test_tiled_job_equals_untiled(tmp_path):
 
 def test_cli_tiles(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out = run_cli("omniscape", INPUT / "config3.ini", "--tiles", "2x2")
+    code, out = run_cli("omniscape", INPUT / "config3.ini", "--tiles", "2x2", "--checkpoint", tmp_path / "ck")
     assert code == 0, out
+    assert len(list((tmp_path / "ck").glob("tile_*.npz"))) == 4
     assert_matches(read_raster(tmp_path / "test3" / "cum_currmap.asc")[0], VERIFY / "test3" / "cum_currmap.asc")

@@ -191,7 +191,7 @@ def test_tiled_equals_untiled(landscape, tiles, tmp_path):
     assert sum(done) == whole.windows == tiled.windows
     np.testing.assert_allclose(tiled.cum_currmap, whole.cum_currmap, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(tiled.flow_potential, whole.flow_potential, rtol=1e-12, atol=1e-14)
-    saved = sorted(p.name for p in (tmp_path / "ck").iterdir())
+    saved = sorted(p.name for p in (tmp_path / "ck").glob("tile_*"))
     assert saved and all(p.startswith("tile_") for p in saved)
     # a resumed run reads the finished tiles instead of solving them again
     (tmp_path / "ck" / saved[0]).unlink()
@@ -202,3 +202,13 @@ def test_tiled_equals_untiled(landscape, tiles, tmp_path):
         np.savez(kept, cum=z["cum"] + 1.0, fp=z["fp"])
     marked = omniscape_tiled(g, src, rules, tiles=tiles, correction=corr, checkpoint=tmp_path / "ck")
     assert np.isclose((marked.cum_currmap - whole.cum_currmap).max(), 1.0)  # the saved tile was used
+
+
+def test_checkpoint_of_another_run_is_refused(landscape, tmp_path):
+    from gpucircuit.errors import InputError
+
+    g, src = landscape
+    rules = WindowRules(3, 0, 3, False, correct_artifacts=False)
+    omniscape_tiled(g, src, rules, tiles=(2, 2), checkpoint=tmp_path)
+    with pytest.raises(InputError, match="another run"):
+        omniscape_tiled(g, src * 2, rules, tiles=(2, 2), checkpoint=tmp_path)

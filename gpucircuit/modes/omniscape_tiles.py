@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from .omniscape import Condition, OmniscapeMaps, Targets, WindowRules, WindowSource, accumulate, find_targets
 
 
@@ -27,6 +28,28 @@ def _tile_maps(conductance, source, conditions, targets: Targets, rules: WindowR
     cut = WindowSource(conductance, source, rules, conditions, origin=origin, full_shape=full_shape)
     maps = accumulate(cut, targets, conductance.shape, method, batch, correction)
     return maps.cum_currmap, maps.flow_potential
+
+
+def _fingerprint(conductance, source, conditions, rules, tiles, correction) -> str:
+    """What a checkpoint's tiles depend on: tiles from another run must never be mixed in."""
+    import hashlib
+
+    h = hashlib.sha256(repr((rules, tuple(tiles), conductance.shape)).encode())
+    for a in (conductance, source, correction, *[x for c in conditions for x in (c.present, c.future)]):
+        if a is not None:
+            h.update(np.ascontiguousarray(a).tobytes())
+    for c in conditions:
+        h.update(repr((c.comparison, c.lower, c.upper)).encode())
+    return h.hexdigest()
+
+
+def _claim(checkpoint: Path, key: str) -> None:
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    stamp = checkpoint / "run.txt"
+    if stamp.exists() and stamp.read_text().strip() != key:
+        raise InputError(f"checkpoint folder {checkpoint} holds tiles of another run (other inputs, options or "
+                         "tiles): give an empty folder")
+    stamp.write_text(key + "\n")
 
 
 def _slab_condition(c: Condition, rs: slice, cs: slice) -> Condition:
@@ -64,6 +87,8 @@ def omniscape_tiled(conductance: np.ndarray, source: np.ndarray, rules: WindowRu
     def saved(key):
         return None if checkpoint is None else Path(checkpoint) / f"tile_{key[0]}_{key[1]}.npz"
 
+    if checkpoint is not None:
+        _claim(Path(checkpoint), _fingerprint(conductance, source, conditions, rules, tiles, correction))
     pending = []
     for key, rs, cs, part in jobs:
         path = saved(key)
