@@ -3,6 +3,10 @@
 Everything is computed before the project folder is made, so a failed run leaves nothing
 behind. The folder is ``project_name`` in the current directory, as Omniscape.jl places it; if
 it exists, ``project_name_1``, ``_2``... is used instead (with a warning), never overwritten.
+
+``precision = single`` reads the layers as Omniscape does (values rounded to float32) but solves in
+float64; ``parallelize`` / ``parallel_batch_size`` are read and not needed: windows are solved in
+stacked batches here, and spread over dask workers with ``--workers`` / ``--scheduler``.
 """
 from __future__ import annotations
 

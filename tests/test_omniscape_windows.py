@@ -212,3 +212,16 @@ def test_checkpoint_of_another_run_is_refused(landscape, tmp_path):
     omniscape_tiled(g, src, rules, tiles=(2, 2), checkpoint=tmp_path)
     with pytest.raises(InputError, match="another run"):
         omniscape_tiled(g, src * 2, rules, tiles=(2, 2), checkpoint=tmp_path)
+
+
+def test_tiles_on_dask_workers_equal_untiled(landscape):
+    distributed = pytest.importorskip("distributed")
+    g, src = landscape
+    rules = WindowRules(3, 1, 3, False, correct_artifacts=True, flow_potential=True)
+    corr = block_correction(rules)
+    whole = omniscape(g, src, rules)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        spread = omniscape_tiled(g, src, rules, tiles=(2, 2), correction=corr, client=client)
+    np.testing.assert_allclose(spread.cum_currmap, whole.cum_currmap, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(spread.flow_potential, whole.flow_potential, rtol=1e-12, atol=1e-14)
