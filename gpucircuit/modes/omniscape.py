@@ -28,6 +28,7 @@ grid multigrid for large windows). All arrays are host NumPy arrays.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -35,7 +36,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import InputError
-from ..grid import build_raster_graph, edges_from_conductance
+from ..grid import build_raster_graph
 from ..solver.system import GroundedSystem, SolveOptions
 
 BRANCH_THRESHOLD = 1e-8  # Circuitscape drops branch currents below this fraction of the largest
@@ -178,12 +179,9 @@ def _condition_mask(cond: Condition, pad: _Padded, name: str, rows, cols, block_
     future = sliding_window_view(cond.future, (block, block))[block_rows - br, block_cols - br]
     flat = future.reshape(future.shape[0], -1)
     if cond.comparison == "within":
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # an all-nodata block: nothing fails
-                value = np.nanmedian(flat, axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-nodata block: NaN, so nothing fails
+            value = np.nanmedian(flat, axis=1)
         diff = present - value[:, None, None]
         with np.errstate(invalid="ignore"):
             return (diff > cond.upper) | (diff < cond.lower)
@@ -254,7 +252,8 @@ def stacked_currents(volts: np.ndarray, edges, k: int, size: int) -> np.ndarray:
     flows = []
     for w, di, dj in edges.directions():
         f, s, t = _flows(volts, w, di, dj)
-        np.maximum.at(largest, which[s[0]], np.abs(f).max(axis=1)) if f.size else None
+        if f.size:
+            np.maximum.at(largest, which[s[0]], np.abs(f).max(axis=1))
         flows.append((f, s, t))
     inflow = np.zeros(volts.shape)
     outflow = np.zeros(volts.shape)
