@@ -225,3 +225,18 @@ def test_tiles_on_dask_workers_equal_untiled(landscape):
         spread = omniscape_tiled(g, src, rules, tiles=(2, 2), correction=corr, client=client)
     np.testing.assert_allclose(spread.cum_currmap, whole.cum_currmap, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(spread.flow_potential, whole.flow_potential, rtol=1e-12, atol=1e-14)
+
+
+def test_raster_narrower_than_the_window_equals_brute_force():
+    """Windows clipped on both sides of an axis (the raster is narrower than 2 (radius + buffer) + 1)."""
+    rng = np.random.default_rng(12)
+    res = np.exp(rng.random((6, 23)) * np.log(50))
+    res[rng.random(res.shape) < 0.1] = np.nan
+    g = 1.0 / res
+    src = np.where(np.isnan(res), 0.0, rng.random(res.shape))
+    rules = WindowRules(4, 1, 3, False, correct_artifacts=False, flow_potential=True)
+    maps = omniscape(g, src, rules)
+    cum, fp = brute_omniscape(g, src, 4, 1, 3, False, flow_potential=True)
+    assert cum.max() > 0
+    np.testing.assert_allclose(maps.cum_currmap, cum, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(maps.flow_potential, fp, rtol=1e-9, atol=1e-12)
