@@ -134,6 +134,40 @@ def rules_of(cfg: OmniscapeConfig) -> WindowRules:
                        cfg.correct_artifacts, cfg.flow_potential_needed)
 
 
+# bytes per cell of a stacked batch in flight (window gathers, stacked raster, graph, unknowns,
+# voltages, currents) and of a window's sparse LU fill; an estimate from the arrays the code makes
+BATCH_BYTES_PER_CELL = 600
+
+
+def plan_memory(shape, rules: WindowRules, n_conditions: int, tiles: tuple[int, int] | None) -> int:
+    """Host bytes a run holds at its peak: the layers, their padded window views, the maps and
+    one batch in flight. Tiles pad and accumulate one slab at a time."""
+    from .modes.omniscape import default_batch
+
+    m, n = shape
+    d = rules.half
+    cells = m * n
+    layers = (3 + 2 * n_conditions) * cells * 8 + 3 * cells * 8  # inputs, then the output maps
+    if tiles is not None:
+        m, n = -(-m // tiles[0]) + 2 * d, -(-n // tiles[1]) + 2 * d  # one slab at a time
+        layers += 2 * cells * 8  # the whole-map sums the tiles are added into
+    padded = (m + 2 * d) * (n + 2 * d)
+    windows = padded * ((2 + n_conditions) * 8 + 1) + 2 * padded * 8
+    batch = default_batch(rules) * rules.size ** 2 * BATCH_BYTES_PER_CELL
+    return layers + windows + batch
+
+
+def check_memory(need: int, free: int | None, tiles) -> None:
+    """An InputError before any work when the plan does not fit in the free host memory."""
+    from .memory import HEADROOM
+
+    if free is None or need <= HEADROOM * free:
+        return
+    advice = "use more --tiles" if tiles else "use --tiles (e.g. 4x4)"
+    raise InputError(f"this Omniscape run needs about {need / 2**30:.1f} GiB of memory but {free / 2**30:.1f} GiB "
+                     f"is free: {advice} or a machine with more memory")
+
+
 def project_folder(name: str, base: Path | None = None) -> Path:
     """``name`` under ``base`` (default: the current directory), or ``name_1``, ``name_2``... if
     it exists (Omniscape's rule)."""
@@ -158,8 +192,11 @@ def run_omniscape_config(cfg: OmniscapeConfig, base: Path | None = None, method:
     if checkpoint is not None and tiles is None:
         tiles = (2, 2)
     t0 = time.perf_counter()
+    from .memory import host_free_bytes
+
     layers = load_layers(cfg)
     rules = rules_of(cfg)
+    check_memory(plan_memory(layers.source.shape, rules, len(layers.conditions), tiles), host_free_bytes(), tiles)
     total = len(find_targets(layers.source, rules.block_size))
     done = 0
 

@@ -175,3 +175,19 @@ def test_cli_tiles(tmp_path, monkeypatch):
     assert code == 0, out
     assert len(list((tmp_path / "ck").glob("tile_*.npz"))) == 4
     assert_matches(read_raster(tmp_path / "test3" / "cum_currmap.asc")[0], VERIFY / "test3" / "cum_currmap.asc")
+
+
+def test_memory_plan():
+    from gpucircuit.errors import InputError
+    from gpucircuit.modes.omniscape import WindowRules
+    from gpucircuit.omniscape_job import check_memory, plan_memory
+
+    rules = WindowRules(50, 0, 5)
+    whole = plan_memory((20000, 20000), rules, 0, None)
+    tiled = plan_memory((20000, 20000), rules, 0, (8, 8))
+    assert 400e6 * 8 * 6 < whole and tiled < whole  # at least the layers and maps; tiles pad one slab
+    assert plan_memory((100, 100), rules, 2, None) > plan_memory((100, 100), rules, 0, None)
+    check_memory(whole, None, None)  # unknown free memory: no verdict
+    check_memory(whole, 2 * whole, None)
+    with pytest.raises(InputError, match="use --tiles"):
+        check_memory(whole, whole // 2, None)
