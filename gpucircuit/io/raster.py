@@ -264,8 +264,10 @@ def ascii_grid_text(data: np.ndarray, spec: GridSpec, nodata: float = NODATA_OUT
     return "\n".join(lines) + "\n" + body + "\n"
 
 
-def write_raster(path, data: np.ndarray, spec: GridSpec, nodata: float = NODATA_OUT, compress: bool = False) -> Path:
-    """Write ``data`` (NaN = nodata) as GeoTIFF (``.tif``) or ASCII grid (anything else), atomically."""
+def write_raster(path, data: np.ndarray, spec: GridSpec, nodata: float = NODATA_OUT, compress: bool = False,
+                 dtype: str = "float64") -> Path:
+    """Write ``data`` (NaN = nodata) as GeoTIFF (``.tif``, cells of ``dtype``) or ASCII grid (anything
+    else), atomically."""
     import rasterio
 
     path = Path(path)
@@ -274,7 +276,7 @@ def write_raster(path, data: np.ndarray, spec: GridSpec, nodata: float = NODATA_
         tmp = _atomic_target(path)
         try:
             profile = dict(
-                driver="GTiff", height=data.shape[0], width=data.shape[1], count=1, dtype="float64",
+                driver="GTiff", height=data.shape[0], width=data.shape[1], count=1, dtype=dtype,
                 transform=spec.transform, nodata=nodata, crs=spec.crs,
             )
             if compress:
@@ -282,7 +284,7 @@ def write_raster(path, data: np.ndarray, spec: GridSpec, nodata: float = NODATA_
             if data.size > 1 << 20:
                 profile.update(tiled=True, blockxsize=512, blockysize=512, BIGTIFF="IF_SAFER")
             with rasterio.open(tmp, "w", **profile) as ds:
-                ds.write(np.where(np.isnan(data), nodata, data), 1)
+                ds.write(np.where(np.isnan(data), nodata, data).astype(dtype), 1)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

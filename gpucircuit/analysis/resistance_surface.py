@@ -1,0 +1,142 @@
+"""A resistance surface from a ``resistance`` TOML file: weights, factors graded on the template
+grid one at a time (on the array backend), weighted sum, correction; then the output files."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..backend import get_backend, to_host
+from ..errors import InputError
+from ..io.factors import FactorConfig, ResistanceConfig, raster_on_grid, template_grid, vector_on_grid
+from ..io.notice import warn_user
+from ..io.raster import GridSpec
+from . import resistance as rs
+from .ahp import CR_LIMIT, ahp_weights
+
+OUTPUT_RASTER = "resistance.tif"
+OUTPUT_WEIGHTS = "weights.csv"
+OUTPUT_PNG = "resistance.png"
+OUTPUT_GRADING = "grading.csv"
+
+
+@dataclass
+class ResistanceSurface:
+    surface: np.ndarray          # float64 on the host, NaN = nodata
+    spec: GridSpec
+    factors: tuple[str, ...]
+    weights: np.ndarray          # in the order of ``factors``
+    cr: float | None = None      # AHP consistency ratio (None: weights given directly)
+    lambda_max: float | None = None
+    grading: list[dict] = field(default_factory=list)  # per factor and class: bounds and grade
+
+
+def factor_weights(cfg: ResistanceConfig) -> tuple[np.ndarray, float | None, float | None]:
+    """Weights in the order of the factors, the AHP CR and lambda_max (None when given directly).
+
+    CR >= 0.1 is an error unless the [ahp] table allows it, then a warning.
+    """
+    names = [f.name for f in cfg.factors]
+    w = cfg.weights
+    if w.by_factor is not None:
+        return np.array([w.by_factor[n] for n in names]), None, None
+    try:
+        res = ahp_weights(w.matrix)
+    except InputError as err:
+        raise cfg.error("[ahp] key 'matrix'", str(err)) from None
+    if not res.consistent:
+        msg = (f"consistency ratio CR = {res.cr:.4f} is not below {CR_LIMIT} (lambda_max = {res.lambda_max:.4f}): "
+               "revise the judgements")
+        if not w.allow_inconsistent:
+            raise cfg.error("[ahp] key 'matrix'", msg + " or set allow_inconsistent = true")
+        warn_user(f"{cfg.source}: [ahp]: {msg}; used anyway (allow_inconsistent = true)")
+    by_name = dict(zip(w.order, res.weights))
+    return np.array([by_name[n] for n in names]), res.cr, res.lambda_max
+
+
+def grade_factor(f: FactorConfig, spec: GridSpec, xp) -> tuple[object, list[dict]]:
+    """One factor's grades on the template grid (an ``xp`` array, NaN = nodata) and its grading rows."""
+    if f.kind == "distance":
+        if f.is_vector:
+            features = vector_on_grid(f.path, spec, "feature layer", f.layer, f.all_touched)
+        else:
+            v = raster_on_grid(f.path, spec, f.resampling, "feature raster")
+            features = np.isin(v, f.features) if f.features else (np.isfinite(v) & (v != 0))
+        if not features.any():
+            raise InputError(f"no feature of {f.path} lies on the template grid")
+        values = rs.distance_to_features(xp.asarray(features), (abs(spec.transform.e), abs(spec.transform.a)))
+    else:
+        values = xp.asarray(raster_on_grid(f.path, spec, f.resampling, "raster"))
+        if not bool((~xp.isnan(values)).any()):
+            raise InputError(f"{f.path} has no valid cell on the template grid")
+    if f.kind == "reclass":
+        rows = [{"factor": f.name, "class": k, "lower": k, "upper": k, "grade": g} for k, g in sorted(f.table.items())]
+        return rs.grade_reclass(values, f.table, f.nodata_grade), rows
+    if f.breaks is not None:
+        inner = np.asarray(f.breaks)
+    else:
+        inner = rs.data_breaks(values, f.classes, f.method if f.kind == "distance" else f.kind)
+    k = inner.size + 1
+    grades = np.asarray(f.grades) if f.grades is not None else rs.even_grades(k, f.grade_range)
+    bounds = [-np.inf, *inner.tolist(), np.inf]
+    rows = [{"factor": f.name, "class": c + 1, "lower": bounds[c], "upper": bounds[c + 1], "grade": float(grades[c])}
+            for c in range(k)]
+    return rs.grade_breaks(values, inner, grades, f.nodata_grade), rows
+
+
+def build_resistance(cfg: ResistanceConfig) -> ResistanceSurface:
+    """Grade every factor on the template grid, sum them with their weights, apply the correction."""
+    weights, cr, lam = factor_weights(cfg)
+    spec = template_grid(cfg)
+    xp = get_backend().xp
+    grading: list[dict] = []
+
+    def graded():
+        for f in cfg.factors:  # one factor on the device at a time
+            try:
+                g, rows = grade_factor(f, spec, xp)
+            except InputError as err:
+                raise cfg.error(f"factor {f.name!r}", str(err)) from None
+            grading.extend(rows)
+            yield g
+
+    surface = rs.weighted_sum(graded(), weights)
+    c = cfg.correction
+    if c is not None:
+        try:
+            layer = xp.asarray(raster_on_grid(c.path, spec, c.resampling, "correction raster"))
+            if c.nodata_value is not None:
+                layer = xp.where(xp.isnan(layer), c.nodata_value, layer)
+            surface = rs.apply_correction(surface, layer, c.relative)
+        except InputError as err:
+            raise cfg.error("[correction]", str(err)) from None
+    surface = to_host(surface)
+    if not np.isfinite(surface).any():
+        raise cfg.error("factors", "every cell is nodata in some factor: the layers do not overlap on the grid")
+    names = tuple(f.name for f in cfg.factors)
+    return ResistanceSurface(surface, spec, names, weights, cr, lam, grading)
+
+
+def write_resistance(result: ResistanceSurface, out: Path) -> list[Path]:
+    """resistance.tif (float32, compressed), weights.csv, grading.csv and a PNG quick-look, each atomically."""
+    from ..io.quicklook import save_png
+    from ..io.raster import write_raster, write_text_atomic
+
+    out = Path(out)
+    cr = "" if result.cr is None else f"{result.cr:.6g}"
+    lines = ["factor,weight,CR"] + [f"{n},{w:.6g},{cr}" for n, w in zip(result.factors, result.weights)]
+    grading = ["factor,class,lower,upper,grade"] + [
+        f"{r['factor']},{r['class']:g},{r['lower']:.10g},{r['upper']:.10g},{r['grade']:.10g}" for r in result.grading]
+    return [
+        write_raster(out / OUTPUT_RASTER, result.surface, result.spec, compress=True, dtype="float32"),
+        _write(out / OUTPUT_WEIGHTS, lines, write_text_atomic),
+        _write(out / OUTPUT_GRADING, grading, write_text_atomic),
+        save_png(out / OUTPUT_PNG, result.surface, "resistance", cmap="magma_r"),
+    ]
+
+
+def _write(path: Path, lines: list[str], writer) -> Path:
+    writer(path, "\n".join(lines) + "\n")
+    return path
+
