@@ -303,3 +303,37 @@ def test_gpu_grading_and_distance_match_numpy(on_gpu):
     np.testing.assert_allclose(cp.asnumpy(gpu), cpu, rtol=1e-12)
     with pytest.raises(InputError, match="no grade for value"):
         rs.grade_reclass(cp.asarray(v), {1.0: 1, 2.0: 3})
+
+
+# --------------------------------------------------------------------------- distance factors on the template grid
+
+def test_features_beyond_the_grid_count_up_to_the_last_break(tmp_path):
+    """A road two cells above the grid: 60 m from the first row, seen because breaks reach 100 m."""
+    from gpucircuit.analysis.resistance_surface import feature_distance
+    from gpucircuit.io.factors import FactorConfig
+
+    spec = GridSpec((6, 8), Affine(30, 0, X0, 0, -30, Y0), CRS_UTM)
+    y = Y0 + 1.5 * 30  # centre of row -2
+    gpkg = write_lines(tmp_path / "road.gpkg", [np.array([[X0 - 500, y], [X0 + 500, y]])], {"id": [1]}, crs=CRS_UTM)
+    f = FactorConfig(name="roads", path=gpkg, kind="distance", breaks=(45.0, 100.0), grades=(5.0, 3.0, 1.0))
+    d = feature_distance(f, spec, np)
+    np.testing.assert_allclose(d, (np.arange(6) + 2)[:, None] * 30.0 * np.ones((1, 8)))
+    far = FactorConfig(name="roads", path=gpkg, kind="distance", breaks=(10.0, 20.0), grades=(5.0, 3.0, 1.0))
+    with pytest.raises(InputError, match="no feature .* on the template grid or within 20 of it"):
+        feature_distance(far, spec, np)
+
+
+def test_distance_from_a_raster_keeps_its_nodata(tmp_path):
+    from gpucircuit.analysis.resistance_surface import feature_distance
+    from gpucircuit.io.factors import FactorConfig
+
+    spec = GridSpec((5, 6), Affine(30, 0, X0, 0, -30, Y0), CRS_UTM)
+    lc = np.full(spec.shape, 41.0)
+    lc[2, 3] = 11.0
+    lc[0, 0] = np.nan
+    path = write_tif(tmp_path / "lc.tif", lc, spec.transform, CRS_UTM)
+    f = FactorConfig(name="water", path=path, kind="distance", breaks=(50.0,), grades=(1.0, 2.0), features=(11.0,))
+    d = feature_distance(f, spec, np)
+    want = brute_distance(lc == 11.0, 30.0, 30.0)
+    want[0, 0] = np.nan
+    np.testing.assert_allclose(d, want)

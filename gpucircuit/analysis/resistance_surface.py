@@ -2,6 +2,7 @@
 grid one at a time (on the array backend), weighted sum, correction; then the output files."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import numpy as np
 
 from ..backend import get_backend, to_host
 from ..errors import InputError
-from ..io.factors import FactorConfig, ResistanceConfig, raster_on_grid, template_grid, vector_on_grid
+from ..io.factors import (FactorConfig, ResistanceConfig, padded_grid, raster_on_grid, template_grid,
+                          vector_on_grid)
 from ..io.notice import warn_user
 from ..io.raster import GridSpec
 from . import resistance as rs
@@ -55,17 +57,35 @@ def factor_weights(cfg: ResistanceConfig) -> tuple[np.ndarray, float | None, flo
     return np.array([by_name[n] for n in names]), res.cr, res.lambda_max
 
 
+def feature_distance(f: FactorConfig, spec: GridSpec, xp):
+    """Distance to a factor's features on the template grid; cells nodata in a feature raster stay nodata.
+
+    With fixed breaks, features up to the last break outside the grid still count: the grid is padded
+    by that distance first. (With data-driven classes the distances define the breaks, so only features
+    on the grid count.)
+    """
+    pad = 0 if f.breaks is None else math.ceil(max(f.breaks[-1], 0.0) / min(abs(spec.transform.a),
+                                                                            abs(spec.transform.e)))
+    big = padded_grid(spec, pad)
+    nodata = None
+    if f.is_vector:
+        features = vector_on_grid(f.path, big, "feature layer", f.layer, f.all_touched)
+    else:
+        v = raster_on_grid(f.path, big, f.resampling, "feature raster")
+        features = np.isin(v, f.features) if f.features else (np.isfinite(v) & (v != 0))
+        nodata = np.isnan(v[pad:pad + spec.shape[0], pad:pad + spec.shape[1]])
+    if not features.any():
+        raise InputError(f"no feature of {f.path} lies on the template grid"
+                         + (f" or within {f.breaks[-1]:g} of it" if pad else ""))
+    dist = rs.distance_to_features(xp.asarray(features), (abs(spec.transform.e), abs(spec.transform.a)))
+    dist = dist[pad:pad + spec.shape[0], pad:pad + spec.shape[1]]
+    return dist if nodata is None or not nodata.any() else xp.where(xp.asarray(nodata), xp.nan, dist)
+
+
 def grade_factor(f: FactorConfig, spec: GridSpec, xp) -> tuple[object, list[dict]]:
     """One factor's grades on the template grid (an ``xp`` array, NaN = nodata) and its grading rows."""
     if f.kind == "distance":
-        if f.is_vector:
-            features = vector_on_grid(f.path, spec, "feature layer", f.layer, f.all_touched)
-        else:
-            v = raster_on_grid(f.path, spec, f.resampling, "feature raster")
-            features = np.isin(v, f.features) if f.features else (np.isfinite(v) & (v != 0))
-        if not features.any():
-            raise InputError(f"no feature of {f.path} lies on the template grid")
-        values = rs.distance_to_features(xp.asarray(features), (abs(spec.transform.e), abs(spec.transform.a)))
+        values = feature_distance(f, spec, xp)
     else:
         values = xp.asarray(raster_on_grid(f.path, spec, f.resampling, "raster"))
         if not bool((~xp.isnan(values)).any()):

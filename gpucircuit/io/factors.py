@@ -435,6 +435,16 @@ def _grid_over(extent, cellsize: float, crs) -> GridSpec:
     return GridSpec((rows, cols), Affine(cellsize, 0.0, xmin, 0.0, -cellsize, ymax), crs)
 
 
+def padded_grid(spec: GridSpec, cells: int) -> GridSpec:
+    """``spec`` grown by ``cells`` on every side (same cells, same CRS)."""
+    from affine import Affine
+
+    h, w = spec.shape
+    t = spec.transform
+    grown = Affine(t.a, t.b, t.c - cells * (t.a + t.b), t.d, t.e, t.f - cells * (t.d + t.e))
+    return GridSpec((h + 2 * cells, w + 2 * cells), grown, spec.crs)
+
+
 def raster_on_grid(path: Path, spec: GridSpec, resampling: str, name: str) -> np.ndarray:
     """Band 1 of a raster on the template grid (float64, NaN = nodata), reprojected and resampled
     by rasterio when its grid differs; cells of the template outside the raster are nodata."""
