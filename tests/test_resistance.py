@@ -337,3 +337,47 @@ def test_distance_from_a_raster_keeps_its_nodata(tmp_path):
     want = brute_distance(lc == 11.0, 30.0, 30.0)
     want[0, 0] = np.nan
     np.testing.assert_allclose(d, want)
+
+
+def test_vector_in_another_crs_is_reprojected(tmp_path):
+    """A road drawn in longitude/latitude lands on the UTM row it was traced along."""
+    from rasterio.warp import transform
+
+    spec = GridSpec((10, 12), Affine(30, 0, X0, 0, -30, Y0), CRS_UTM)
+    xs = np.linspace(X0 - 60, X0 + 420, 200)
+    ys = np.full(xs.size, Y0 - 6.5 * 30)  # centre of row 6
+    lon, lat = transform(CRS_UTM, CRS.from_epsg(4326), xs.tolist(), ys.tolist())
+    gpkg = write_lines(tmp_path / "road.gpkg", [np.column_stack([lon, lat])], {"id": [1]}, crs=CRS.from_epsg(4326))
+    burnt = vector_on_grid(gpkg, spec, "roads")
+    assert burnt[6].all() and burnt.sum() == 12
+
+
+def test_distance_keys_for_the_wrong_kind_of_file(folder):
+    path = folder / "study.toml"
+    path.write_text('[grid]\nlike = "lu.tif"\n[[factors]]\nname = "d"\npath = "lu.tif"\nkind = "distance"\n'
+                    'layer = "roads"\nbreaks = [10]\ngrade_range = [1, 2]\n[weights]\nd = 1\n')
+    with pytest.raises(InputError, match="factor 'd' key 'layer': applies to vector features only, and lu.tif is "
+                                         "a raster file"):
+        read_resistance_config(path)
+
+
+def test_raster_in_another_crs_nearest_takes_the_cell_under_each_centre(tmp_path):
+    """Longitude/latitude classes onto a UTM grid: each UTM cell centre, transformed by hand, falls in
+    the source cell whose value it gets (GDAL's approximate transformer may flip a rare borderline cell)."""
+    from rasterio.warp import transform
+
+    geo = CRS.from_epsg(4326)
+    lon0, lat0, step = 15.0, 36.15, 0.0004  # about 36 m x 44 m cells near the zone's central meridian
+    v = np.random.default_rng(9).integers(1, 50, (80, 80)).astype(float)
+    path = write_tif(tmp_path / "geo.tif", v, Affine(step, 0, lon0 - 40 * step, 0, -step, lat0 + 40 * step), geo)
+    cx, cy = transform(geo, CRS_UTM, [lon0], [lat0])
+    dst = GridSpec((40, 40), Affine(30, 0, round(cx[0]) - 600, 0, -30, round(cy[0]) + 600), CRS_UTM)
+    got = raster_on_grid(path, dst, "nearest", "raster")
+    rows, cols = np.mgrid[0:40, 0:40]
+    x = dst.transform.c + (cols + 0.5) * 30
+    y = dst.transform.f - (rows + 0.5) * 30
+    lon, lat = transform(CRS_UTM, geo, x.ravel().tolist(), y.ravel().tolist())
+    sc = np.floor((np.array(lon) - (lon0 - 40 * step)) / step).astype(int)
+    sr = np.floor(((lat0 + 40 * step) - np.array(lat)) / step).astype(int)
+    want = v[sr, sc].reshape(40, 40)
+    assert np.mean(got == want) > 0.99

@@ -144,6 +144,8 @@ def write_resistance(result: ResistanceSurface, out: Path) -> list[Path]:
     from ..io.raster import write_raster, write_text_atomic
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output folder {out} is a file")
     cr = "" if result.cr is None else f"{result.cr:.6g}"
     lines = ["factor,weight,CR"] + [f"{n},{w:.6g},{cr}" for n, w in zip(result.factors, result.weights)]
     grading = ["factor,class,lower,upper,grade"] + [

@@ -288,10 +288,10 @@ def _parse_factor(source: Path, index: int, data) -> FactorConfig:
         fields["layer"] = t.string("layer")
         fields["all_touched"] = t.boolean("all_touched")
         vector = path.suffix.lower() in VECTOR_SUFFIXES
-        for key in ("layer", "all_touched") if not vector else ("features",):
+        for key in ("features",) if vector else ("layer", "all_touched"):
             if key in t.data:
-                raise t.error(f"applies to {'raster' if key in ('layer', 'all_touched') else 'vector'}"
-                              f" features only, and {path.name} is a {'vector' if vector else 'raster'} file", key)
+                raise t.error(f"applies to {'raster' if vector else 'vector'} features only, and {path.name} "
+                              f"is a {'vector' if vector else 'raster'} file", key)
     elif path.suffix.lower() in VECTOR_SUFFIXES:
         raise t.error(f"{path.name} is a vector file: only kind 'distance' reads vector layers", "path")
     return FactorConfig(**fields)
@@ -452,8 +452,9 @@ def raster_on_grid(path: Path, spec: GridSpec, resampling: str, name: str) -> np
     from rasterio.warp import reproject
 
     data, src = read_raster(path, name=name)
-    if src.shape == spec.shape and src.matches(spec):
-        check_same_crs(spec.crs, src.crs, "template grid", f"{name} {path}")
+    same_crs = src.crs == spec.crs  # both unknown counts as the same
+    if src.matches(spec) and (same_crs or src.crs is None or spec.crs is None):
+        check_same_crs(spec.crs, src.crs, "template grid", f"{name} {path}")  # one unknown: cannot tell
         return data
     if src.crs is None or spec.crs is None:
         raise InputError(f"{name} {path} is not on the template grid and "
