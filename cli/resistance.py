@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
         """Resistance surface: factors reclassified or graded by breaks, Jenks classes or distance to
         features on one grid, combined by weights or an AHP matrix, optionally corrected.
 
-        Writes resistance.tif (float32), weights.csv (factor, weight, CR), grading.csv and resistance.png.
+        Writes resistance.tif (float32), weights.csv (factor, weight, CR), grading.csv and
+        resistance_table.md (class bounds, grades, cells, km²) and resistance.png.
         """
         import numpy as np
 

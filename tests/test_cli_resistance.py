@@ -117,6 +117,17 @@ def test_direct_weights_and_relative_correction_end_to_end(app, study):
         ("landuse", 0.5, ""), ("slope", 0.3, ""), ("roads", 0.2, "")]
     grading = read_csv(out / "grading.csv")
     assert [float(r["grade"]) for r in grading if r["factor"] == "slope"] == [1.0, 2.0, 3.0, 4.0]
+    # cells per class, counted here from the inputs; km² of 30 m cells; shares of the factor's valid cells
+    counts = {("landuse", float(k)): int(np.sum(lu == k)) for k in LU_TABLE}
+    counts.update({("slope", float(c)): int(np.sum(g_slope == c)) for c in (1, 2, 3, 4)})
+    counts.update({("roads", float(c)): int(np.sum(g_road == g)) for c, g in ((1, 5), (2, 3), (3, 1))})
+    for r in grading:
+        n = counts[(r["factor"], float(r["class"]))]
+        valid = np.isfinite(lu).sum() if r["factor"] == "landuse" else lu.size
+        assert int(r["cells"]) == n and float(r["area_km2"]) == pytest.approx(n * 900 / 1e6)
+        assert float(r["share_pct"]) == pytest.approx(100 * n / valid)
+    table = (out / "resistance_table.md").read_text()
+    assert "| slope | 0.3000 | 2 | 8 < value <= 15 | 2 |" in table
     assert (out / "resistance.png").stat().st_size > 1000
     assert not list(out.glob(".*"))  # no temporary files left
 

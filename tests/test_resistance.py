@@ -381,3 +381,16 @@ def test_raster_in_another_crs_nearest_takes_the_cell_under_each_centre(tmp_path
     sr = np.floor(((lat0 + 40 * step) - np.array(lat)) / step).astype(int)
     want = v[sr, sc].reshape(40, 40)
     assert np.mean(got == want) > 0.99
+
+
+def test_grading_rows_count_cells_per_class_and_nodata(tmp_path):
+    from gpucircuit.analysis.resistance_surface import grade_factor
+    from gpucircuit.io.factors import FactorConfig
+
+    spec = GridSpec((3, 4), Affine(30, 0, X0, 0, -30, Y0), CRS_UTM)
+    v = np.array([[1.0, 1.0, 2.0, np.nan], [2.0, 2.0, 2.0, 1.0], [np.nan, 1.0, 2.0, 2.0]])
+    path = write_tif(tmp_path / "lu.tif", v, spec.transform, CRS_UTM)
+    f = FactorConfig(name="lu", path=path, kind="reclass", table={1.0: 2.0, 2.0: 4.0}, nodata_grade=5.0)
+    graded, rows = grade_factor(f, spec, np)
+    assert [(r["class"], r["grade"], r["cells"]) for r in rows] == [(1.0, 2.0, 4), (2.0, 4.0, 6), ("nodata", 5.0, 2)]
+    np.testing.assert_array_equal(graded, np.where(np.isnan(v), 5.0, np.where(v == 1.0, 2.0, 4.0)))

@@ -97,6 +97,17 @@ def data_breaks(values, k: int, method: str = "jenks") -> np.ndarray:
     return inner
 
 
+def class_counts(values, bounds, categorical: bool) -> np.ndarray:
+    """Valid cells per class: per value of ``bounds`` (sorted class values) when ``categorical``,
+    else per class of the inner breaks ``bounds`` (convention of the module docstring)."""
+    xp = array_module(values)
+    b = xp.asarray(np.asarray(bounds, dtype=np.float64))
+    v = values[~xp.isnan(values)]
+    idx = xp.searchsorted(b, v, side="left")
+    n = b.size if categorical else b.size + 1
+    return to_host(xp.bincount(xp.clip(idx, 0, n - 1), minlength=n)).astype(np.int64)
+
+
 def distance_to_features(features, cellsize: tuple[float, float]):
     """Euclidean distance (map units, between cell centres) from every cell to the nearest
     feature cell; ``cellsize`` is (row height, column width). Feature cells are 0."""

@@ -21,6 +21,7 @@ OUTPUT_RASTER = "resistance.tif"
 OUTPUT_WEIGHTS = "weights.csv"
 OUTPUT_PNG = "resistance.png"
 OUTPUT_GRADING = "grading.csv"
+OUTPUT_TABLE = "resistance_table.md"
 
 
 @dataclass
@@ -90,19 +91,30 @@ def grade_factor(f: FactorConfig, spec: GridSpec, xp) -> tuple[object, list[dict
         values = xp.asarray(raster_on_grid(f.path, spec, f.resampling, "raster"))
         if not bool((~xp.isnan(values)).any()):
             raise InputError(f"{f.path} has no valid cell on the template grid")
+    nodata_cells = int(xp.isnan(values).sum())
     if f.kind == "reclass":
-        rows = [{"factor": f.name, "class": k, "lower": k, "upper": k, "grade": g} for k, g in sorted(f.table.items())]
-        return rs.grade_reclass(values, f.table, f.nodata_grade), rows
-    if f.breaks is not None:
-        inner = np.asarray(f.breaks)
+        keys = sorted(f.table)
+        graded = rs.grade_reclass(values, f.table, f.nodata_grade)  # first: it checks every class has a grade
+        counts = rs.class_counts(values, keys, categorical=True)
+        rows = [{"class": k, "lower": k, "upper": k, "grade": f.table[k]} for k in keys]
     else:
-        inner = rs.data_breaks(values, f.classes, f.method if f.kind == "distance" else f.kind)
-    k = inner.size + 1
-    grades = np.asarray(f.grades) if f.grades is not None else rs.even_grades(k, f.grade_range)
-    bounds = [-np.inf, *inner.tolist(), np.inf]
-    rows = [{"factor": f.name, "class": c + 1, "lower": bounds[c], "upper": bounds[c + 1], "grade": float(grades[c])}
-            for c in range(k)]
-    return rs.grade_breaks(values, inner, grades, f.nodata_grade), rows
+        if f.breaks is not None:
+            inner = np.asarray(f.breaks)
+        else:
+            inner = rs.data_breaks(values, f.classes, f.method if f.kind == "distance" else f.kind)
+        k = inner.size + 1
+        grades = np.asarray(f.grades) if f.grades is not None else rs.even_grades(k, f.grade_range)
+        graded = rs.grade_breaks(values, inner, grades, f.nodata_grade)
+        counts = rs.class_counts(values, inner, categorical=False)
+        bounds = [-np.inf, *inner.tolist(), np.inf]
+        rows = [{"class": c + 1, "lower": bounds[c], "upper": bounds[c + 1], "grade": float(grades[c])}
+                for c in range(k)]
+    for row, n in zip(rows, counts):
+        row["cells"] = int(n)
+    if f.nodata_grade is not None and nodata_cells:
+        rows.append({"class": "nodata", "lower": np.nan, "upper": np.nan, "grade": f.nodata_grade,
+                     "cells": nodata_cells})
+    return graded, [{"factor": f.name, **r} for r in rows]
 
 
 def build_resistance(cfg: ResistanceConfig) -> ResistanceSurface:
@@ -148,14 +160,65 @@ def write_resistance(result: ResistanceSurface, out: Path) -> list[Path]:
         raise InputError(f"output folder {out} is a file")
     cr = "" if result.cr is None else f"{result.cr:.6g}"
     lines = ["factor,weight,CR"] + [f"{n},{w:.6g},{cr}" for n, w in zip(result.factors, result.weights)]
-    grading = ["factor,class,lower,upper,grade"] + [
-        f"{r['factor']},{r['class']:g},{r['lower']:.10g},{r['upper']:.10g},{r['grade']:.10g}" for r in result.grading]
     return [
         write_raster(out / OUTPUT_RASTER, result.surface, result.spec, compress=True, dtype="float32"),
         _write(out / OUTPUT_WEIGHTS, lines, write_text_atomic),
-        _write(out / OUTPUT_GRADING, grading, write_text_atomic),
+        _write(out / OUTPUT_GRADING, grading_csv(result), write_text_atomic),
+        _write(out / OUTPUT_TABLE, grading_markdown(result), write_text_atomic),
         save_png(out / OUTPUT_PNG, result.surface, "resistance", cmap="magma_r"),
     ]
+
+
+def cell_area_km2(spec: GridSpec) -> float | None:
+    """Area of one cell in km² when the CRS is projected in metres (else None: no honest km²)."""
+    crs = spec.crs
+    if crs is None or not crs.is_projected or (crs.linear_units or "").lower() not in ("metre", "meter", "m"):
+        return None
+    return abs(spec.transform.a * spec.transform.e) / 1e6
+
+
+def grading_rows(result: ResistanceSurface) -> list[dict]:
+    """The grading system as the studies publish it: factor, weight, class bounds, grade, cells, km², share."""
+    weight = dict(zip(result.factors, result.weights))
+    area = cell_area_km2(result.spec)
+    totals: dict[str, int] = {}
+    for r in result.grading:
+        totals[r["factor"]] = totals.get(r["factor"], 0) + r["cells"]
+    return [{**r, "weight": float(weight[r["factor"]]),
+             "area_km2": None if area is None else r["cells"] * area,
+             "share_pct": 100.0 * r["cells"] / totals[r["factor"]] if totals[r["factor"]] else 0.0}
+            for r in result.grading]
+
+
+def _num(x, spec=".10g") -> str:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return ""
+    return x if isinstance(x, str) else format(x, spec)
+
+
+def grading_csv(result: ResistanceSurface) -> list[str]:
+    cols = ("factor", "weight", "class", "lower", "upper", "grade", "cells", "area_km2", "share_pct")
+    return [",".join(cols)] + [",".join(_num(r[c]) for c in cols) for r in grading_rows(result)]
+
+
+def grading_markdown(result: ResistanceSurface) -> list[str]:
+    """A Markdown table of the grading system (lower < value <= upper for breaks)."""
+    cr = "" if result.cr is None else f" AHP consistency ratio CR = {result.cr:.4f} (lambda_max = {result.lambda_max:.4f})."
+    lines = [f"# Resistance factors\n\nWeights sum to {float(np.sum(result.weights)):.4f}.{cr}\n",
+             "| factor | weight | class | range | grade | cells | km² | share % |", "|---|---:|---|---|---:|---:|---:|---:|"]
+    for r in grading_rows(result):
+        if r["class"] == "nodata":
+            rng = "nodata"
+        elif r["lower"] == r["upper"]:
+            rng = f"= {r['lower']:g}"
+        else:
+            lo = "" if np.isinf(r["lower"]) else f"{r['lower']:.6g} < "
+            hi = "" if np.isinf(r["upper"]) else f" <= {r['upper']:.6g}"
+            rng = f"{lo}value{hi}"
+        km2 = "" if r["area_km2"] is None else f"{r['area_km2']:.4f}"
+        lines.append(f"| {r['factor']} | {r['weight']:.4f} | {_num(r['class'], 'g')} | {rng} | {r['grade']:g} | {r['cells']} "
+                     f"| {km2} | {r['share_pct']:.2f} |")
+    return lines
 
 
 def _write(path: Path, lines: list[str], writer) -> Path:
