@@ -136,7 +136,8 @@ def test_ahp_weights_on_a_coarser_template(app, study):
     folder, lu, slope, _ = study
     toml = folder / "study.toml"
     ahp = '[ahp]\nfactors = ["roads", "landuse", "slope"]\nmatrix = [[1, "1/3", 2], [3, 1, 5], ["1/2", "1/5", 1]]\n'
-    toml.write_text(config(ahp, grid=f'crs = "EPSG:32633"\ncellsize = 90\nextent = [{X0}, {Y0 - 600}, {X0 + 900}, {Y0}]'))
+    grid = f'crs = "EPSG:32633"\ncellsize = 90\nextent = [{X0}, {Y0 - 600}, {X0 + 900}, {Y0}]'
+    toml.write_text(config(ahp, grid=grid))
     out = folder / "out"
     res = invoke(app, ["resistance", toml, "-o", out])
     assert res.exit_code == 0, res.output

@@ -203,9 +203,11 @@ def grading_csv(result: ResistanceSurface) -> list[str]:
 
 def grading_markdown(result: ResistanceSurface) -> list[str]:
     """A Markdown table of the grading system (lower < value <= upper for breaks)."""
-    cr = "" if result.cr is None else f" AHP consistency ratio CR = {result.cr:.4f} (lambda_max = {result.lambda_max:.4f})."
+    cr = "" if result.cr is None else \
+        f" AHP consistency ratio CR = {result.cr:.4f} (lambda_max = {result.lambda_max:.4f})."
     lines = [f"# Resistance factors\n\nWeights sum to {float(np.sum(result.weights)):.4f}.{cr}\n",
-             "| factor | weight | class | range | grade | cells | km² | share % |", "|---|---:|---|---|---:|---:|---:|---:|"]
+             "| factor | weight | class | range | grade | cells | km² | share % |",
+             "|---|---:|---|---|---:|---:|---:|---:|"]
     for r in grading_rows(result):
         if r["class"] == "nodata":
             rng = "nodata"
@@ -216,8 +218,8 @@ def grading_markdown(result: ResistanceSurface) -> list[str]:
             hi = "" if np.isinf(r["upper"]) else f" <= {r['upper']:.6g}"
             rng = f"{lo}value{hi}"
         km2 = "" if r["area_km2"] is None else f"{r['area_km2']:.4f}"
-        lines.append(f"| {r['factor']} | {r['weight']:.4f} | {_num(r['class'], 'g')} | {rng} | {r['grade']:g} | {r['cells']} "
-                     f"| {km2} | {r['share_pct']:.2f} |")
+        lines.append(f"| {r['factor']} | {r['weight']:.4f} | {_num(r['class'], 'g')} | {rng} | {r['grade']:g} "
+                     f"| {r['cells']} | {km2} | {r['share_pct']:.2f} |")
     return lines
 
 
