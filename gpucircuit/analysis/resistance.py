@@ -42,6 +42,14 @@ def _fill_nodata(out, values, nodata_grade):
     return xp.where(xp.isnan(values), float(nodata_grade), out)
 
 
+def class_index(values, keys) -> object:
+    """Position of each cell's value in the sorted class values ``keys``; -1 where absent or nodata."""
+    xp = array_module(values)
+    kd = xp.asarray(np.asarray(keys, dtype=np.float64))
+    pos = xp.clip(xp.searchsorted(kd, values), 0, kd.size - 1)
+    return xp.where(kd[pos] == values, pos, -1)  # NaN equals nothing
+
+
 def grade_reclass(values, table: dict, nodata_grade=None):
     """Grades by a reclass table ``{class value: grade}``; NaN stays nodata unless ``nodata_grade``.
 
@@ -51,20 +59,17 @@ def grade_reclass(values, table: dict, nodata_grade=None):
     xp = array_module(values)
     if not table:
         raise InputError("reclass table is empty")
-    keys = np.array(sorted(table), dtype=np.float64)
-    grades = np.array([table[k] for k in sorted(table)], dtype=np.float64)
-    keys_d, grades_d = xp.asarray(keys), xp.asarray(grades)
-    valid = ~xp.isnan(values)
-    pos = xp.clip(xp.searchsorted(keys_d, values), 0, keys.size - 1)
-    found = keys_d[pos] == values
-    missing = valid & ~found
+    keys = sorted(table)
+    grades = xp.asarray(np.array([table[k] for k in keys], dtype=np.float64))
+    idx = class_index(values, keys)
+    missing = (idx < 0) & ~xp.isnan(values)
     if bool(missing.any()):
         absent = np.unique(to_host(values[missing]))
         r, c = _first_cell(missing)
         shown = ", ".join(f"{v:g}" for v in absent[:10]) + (", ..." if absent.size > 10 else "")
         raise InputError(f"reclass table has no grade for value(s) {shown} ({int(missing.sum())} cells, "
                          f"first at row {r}, column {c})")
-    out = xp.where(valid, grades_d[pos], xp.nan)
+    out = xp.where(idx >= 0, grades[xp.maximum(idx, 0)], xp.nan)
     return _fill_nodata(out, values, nodata_grade)
 
 
@@ -101,11 +106,12 @@ def class_counts(values, bounds, categorical: bool) -> np.ndarray:
     """Valid cells per class: per value of ``bounds`` (sorted class values) when ``categorical``,
     else per class of the inner breaks ``bounds`` (convention of the module docstring)."""
     xp = array_module(values)
+    if categorical:
+        idx = class_index(values, bounds)
+        return to_host(xp.bincount(idx[idx >= 0], minlength=len(bounds))).astype(np.int64)
     b = xp.asarray(np.asarray(bounds, dtype=np.float64))
-    v = values[~xp.isnan(values)]
-    idx = xp.searchsorted(b, v, side="left")
-    n = b.size if categorical else b.size + 1
-    return to_host(xp.bincount(xp.clip(idx, 0, n - 1), minlength=n)).astype(np.int64)
+    idx = xp.searchsorted(b, values[~xp.isnan(values)], side="left")
+    return to_host(xp.bincount(idx, minlength=b.size + 1)).astype(np.int64)
 
 
 def distance_to_features(features, cellsize: tuple[float, float]):
