@@ -13,14 +13,14 @@ def register(app: typer.Typer) -> None:
     @app.command("resistance")
     @user_errors
     def resistance(
-        config: Path = typer.Argument(..., help="TOML file: [grid], [[factors]], [weights] or [ahp], [correction]."),
+        config: Path = typer.Argument(..., help="TOML file: a grid table, factors, weights or an AHP matrix, "
+                                                 "an optional correction (keys: gpucircuit/io/factors.py)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder (created)."),
     ):
         """Resistance surface: factors reclassified or graded by breaks, Jenks classes or distance to
         features on one grid, combined by weights or an AHP matrix, optionally corrected.
 
-        Writes resistance.tif (float32), weights.csv (factor, weight, CR), grading.csv and
-        resistance_table.md (class bounds, grades, cells, km²) and resistance.png.
+        Writes resistance.tif (float32), weights.csv (factor, weight, CR), grading.csv, resistance_table.md, a PNG.
         """
         import numpy as np
 
