@@ -153,14 +153,15 @@ def main(argv=None):
     from gpucircuit.backend import set_backend
 
     be = set_backend(args.backend)
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    load = os.getloadavg()  # the machine is shared: a busy one slows every stage
     rows = []
     for n in args.sizes:
         row = run(n, args.seed)
         print(json.dumps(row), flush=True)
         rows.append(row)
-    info = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "backend": be.name,
-            "device": be.device, "machine": platform.platform(), "cpus": os.cpu_count(),
-            "load_avg_at_start": os.getloadavg(), "results": rows}
+    info = {"date": started, "backend": be.name, "device": be.device, "machine": platform.platform(),
+            "cpus": os.cpu_count(), "load_avg_at_start": load, "load_avg_at_end": os.getloadavg(), "results": rows}
     out = args.out or HERE / "results" / f"resistance-{be.name}-{dt.date.today().isoformat()}.json"
     out.write_text(json.dumps(info, indent=1) + "\n")
     print(f"wrote {out}")
