@@ -11,13 +11,14 @@ Layout (paths are relative to the TOML file's folder)::
     kind = "reclass"            # reclass | breaks | jenks | quantile | equal_interval | distance
     table = { 11 = 5, 41 = 1 }  # reclass: class value -> grade; every class present needs a grade
     grade_range = [1, 5]        # reclass: grades must lie in it; others: grades evenly spaced over it
-    # breaks = [5, 15, 25]      # breaks (and distance): inner class breaks, v <= b in the lower class
+    # breaks = [5, 15, 25]      # breaks (and distance): inner class breaks, v <= b in the lower class;
+                                #   distance: features up to the last break beyond the grid count too
     # classes = 5               # jenks / quantile / equal_interval (and distance without breaks)
     # grades = [1, 2, 4, 5]     # explicit grade per class instead of grade_range
     # nodata_grade = 5          # grade for the factor's nodata cells (default: nodata in the result)
     # features = [11, 90]       # distance from a raster: values that are features (default: non-zero)
     # resampling = "bilinear"   # default nearest for reclass and distance, bilinear otherwise
-    [weights]                   # either weights by factor name, summing to 1 ...
+    [weights]                   # either weights by factor name, summing to 1 (within 0.001; used as given) ...
     landuse = 0.6
     [ahp]                       # ... or an AHP pairwise-comparison matrix ("1/3" allowed)
     matrix = [[1, 3], ["1/3", 1]]
