@@ -346,16 +346,20 @@ def _write_geotiff(tmp: Path, data: np.ndarray, spec: GridSpec, nodata: float) -
         ds.write(np.where(np.isnan(data), nodata, data).astype(dtype, copy=False), 1)
 
 
-def write_raster(path, data: np.ndarray, spec: GridSpec, nodata: float = NODATA_OUT, compress: bool = False) -> Path:
-    """Write ``data`` (NaN = nodata) as GeoTIFF (``.tif``: tiled, DEFLATE, float32 data stays float32)
-    or ASCII grid (anything else; gzipped as ``NAME.gz`` with ``compress``), atomically.
+def write_raster(path, data: np.ndarray, spec: GridSpec, nodata: float = NODATA_OUT, compress: bool = False,
+                 dtype: str | None = None) -> Path:
+    """Write ``data`` (NaN = nodata) as GeoTIFF (``.tif``: tiled, DEFLATE, cells of ``dtype``, by default
+    float32 data stays float32 and the rest is float64) or ASCII grid (anything else; gzipped as
+    ``NAME.gz`` with ``compress``), atomically.
 
     A failure to write (folder, disk full, read-only file system) is an :class:`OutputError`
     naming the file, and leaves neither the file nor a temporary behind.
     """
     path = Path(path)
     data = np.asarray(data)
-    if data.dtype != np.float32:
+    if dtype is not None:
+        data = data.astype(dtype, copy=False)
+    elif data.dtype != np.float32:
         data = data.astype(np.float64, copy=False)
     if path.suffix.lower() in (".tif", ".tiff"):
         with _replacing(path) as tmp:
