@@ -14,6 +14,7 @@ from .io.outputs import MapWriter, write_pairwise_resistances, write_point_resis
 from .io.points import read_included_pairs, read_points, read_source_strengths
 from .io.raster import check_same_grid, read_raster
 from .modes import raster as raster_modes
+from .solver.multigrid import MultigridOptions
 from .solver.system import SolveOptions
 
 
@@ -36,11 +37,12 @@ def _need(path: Path | None, what: str, key: str) -> Path:
     return Path(path)
 
 
-def solve_options(cfg: CircuitscapeConfig, method: str | None = None, client=None) -> SolveOptions:
+def solve_options(cfg: CircuitscapeConfig, method: str | None = None, client=None,
+                  multigrid: MultigridOptions | None = None) -> SolveOptions:
     m = method or "auto"
     if method is None and cfg.solver.lower() in ("cholmod", "mkl_pardiso", "direct"):
         m = "direct"
-    return SolveOptions(method=m, precision=cfg.precision, client=client)
+    return SolveOptions(method=m, precision=cfg.precision, client=client, multigrid=multigrid or MultigridOptions())
 
 
 def _region_labels(values: np.ndarray) -> np.ndarray:
@@ -149,10 +151,11 @@ def check_points_on_habitat(graph, cells: dict, spec) -> None:
 
 
 def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None,
-               strict_points: bool = False, client=None) -> JobReport:
+               strict_points: bool = False, client=None, multigrid: MultigridOptions | None = None) -> JobReport:
     """Run a Circuitscape job and write its outputs; returns what was written.
 
-    ``strict_points`` turns focal points on nodata into an error instead of Circuitscape's -1.
+    ``strict_points`` turns focal points on nodata into an error instead of Circuitscape's -1;
+    ``multigrid`` sets the ``mg`` solver's hierarchy and cycle (default: the backend's).
     """
     t0 = time.perf_counter()
     if cfg.data_type == "network":
@@ -168,7 +171,7 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, progress=None
     writer = MapWriter(prefix, spec, graph.g > 0, cfg.write_as_tif, cfg.compress_grids, cfg.log_transform_maps,
                        cfg.set_null_currents_to_nodata, cfg.set_null_voltages_to_nodata)
     report = JobReport(cfg.scenario)
-    options = solve_options(cfg, method, client)
+    options = solve_options(cfg, method, client, multigrid)
     per_solve_cur = cfg.write_cur_maps and not cfg.write_cum_cur_map_only
     maps = raster_modes.MapOptions(
         currents=cfg.write_cur_maps or cfg.write_cum_cur_map_only or cfg.write_max_cur_maps,
