@@ -8,7 +8,8 @@
 ((3, 3), (50, 60))
 
 Resistance arrays use NaN for nodata. Points are ``{id: [(row, col), ...]}`` (several cells =
-a focal region) or an integer raster of ids (cells > 0).
+a focal region) or an integer raster of ids (cells > 0). ``multigrid`` takes a
+``gpucircuit.solver.multigrid.MultigridOptions`` for the ``mg`` solver (hierarchy depth, cycle, sweeps).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .errors import InputError
 from .grid import build_raster_graph, conductance_from_habitat
 from .modes import raster as _modes
 from .modes.raster import MapOptions, RasterResult
+from .solver.multigrid import MultigridOptions
 from .solver.system import SolveOptions
 
 
@@ -54,15 +56,19 @@ def _cells(points, shape) -> dict[int, np.ndarray]:
     return point_cells_from_raster(arr)
 
 
+def _solve_options(solver, precision, multigrid) -> SolveOptions:
+    return SolveOptions(method=solver, precision=precision, multigrid=multigrid or MultigridOptions())
+
+
 def _run(fn, resistance, points, *, conductance=False, four_neighbors=False, avg_resistances=False,
-         polygons=None, solver="auto", precision="double", max_map=False, **kw) -> RasterResult:
+         polygons=None, solver="auto", precision="double", multigrid=None, max_map=False, **kw) -> RasterResult:
     graph = _graph(resistance, conductance, four_neighbors, avg_resistances, polygons)
     cells = _cells(points, graph.shape)
     if len(cells) < 2:
         raise InputError(f"{len(cells)} focal point{'' if len(cells) == 1 else 's'} given; "
                          f"{fn.__name__.replace('_', '-')} needs at least two")
     maps = MapOptions(currents=True, max_map=max_map, per_pair=False)
-    return fn(graph, cells, maps=maps, options=SolveOptions(method=solver, precision=precision), **kw)
+    return fn(graph, cells, maps=maps, options=_solve_options(solver, precision, multigrid), **kw)
 
 
 def pairwise(resistance, points, *, include=None, **options) -> RasterResult:
@@ -81,7 +87,8 @@ def all_to_one(resistance, points, *, strengths=None, **options) -> RasterResult
 
 
 def advanced(resistance, sources, grounds, *, direct_grounds=None, conductance=False, four_neighbors=False,
-             avg_resistances=False, polygons=None, solver="auto", precision="double") -> RasterResult:
+             avg_resistances=False, polygons=None, solver="auto", precision="double",
+             multigrid=None) -> RasterResult:
     """Sources (A per cell), ground conductances per cell and optional direct grounds (bool) in one solve."""
     graph = _graph(resistance, conductance, four_neighbors, avg_resistances, polygons)
     src = np.nan_to_num(np.asarray(sources, dtype=np.float64))
@@ -90,7 +97,7 @@ def advanced(resistance, sources, grounds, *, direct_grounds=None, conductance=F
     for name, a in (("sources", src), ("grounds", gnd), ("direct_grounds", direct)):
         if a.shape != graph.shape:
             raise InputError(f"{name} have shape {a.shape}, the resistance array {graph.shape}")
-    return _modes.advanced(graph, src, gnd, direct, SolveOptions(method=solver, precision=precision))
+    return _modes.advanced(graph, src, gnd, direct, _solve_options(solver, precision, multigrid))
 
 
 def network_pairwise(edges, focal_nodes, *, resistances=True, solver="auto"):

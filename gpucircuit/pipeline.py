@@ -17,6 +17,7 @@ from .io.points import grid_from_text, is_text_list, read_included_pairs, read_p
 from .io.raster import check_same_grid, raster_shape, read_raster
 from .modes import raster as raster_modes
 from .progress import current
+from .solver.multigrid import MultigridOptions
 from .solver.system import SolveOptions, other_solver
 
 
@@ -42,11 +43,12 @@ def _need(path: Path | None, what: str, key: str) -> Path:
     return Path(path)
 
 
-def solve_options(cfg: CircuitscapeConfig, method: str | None = None, client=None) -> SolveOptions:
+def solve_options(cfg: CircuitscapeConfig, method: str | None = None, client=None,
+                  multigrid: MultigridOptions | None = None) -> SolveOptions:
     # Circuitscape's direct solvers map to ours; cg+amg to our default (same answers, our fastest path)
     by_ini = {"cholmod": "direct", "mkl_pardiso": "direct", "direct": "direct", "mg": "mg", "amg": "amg"}
     m = method or by_ini.get(cfg.solver, "auto")
-    return SolveOptions(method=m, precision=cfg.precision, client=client)
+    return SolveOptions(method=m, precision=cfg.precision, client=client, multigrid=multigrid or MultigridOptions())
 
 
 def _region_labels(values: np.ndarray) -> np.ndarray:
@@ -185,14 +187,15 @@ def check_focal_count(cells: dict, path, scenario: str) -> None:
 
 
 def run_config(cfg: CircuitscapeConfig, method: str | None = None, strict_points: bool = False,
-               client=None) -> JobReport:
+               client=None, multigrid: MultigridOptions | None = None) -> JobReport:
     """Run a Circuitscape job and write its outputs; returns what was written.
 
     The output folder is created and checked writable, and the job's memory checked from the
     raster headers, before anything is read or solved; a failed run removes the folder again if
     it created it and nothing was written. Solves that fail their residual check give -777 and
     are listed in ``report.failed`` (the job carries on, as Circuitscape does).
-    ``strict_points`` turns focal points on nodata into an error instead of Circuitscape's -1.
+    ``strict_points`` turns focal points on nodata into an error instead of Circuitscape's -1;
+    ``multigrid`` sets the ``mg`` solver's hierarchy and cycle (default: the backend's).
     Progress goes to :func:`gpucircuit.progress.current`.
     """
     t0 = time.perf_counter()
@@ -207,12 +210,12 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, strict_points
             report.timings = dict(total=time.perf_counter() - t0)
         else:
             check_fits_memory(cfg)
-            report = _run_raster_job(cfg, method, strict_points, client, t0)
+            report = _run_raster_job(cfg, method, strict_points, client, multigrid, t0)
     report.seconds = report.timings.get("total", time.perf_counter() - t0)
     return report
 
 
-def _run_raster_job(cfg, method, strict_points, client, t0) -> JobReport:
+def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobReport:
     current().stage("load")
     graph, spec = load_raster_graph(cfg)
     t_loaded = time.perf_counter()
@@ -221,7 +224,7 @@ def _run_raster_job(cfg, method, strict_points, client, t0) -> JobReport:
                        cfg.set_null_currents_to_nodata, cfg.set_null_voltages_to_nodata,
                        dtype=np.float32 if cfg.precision == "single" else np.float64)
     report = JobReport(cfg.scenario, cells=graph.shape[0] * graph.shape[1])
-    options = solve_options(cfg, method, client)
+    options = solve_options(cfg, method, client, multigrid)
     per_solve_cur = cfg.write_cur_maps and not cfg.write_cum_cur_map_only
     maps = raster_modes.MapOptions(
         currents=cfg.write_cur_maps or cfg.write_cum_cur_map_only or cfg.write_max_cur_maps,

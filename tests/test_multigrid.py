@@ -15,7 +15,7 @@ import scipy.sparse.linalg as sla
 
 from gpucircuit.operators import GridEdges, GridOperator
 from gpucircuit.solver.coarsening import Stencil, coarse_shape, galerkin, interpolation
-from gpucircuit.solver.multigrid import GridMultigrid, solve
+from gpucircuit.solver.multigrid import MAX_COARSE, GridMultigrid, MultigridOptions, solve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from landscape import make_landscape, operator_from_resistance, pick_focal_points  # noqa: E402
@@ -274,3 +274,24 @@ def test_blocked_apply_matches_sparse_matrix(four, monkeypatch):
     for block in (50, 7 * 50 * 2, 1 << 18):  # one row, 7 rows, the whole grid
         monkeypatch.setattr(operators, "_BLOCK", block)
         assert np.allclose(op.apply(x), ref, rtol=1e-13, atol=1e-13)
+
+
+def test_options_set_the_hierarchy():
+    """max_coarse / max_levels decide the depth; the default coarsest size is the backend's."""
+    op, _, _ = operator_from_resistance(make_landscape((70, 90), seed=5))
+    shapes = [lvl.shape for lvl in GridMultigrid(op, MultigridOptions(max_coarse=64)).levels]
+    assert shapes == [(70, 90), (35, 45), (18, 23), (9, 12), (5, 6)]  # halved (rounded up) until <= 64 cells
+    assert [lvl.shape for lvl in GridMultigrid(op, max_coarse=64, max_levels=3).levels] == shapes[:3]
+    assert MultigridOptions().coarse_limit(np) == MAX_COARSE["cpu"] > 70 * 90
+    assert len(GridMultigrid(op).levels) == 1  # a CPU default: this grid is solved directly
+    # keyword overrides leave the given options object alone
+    base = MultigridOptions(cycle="V")
+    M = GridMultigrid(op, base, max_coarse=64, dtype=np.float64)
+    assert (M.options.cycle, M.options.max_coarse, M.dtype) == ("V", 64, np.float64)
+    assert base.max_coarse is None
+
+
+@pytest.mark.parametrize("bad", [dict(cycle="F"), dict(max_levels=0), dict(presmooth=-1), dict(max_coarse=0)])
+def test_options_refuse_bad_values(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        MultigridOptions(**bad)

@@ -1,11 +1,33 @@
-"""Every solver path against an independent direct solve on random landscapes."""
+"""Every solver path against an independent direct solve on random landscapes.
+
+"mg" on these small grids is one level (the coarsest-grid limit is larger than the grid), i.e. a
+direct solve inside CG; "mg-deep" forces a real hierarchy (2x2 coarsest grid), so the
+interpolation, Galerkin stencils, smoothers and cycle are checked too.
+"""
 import numpy as np
 import pytest
 
 import gpucircuit as gc
+from gpucircuit.solver.multigrid import MultigridOptions
 from reference import RefCircuit, grounded_component, pick_points, random_landscape
 
-METHODS = ["direct", "amg", "mg"]
+METHODS = ["direct", "amg", "mg", "mg-deep"]
+DEEP = MultigridOptions(max_coarse=4)  # 24 x 30 -> 12 x 15 -> 6 x 8 -> 3 x 4 -> 2 x 2: five levels
+
+
+def solver(method):
+    """API keywords for a method of METHODS."""
+    return dict(solver="mg", multigrid=DEEP) if method == "mg-deep" else dict(solver=method)
+
+
+def assert_deep(stats, method):
+    """mg-deep must really have built >= 3 levels in every solved system (no silent one-level fallback)."""
+    if method != "mg-deep":
+        return
+    levels = [st.levels for st in stats if st.unknowns]
+    assert levels, "nothing was solved"
+    assert all(st.method == "mg" for st in stats if st.unknowns)
+    assert min(levels) >= 3, levels
 LAYOUTS = [(False, False), (False, True), (True, False), (True, True)]  # (four neighbours, avg resistances)
 
 
@@ -16,14 +38,16 @@ def landscape():
     return res, pts
 
 
-@pytest.mark.parametrize("method,precision", [(m, "double") for m in METHODS] + [("mg", "single")])
+@pytest.mark.parametrize("method,precision", [(m, "double") for m in METHODS] + [("mg", "single"),
+                                                                                   ("mg-deep", "single")])
 @pytest.mark.parametrize("four,avg", LAYOUTS)
 def test_pairwise_matches_direct_reference(landscape, method, precision, four, avg):
     """(precision = single stores fp32 conductances but keeps fp64 CG: the same tolerances hold.)"""
     res, pts = landscape
     ref = RefCircuit(res, four, avg)
     R_ref, cum_ref = ref.pairwise(pts)
-    out = gc.pairwise(res, pts, four_neighbors=four, avg_resistances=avg, solver=method, precision=precision)
+    out = gc.pairwise(res, pts, four_neighbors=four, avg_resistances=avg, precision=precision, **solver(method))
+    assert_deep(out.stats, method)
     assert (R_ref == -1).sum() > 0, "the landscape should have disconnected pairs"
     np.testing.assert_allclose(out.resistances, R_ref, rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(out.cum_current, cum_ref, rtol=1e-4, atol=1e-6 * cum_ref.max())
@@ -34,11 +58,13 @@ def test_one_to_all_and_all_to_one_match_reference(landscape, method):
     res, pts = landscape
     ref = RefCircuit(res)
     r1, c1 = ref.one_to_all(pts)
-    out = gc.one_to_all(res, pts, solver=method)
+    out = gc.one_to_all(res, pts, **solver(method))
+    assert_deep(out.stats, method)
     np.testing.assert_allclose(out.resistances, r1, rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(out.cum_current, c1, rtol=1e-4, atol=1e-6 * c1.max())
     r2, c2 = ref.all_to_one(pts)
-    out = gc.all_to_one(res, pts, solver=method)
+    out = gc.all_to_one(res, pts, **solver(method))
+    assert_deep(out.stats, method)
     np.testing.assert_array_equal(out.resistances, r2)
     np.testing.assert_allclose(out.cum_current, c2, rtol=1e-4, atol=1e-6 * c2.max())
 
@@ -51,7 +77,8 @@ def test_polygons_short_circuit(landscape, method):
     poly[15:18, 20:26] = 3
     ref = RefCircuit(res, polygons=poly)
     R_ref, cum_ref = ref.pairwise(pts)
-    out = gc.pairwise(res, pts, polygons=poly, solver=method)
+    out = gc.pairwise(res, pts, polygons=poly, **solver(method))
+    assert_deep(out.stats, method)
     np.testing.assert_allclose(out.resistances, R_ref, rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(out.cum_current, cum_ref, rtol=1e-4, atol=1e-6 * cum_ref.max())
 
@@ -69,7 +96,8 @@ def test_advanced_matches_reference(landscape, method):
     for r, c in cells[rng.choice(len(cells), 5, replace=False)]:
         if src[r, c] == 0:
             gnd[r, c] = rng.random() + 0.1
-    out = gc.advanced(res, src, gnd, solver=method)
+    out = gc.advanced(res, src, gnd, **solver(method))
+    assert_deep(out.stats, method)
     # reference: only components with both sources and grounds are solved
     inj = {ref.node_of[tuple(p)]: src[tuple(p)] for p in np.argwhere(src > 0)}
     gg = {ref.node_of[tuple(p)]: gnd[tuple(p)] for p in np.argwhere(gnd > 0)}
@@ -126,7 +154,9 @@ def test_single_precision_stores_fp32_conductances():
 @pytest.mark.parametrize("method", METHODS)
 def test_unit_injections_equal_explicit_right_hand_sides(method):
     """solve_units builds the right-hand sides batch by batch; same voltages as solve()."""
-    s, graph, cells = grounded_component((28, 33), 8, method=method)
+    deep = {"method": "mg", "multigrid": DEEP} if method == "mg-deep" else {"method": method}
+    s, graph, cells = grounded_component((28, 33), 8, **deep)
+    assert_deep([s.stats], method)
     pick = cells[[3, 11, 20]]
     rhs = np.zeros((3,) + graph.shape)
     for j, c in enumerate(pick):

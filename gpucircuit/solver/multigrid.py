@@ -36,7 +36,7 @@ work vectors of each level.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -57,29 +57,66 @@ class Level:
         return f"Level{self.shape}"
 
 
+# Largest grid solved directly, per backend (the only per-backend setting). CPU: stop at ~125^2
+# and factorise (SuperLU): a deep W-cycle spends more in Python call overhead on tiny grids than
+# the factorisation costs (measured 1000^2: 0.8 s vs 2.2 s solve, same 11 iterations). GPU:
+# coarsen to 32^2, solved by a dense inverse on the device.
+MAX_COARSE = {"cpu": 20000, "gpu": 1024}
+
+
+@dataclass(frozen=True)
+class MultigridOptions:
+    """Settings of the grid multigrid, pyamg-style; the defaults are the measured choices above.
+
+    ``max_coarse``: largest grid (cells) solved directly; None = ``MAX_COARSE`` for the backend.
+    ``max_levels``: levels at most, the finest included. ``cycle``: "W" or "V".
+    ``presmooth`` / ``postsmooth``: forward / backward GS sweeps on the finest level (equal
+    counts keep the preconditioner symmetric, as PCG requires). ``coarse_sweeps``: multiplier
+    of those sweeps on the coarser levels. ``dtype``: precision of the cycle (CG keeps float64).
+    """
+
+    max_coarse: int | None = None
+    max_levels: int = 30
+    cycle: str = "W"
+    presmooth: int = 1
+    postsmooth: int = 1
+    coarse_sweeps: int = 2
+    dtype: object = np.float32
+
+    def __post_init__(self):
+        if self.cycle not in ("V", "W"):
+            raise ValueError(f"cycle must be 'V' or 'W', not {self.cycle!r}")
+        for name in ("max_levels", "coarse_sweeps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("presmooth", "postsmooth"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)}")
+        if self.max_coarse is not None and self.max_coarse < 1:
+            raise ValueError(f"max_coarse must be at least 1 cell, not {self.max_coarse}")
+
+    def coarse_limit(self, xp) -> int:
+        """``max_coarse``, or the default of the backend whose array namespace is ``xp``."""
+        if self.max_coarse is not None:
+            return self.max_coarse
+        return MAX_COARSE["cpu" if xp is np else "gpu"]
+
+
 class GridMultigrid:
     """One multigrid cycle as a preconditioner ``z = M r`` for a ``GridOperator``.
 
-    Options: ``max_coarse`` (largest grid solved directly, cells), ``presmooth`` /
-    ``postsmooth`` (GS sweeps on the finest level), ``coarse_sweeps`` (multiplier of the
-    sweeps on coarser levels), ``cycle`` ("V" or "W"), ``max_levels``.
+    Settings come from ``options`` (a ``MultigridOptions``), with any of its fields overridden by
+    keyword, e.g. ``GridMultigrid(op, max_coarse=64, dtype=np.float64)``.
     """
 
-    def __init__(self, op, dtype=np.float32, max_coarse: int | None = None, presmooth: int = 1,
-                 postsmooth: int = 1, cycle: str = "W", max_levels: int = 30,
-                 coarse_sweeps: int = 2):
-        self.xp = xp = op.xp
-        self.dtype = np.dtype(dtype)
-        self.presmooth, self.postsmooth = presmooth, postsmooth
-        self.coarse_sweeps = coarse_sweeps  # sweep multiplier on levels below the finest
-        if cycle not in ("V", "W"):
-            raise ValueError(f"cycle must be 'V' or 'W', not {cycle!r}")
-        self.cycle_type = cycle
-        if max_coarse is None:
-            # CPU: stop at ~125^2 and factorise (SuperLU): a deep W-cycle spends more in
-            # Python call overhead on tiny grids than the factorisation costs (measured
-            # 1000^2: 0.8 s vs 2.2 s solve, same 11 iterations). GPU: coarsen to 32^2.
-            max_coarse = 20000 if xp is np else 1024
+    def __init__(self, op, options: MultigridOptions | None = None, **overrides):
+        self.options = o = replace(options or MultigridOptions(), **overrides)
+        self.xp = op.xp
+        self.dtype = np.dtype(o.dtype)
+        self.presmooth, self.postsmooth = o.presmooth, o.postsmooth
+        self.coarse_sweeps = o.coarse_sweeps  # sweep multiplier on levels below the finest
+        self.cycle_type = o.cycle
+        max_coarse, max_levels = o.coarse_limit(self.xp), o.max_levels
         st = Stencil.from_operator(op)  # the operator's own arrays, no copy
         self.levels: list[Level] = []
         while True:
@@ -248,4 +285,4 @@ def solve(op, b, rtol: float = 1e-6, maxiter: int = 200, precond="mg", x0=None, 
     return (x[0] if squeeze else x), info
 
 
-__all__ = ["GridMultigrid", "Level", "solve", "CGInfo"]
+__all__ = ["GridMultigrid", "Level", "MultigridOptions", "MAX_COARSE", "solve", "CGInfo"]

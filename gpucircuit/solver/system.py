@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from ..errors import SolverError
 from ..grid import RasterGraph
 from .cg import pcg
+from .multigrid import MultigridOptions
 
 RESIDUAL_LIMIT = 1e-4  # Circuitscape refuses a solution whose relative residual is above this
 
@@ -37,8 +38,8 @@ class SolveOptions:
     # direct against 103 s multigrid at 44 iterations x 16 right-hand sides)
     many_rhs: int = 8
     many_rhs_limit: int = 1_500_000
-    precision: str = "double"
-    mg_dtype: object = np.float32  # multigrid cycle precision under precision = double
+    precision: str = "double"  # single: fp32 edge conductances (CG keeps fp64 vectors either way)
+    multigrid: MultigridOptions = field(default_factory=MultigridOptions)  # the mg method's hierarchy and cycle
     client: object = None  # a dask.distributed Client: spread right-hand sides over its workers
     # a right-hand side that fails the residual check is listed in SolveStats.failed instead of
     # stopping the job (Circuitscape reports -777 for that pair and carries on)
@@ -55,6 +56,7 @@ class SolveStats:
     setup_s: float = 0.0  # hierarchy / factorisation
     solve_s: float = 0.0  # all solves, transfers included
     failed: dict = field(default_factory=dict)  # right-hand side index -> relative residual (keep_going)
+    levels: int = 0  # multigrid levels, finest included (0: no multigrid)
 
 
 def _unknown_index(active: np.ndarray, merge: np.ndarray) -> tuple[np.ndarray, int]:
@@ -207,19 +209,22 @@ class GroundedSystem:
         strong = GridOperator.build(strengthen_regions(edges, self.graph.merge), active, ground) if merged else None
         self._op = GridOperator.build(edges, active, ground, inplace=True)
         del edges
-        dtype = np.float32 if single else self.options.mg_dtype  # fp32 cycles: same iterations, half the traffic
+        mg_options = self.options.multigrid
         grid_apply = self._op.apply
         self._regions = MergedGrid(self.graph.merge, self.active, xp, degree=e.degree())
         if self._regions.empty:
             self._apply = grid_apply
+            self.multigrid = GridMultigrid(self._op, mg_options)
             # pockets the coarse grid cannot see are deflated exactly
-            self._mg = PocketDeflation(self._op).balance(grid_apply, GridMultigrid(self._op, dtype=dtype))
+            self._mg = PocketDeflation(self._op).balance(grid_apply, self.multigrid)
         else:  # one unknown per region: exact operator, multigrid on strongly linked regions
             leak = leak_for_ungrounded(strong, not eight)
             if leak is not None:
                 strong.diag = strong.diag + xp.asarray(leak)
             self._apply = self._regions.operator(grid_apply)
-            self._mg = self._regions.preconditioner(GridMultigrid(strong, dtype=dtype))
+            self.multigrid = GridMultigrid(strong, mg_options)
+            self._mg = self._regions.preconditioner(self.multigrid)
+        self.stats.levels = len(self.multigrid.levels)
 
     def to_unknowns(self, rhs_grid: np.ndarray) -> np.ndarray:
         """(k, m, n) cell injections -> (k, n_unknowns); injections on inactive cells are dropped."""
