@@ -14,7 +14,7 @@ app = typer.Typer(
 )
 
 # each module defines register(app) and imports its heavy dependencies lazily, so --help is instant
-COMMANDS = ("run", "circuit", "corridors", "pinchpoints", "barriers", "centrality", "linkage", "report")
+COMMANDS = ("run", "circuit", "corridors", "pinchpoints", "barriers", "centrality", "linkage", "report", "mspa", "sources")
 
 
 @app.callback()
