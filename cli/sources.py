@@ -113,6 +113,8 @@ def register(app: typer.Typer) -> None:
 
         t0 = time.perf_counter()
         thresholds = parse_sweep(sweep) if sweep is not None else None
+        if sum(x is not None for x in (dpc_min, top, None if score is not None else top_percent)) > 1:
+            raise InputError("choose one selection rule: --dpc-min, --top or --top-percent")
         values, spec = read_raster(input_path, name="input raster")
         area = cell_area_m2(spec, input_path, strict=True)
         cells, study = habitat(values, classes, binary, input_path)
