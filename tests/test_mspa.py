@@ -200,3 +200,14 @@ def test_stats_and_errors():
     with pytest.raises(InputError, match="connectivity"):
         M.mspa(fg, connectivity=6)
     assert np.all(M.mspa(np.zeros((12, 12), bool), xp=np) == 0)
+
+
+@pytest.mark.parametrize("conn", [8, 4])
+def test_wide_edges_use_the_distance_transform_and_match(conn):
+    """EdgeWidth 4 has a disk of more than 49 pixels: the distance-transform path."""
+    R = M.radius(4)
+    assert sum(dy * dy + dx * dx <= R * R for dy in range(-5, 6) for dx in range(-5, 6)) > 49
+    fg, miss = random_map(16, (34, 40))
+    got = M.mspa(fg, miss, edge_width=4, connectivity=conn, xp=np)
+    check_partition(got, fg, miss)
+    assert np.array_equal(got, plain_mspa(fg, miss, 4, conn))

@@ -117,9 +117,19 @@ def _classify(fg, miss, R, connectivity, xp):
     ndi = ndimage_module(xp)
     fg_st, bg_st = (xp.asarray(s) for s in _structures(connectivity))
 
+    disk = _disk(R)
+    footprint = None
+    if len(disk) <= 49:  # small edge widths: a dilation by the disk beats a distance transform
+        r = int(math.floor(R))
+        fp = np.zeros((2 * r + 1, 2 * r + 1), dtype=bool)
+        fp[disk[:, 0] + r, disk[:, 1] + r] = True
+        footprint = xp.asarray(fp)
+
     def within(mask):  # pixels within R of a True pixel of mask (mask itself included)
         if not bool(mask.any()):
             return xp.zeros(mask.shape, dtype=bool)
+        if footprint is not None:
+            return ndi.binary_dilation(mask, structure=footprint)
         return ndi.distance_transform_edt(~mask) <= R
 
     F = fg | (miss & within(fg))
@@ -215,8 +225,9 @@ def _residue_kinds(rlab, nr, ring, clab, R, fg_st) -> np.ndarray:
         hit = lab > 0
         reach_res.append(res[hit])
         reach_core.append(lab[hit])
-    pairs = np.unique(np.stack([np.concatenate(reach_res), np.concatenate(reach_core)]), axis=1)
-    n_cores = np.bincount(pairs[0], minlength=nr + 1)
+    span = int(clab.max()) + 1
+    pairs = np.unique(np.concatenate(reach_res) * span + np.concatenate(reach_core))
+    n_cores = np.bincount(pairs // span, minlength=nr + 1)
     # groups of contacts: contacts of one residue joined when adjacent
     rows, cols = [], []
     for dy, dx in steps:
@@ -232,7 +243,7 @@ def _residue_kinds(rlab, nr, ring, clab, R, fg_st) -> np.ndarray:
     rows, cols = np.concatenate(rows), np.concatenate(cols)
     graph = coo_matrix((np.ones(rows.size), (rows, cols)), shape=(key.size, key.size))
     _, group = connected_components(graph, directed=False)
-    n_groups = np.bincount(np.unique(np.stack([res, group]), axis=1)[0], minlength=nr + 1)
+    n_groups = np.bincount(np.unique(res * key.size + group) // key.size, minlength=nr + 1)
     kinds = np.full(nr + 1, BRANCH, dtype=np.uint8)
     kinds[(n_cores == 1) & (n_groups >= 2)] = LOOP
     kinds[n_cores >= 2] = BRIDGE
