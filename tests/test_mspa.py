@@ -211,3 +211,24 @@ def test_wide_edges_use_the_distance_transform_and_match(conn):
     got = M.mspa(fg, miss, edge_width=4, connectivity=conn, xp=np)
     check_partition(got, fg, miss)
     assert np.array_equal(got, plain_mspa(fg, miss, 4, conn))
+
+
+def _cupy():
+    try:
+        import cupy
+
+        return cupy if cupy.cuda.runtime.getDeviceCount() > 0 else None
+    except Exception:  # noqa: BLE001 - no CuPy or no driver: no GPU
+        return None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(_cupy() is None, reason="needs CuPy and a CUDA device")
+@pytest.mark.parametrize("w", [1, 4])
+def test_gpu_matches_cpu(w):
+    cp = _cupy()
+    for seed in SEEDS:
+        fg, miss = random_map(seed, (64, 70))
+        for conn in (8, 4):
+            want = M.mspa(fg, miss, edge_width=w, connectivity=conn, xp=np)
+            assert np.array_equal(M.mspa(fg, miss, edge_width=w, connectivity=conn, xp=cp), want)
