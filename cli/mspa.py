@@ -61,7 +61,7 @@ def save_mspa_png(path: Path, classes, title: str) -> Path:
     import numpy as np
     from matplotlib.patches import Patch
 
-    from gpucircuit.analysis.mspa import CLASSES, COLOURS, MISSING
+    from gpucircuit.analysis.mspa import BORDER_OPENING, CLASSES, COLOURS, INTERNAL, MISSING
     from gpucircuit.io.quicklook import save_figure
 
     step = max(1, int(np.ceil(np.sqrt(classes.size / 2_000_000))))
@@ -73,6 +73,9 @@ def save_mspa_png(path: Path, classes, title: str) -> Path:
     ax.imshow(lut[c], interpolation="nearest")
     handles = [Patch(facecolor=np.array(COLOURS[code]) / 255, edgecolor="grey", label=name) for name, code in CLASSES]
     handles.append(Patch(facecolor=np.array(COLOURS[0]) / 255, edgecolor="grey", label="background"))
+    for code, name in ((INTERNAL, "core-opening"), (BORDER_OPENING, "border-opening")):
+        if np.any(c == code):
+            handles.append(Patch(facecolor=np.array(COLOURS[code]) / 255, edgecolor="grey", label=name))
     if np.any(c == MISSING):
         handles.append(Patch(facecolor="white", edgecolor="grey", label="missing"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
@@ -96,11 +99,14 @@ def register(app: typer.Typer) -> None:
         foreground: str = typer.Option(..., "--foreground", help="Habitat class codes, e.g. 41,42,43 or 41-43."),
         edge_width: int = typer.Option(1, "--edge-width", help="EdgeWidth in pixels (e.g. 2 for 60 m at 30 m)."),
         connectivity: int = typer.Option(8, "--connectivity", help="Foreground connectivity: 8 or 4."),
+        int_ext: bool = typer.Option(False, "--int-ext/--no-int-ext",
+                                     help="GuidosToolbox's IntExt = 1: +100 inside core holes (core-opening 100, "
+                                     "border-opening 220)."),
     ):
         """MSPA (GuidosToolbox's seven classes and byte codes): mspa.tif, mspa_stats.csv and a PNG.
 
         Codes: core 17, islet 9, perforation 5, edge 3, loop 65, bridge 33, branch 1, background 0,
-        missing 129 (external codes; no transition or internal codes: Transition and IntExt = 0).
+        missing 129 (external codes; --int-ext adds GuidosToolbox's internal codes; no transition codes).
         """
         import numpy as np
 
@@ -120,7 +126,7 @@ def register(app: typer.Typer) -> None:
         if not fg.any():
             raise InputError(f"--foreground {foreground}: no cell of {landcover} holds these classes")
         area = cell_area_m2(spec, landcover, strict=False)
-        classes = run_mspa(fg, ~np.isfinite(values), edge_width, connectivity, xp=get_backend().xp)
+        classes = run_mspa(fg, ~np.isfinite(values), edge_width, connectivity, int_ext, xp=get_backend().xp)
         rows = mspa_stats(classes, area)
         out.mkdir(parents=True, exist_ok=True)
         write_class_raster(out / MSPA_TIF, classes, spec, colours=COLOURS)

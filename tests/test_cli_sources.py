@@ -73,6 +73,15 @@ def test_mspa_command(app, landcover, tmp_path):
     core = next(r for r in rows if r["class"] == "core")
     assert float(core["area_km2"]) == pytest.approx(np.count_nonzero(classes == 17) * CELL**2 / 1e6, rel=1e-6)
     assert (out / "mspa.png").stat().st_size > 1000
+    res = invoke(app, ["mspa", path, "-o", tmp_path / "i", "--foreground", "41-42", "--int-ext"])
+    assert res.exit_code == 0, res.output
+    with rasterio.open(tmp_path / "i" / "mspa.tif") as ds:
+        internal = ds.read(1)
+    assert np.array_equal(internal, M.mspa(np.isin(lc, [41, 42]), lc == -9999.0, int_ext=True))
+    assert np.any((internal > 100) & (internal < 129)) and np.any(internal == M.INTERNAL)
+    external = M.mspa(np.isin(lc, [41, 42]), lc == -9999.0)
+    pixels = [int(r["pixels"]) for r in csv.DictReader((tmp_path / "i" / "mspa_stats.csv").open())]
+    assert pixels == [np.count_nonzero(external == code) for _, code in M.CLASSES]     # 1xx counted with xx
 
 
 def test_mspa_then_sources_then_corridors(app, landcover, tmp_path):

@@ -12,7 +12,7 @@ EIGHT = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
 FOUR = [(-1, 0), (0, -1), (0, 1), (1, 0)]
 
 
-def plain_mspa(fg, miss, w, conn):
+def plain_mspa(fg, miss, w, conn, int_ext=False):
     """The module docstring's definitions, literally: loops over pixels, breadth-first search."""
     R = w + 0.98
     pad = math.ceil(2 * R) + 2
@@ -82,6 +82,11 @@ def plain_mspa(fg, miss, w, conn):
         cores = {clab[s] for q in contacts for s in around(*q, disk) if s in core}
         groups = len(set(components(contacts, fnb).values()))
         kind[k] = M.BRIDGE if len(cores) >= 2 else (M.LOOP if groups >= 2 else M.BRANCH)
+    inside, fg_holes = set(), set()
+    if int_ext:
+        core_holes = (everything - core) - touching_border(everything - core, bnb)
+        inside = everything - touching_border(everything - core_holes, bnb)
+        fg_holes = (everything - F) - touching_border(everything - F, bnb)
     out = np.zeros((m0, n0), dtype=np.uint8)
     for i in range(m0):
         for j in range(n0):
@@ -98,6 +103,10 @@ def plain_mspa(fg, miss, w, conn):
                 out[i, j] = M.PERFORATION
             elif p in residue:
                 out[i, j] = kind[rlab[p]]
+            elif p in fg_holes and p not in inside:
+                out[i, j] = M.BORDER_OPENING
+            if p in inside and not miss[i, j]:
+                out[i, j] += M.INTERNAL
     return out
 
 
@@ -230,5 +239,36 @@ def test_gpu_matches_cpu(w):
     for seed in SEEDS:
         fg, miss = random_map(seed, (64, 70))
         for conn in (8, 4):
-            want = M.mspa(fg, miss, edge_width=w, connectivity=conn, xp=np)
-            assert np.array_equal(M.mspa(fg, miss, edge_width=w, connectivity=conn, xp=cp), want)
+            for int_ext in (False, True):
+                want = M.mspa(fg, miss, edge_width=w, connectivity=conn, int_ext=int_ext, xp=np)
+                assert np.array_equal(M.mspa(fg, miss, edge_width=w, connectivity=conn, int_ext=int_ext, xp=cp), want)
+
+
+def test_int_ext_codes_inside_core_holes():
+    fg = hand_drawn()
+    got = M.mspa(fg, int_ext=True, xp=np)
+    assert np.array_equal(got, plain_mspa(fg, np.zeros_like(fg), 1, 8, int_ext=True))
+    assert got[5, 8] == M.PERFORATION + 100 and got[7, 8] == M.INTERNAL       # perforation 105, core-opening
+    assert got[14, 8] == M.BORDER_OPENING                                       # enclosed by the loop, not the core
+    assert got[2, 8] == M.EDGE and got[4, 20] == M.BRIDGE                       # outside: external codes
+    island = M.mspa(nested(), int_ext=True, xp=np)
+    assert island[15, 15] == M.CORE + 100 and island[11, 15] == M.EDGE + 100 and island[6, 15] == 105
+    assert island[9, 9] == M.INTERNAL
+    rows = M.mspa_stats(got, 1e6)
+    assert sum(r["pixels"] for r in rows) == fg.sum()
+
+
+@pytest.mark.parametrize("conn", [8, 4])
+@pytest.mark.parametrize("w", [1, 2])
+def test_int_ext_random_maps_match_plain(conn, w):
+    rng = np.random.default_rng(w + conn)
+    fg = rng.random((30, 34)) > 0.05                                 # dense habitat: holes in the core
+    fg[12:15, :] = rng.random((3, 34)) > 0.7                         # and a gap holding branches
+    miss = rng.random(fg.shape) < 0.02
+    got = M.mspa(fg, miss, edge_width=w, connectivity=conn, int_ext=True, xp=np)
+    assert np.array_equal(got, plain_mspa(fg, miss, w, conn, int_ext=True))
+    # IntExt only relabels: internal codes back to external, openings back to background
+    external = np.where((got > 100) & (got != M.MISSING) & (got != M.BORDER_OPENING), got - 100, got)
+    external[(got == M.INTERNAL) | (got == M.BORDER_OPENING)] = M.BACKGROUND
+    assert np.array_equal(external, M.mspa(fg, miss, edge_width=w, connectivity=conn, xp=np))
+    assert np.any(got == M.INTERNAL) and np.any(got == M.PERFORATION + 100)

@@ -29,8 +29,10 @@ are computed on the padded image, then cropped.
 What differs from GuidosToolbox: it is this definition, not a port.  Transition pixels (the
 codes 35/37/67/69 where a bridge or loop crosses an edge or perforation) are not produced:
 those pixels keep the edge/perforation code, which is the class GuidosToolbox's aggregated
-statistics count them in (Transition = 0 display).  IntExt = 0: no internal (+100) codes, no
-core-/border-opening classes.  Bridges and loops are the residue components, not GuidosToolbox's
+statistics count them in (Transition = 0 display).  IntExt: 0 by default (external codes only);
+with ``int_ext`` every class inside a hole of the core (the hole, and what it encloses, with
+background connectivity) gets +100 (core 117 …, background there = core-opening 100), and
+background in a hole of the working foreground but not of the core = border-opening 220.  Bridges and loops are the residue components, not GuidosToolbox's
 anchored skeleton + watershed, so a wide connector counts whole.
 
 One implementation for both backends: arrays of the backend's namespace ``xp`` through
@@ -49,17 +51,22 @@ from ..backend import get_backend, ndimage_module, to_host
 from ..errors import InputError
 
 __all__ = ["CORE", "ISLET", "PERFORATION", "EDGE", "LOOP", "BRIDGE", "BRANCH", "BACKGROUND", "MISSING",
+           "INTERNAL", "BORDER_OPENING",
            "CLASSES", "COLOURS", "radius", "padding", "mspa", "mspa_stats"]
 
 CORE, ISLET, PERFORATION, EDGE, LOOP, BRIDGE, BRANCH = 17, 9, 5, 3, 65, 33, 1
 BACKGROUND, MISSING = 0, 129
+#: IntExt = 1: added to every class inside a hole of the core (background there = core-opening 100);
+#: background in a hole of the foreground but not of the core = border-opening 220
+INTERNAL, BORDER_OPENING = 100, 220
 #: (name, code) of the seven foreground classes, in GuidosToolbox's order
 CLASSES = (("core", CORE), ("islet", ISLET), ("perforation", PERFORATION), ("edge", EDGE), ("loop", LOOP),
            ("bridge", BRIDGE), ("branch", BRANCH))
 #: GuidosToolbox's display colours (RGB)
 COLOURS = {CORE: (0, 200, 0), ISLET: (160, 60, 0), PERFORATION: (0, 0, 255), EDGE: (0, 0, 0),
            LOOP: (255, 255, 0), BRIDGE: (255, 0, 0), BRANCH: (255, 140, 0), BACKGROUND: (220, 220, 220),
-           MISSING: (255, 255, 255)}
+           MISSING: (255, 255, 255), INTERNAL: (136, 136, 136), BORDER_OPENING: (194, 194, 194)}
+COLOURS.update({code + INTERNAL: COLOURS[code] for _, code in CLASSES})
 
 
 def radius(edge_width: int) -> float:
@@ -86,12 +93,13 @@ def _check(edge_width, connectivity):
     return int(edge_width), int(connectivity)
 
 
-def mspa(foreground, missing=None, edge_width: int = 1, connectivity: int = 8, xp: ModuleType | None = None):
-    """MSPA classes (uint8 host array, GuidosToolbox external codes) of a boolean foreground map.
+def mspa(foreground, missing=None, edge_width: int = 1, connectivity: int = 8, int_ext: bool = False,
+         xp: ModuleType | None = None):
+    """MSPA classes (uint8 host array, GuidosToolbox codes) of a boolean foreground map.
 
     ``missing``: optional boolean map of missing data (coded 129; ignored by the morphology
-    except as described in the module docstring).  ``xp``: ``numpy`` or ``cupy`` (default: the
-    process backend).
+    except as described in the module docstring).  ``int_ext``: GuidosToolbox's IntExt = 1 (see
+    the module docstring).  ``xp``: ``numpy`` or ``cupy`` (default: the process backend).
     """
     edge_width, connectivity = _check(edge_width, connectivity)
     fg = np.asarray(to_host(foreground)).astype(bool)
@@ -107,13 +115,13 @@ def mspa(foreground, missing=None, edge_width: int = 1, connectivity: int = 8, x
         pad = padding(edge_width)
         state = np.where(miss, 2, fg.astype(np.uint8)).astype(np.uint8)
         state = xp.pad(xp.asarray(state), pad, mode="edge")
-        codes = _classify(state == 1, state == 2, radius(edge_width), connectivity, xp)
+        codes = _classify(state == 1, state == 2, radius(edge_width), connectivity, int_ext, xp)
         out = to_host(codes[pad:-pad, pad:-pad]).astype(np.uint8)
     out[miss] = MISSING
     return out
 
 
-def _classify(fg, miss, R, connectivity, xp):
+def _classify(fg, miss, R, connectivity, int_ext, xp):
     ndi = ndimage_module(xp)
     fg_st, bg_st = (xp.asarray(s) for s in _structures(connectivity))
 
@@ -155,6 +163,12 @@ def _classify(fg, miss, R, connectivity, xp):
         kinds = _residue_kinds(to_host(rlab), int(nr), to_host(ring), to_host(clab), R, to_host(fg_st))
         codes = xp.asarray(kinds)[rlab]
         out[residue] = codes[residue]
+    if int_ext:
+        core_holes = ~core & ~_border_touching(~core, bg_st, ndi, xp)
+        inside = core_holes | ~_border_touching(~core_holes, bg_st, ndi, xp)
+        out[inside] += INTERNAL
+        fg_holes = ~F & ~_border_touching(~F, bg_st, ndi, xp)
+        out[fg_holes & ~inside] = BORDER_OPENING
     return out
 
 
@@ -252,9 +266,10 @@ def _residue_kinds(rlab, nr, ring, clab, R, fg_st) -> np.ndarray:
 
 
 def mspa_stats(classes, cell_area_m2: float) -> list[dict]:
-    """Rows ``class, code, pixels, area_km2, share_pct`` (share of the foreground), one per class."""
+    """Rows ``class, code, pixels, area_km2, share_pct`` (share of the foreground), one per class
+    (external and internal codes together)."""
     c = np.asarray(classes)
-    counts = {code: int(np.count_nonzero(c == code)) for _, code in CLASSES}
+    counts = {code: int(np.count_nonzero((c == code) | (c == code + INTERNAL))) for _, code in CLASSES}
     total = sum(counts.values())
     return [{"class": name, "code": code, "pixels": counts[code], "area_km2": counts[code] * cell_area_m2 / 1e6,
              "share_pct": 100.0 * counts[code] / total if total else 0.0} for name, code in CLASSES]
