@@ -70,6 +70,35 @@ def plot_sweep(path: Path, rows: list[dict], unit: str) -> Path:
     return save_figure(fig, path)
 
 
+def write_outputs(out: Path, found, values, spec, thresholds, probability: float, unit: str) -> int:
+    """sources.tif, sources.gpkg, patches.csv and, with ``thresholds``, sweep.csv / sweep.png; the count."""
+    import numpy as np
+
+    from gpucircuit.analysis.conefor import threshold_sweep
+    from gpucircuit.analysis.patches import patches_to_polygons
+    from gpucircuit.io.raster import write_raster, write_text_atomic
+    from gpucircuit.io.vector import write_polygons
+
+    p, ix = found.patches, found.indices
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = np.where(np.isin(p.labels, np.flatnonzero(found.selected) + 1), p.labels, 0)
+    write_raster(out / "sources.tif", np.where(np.isfinite(values), chosen, np.nan), spec, compress=True)
+    polys = patches_to_polygons(chosen, spec.transform)
+    at = [pid - 1 for _, pid in polys]
+    write_polygons(out / "sources.gpkg", [g for g, _ in polys], {
+        "id": [int(i + 1) for i in at], "area_km2": [float(p.area_km2[i]) for i in at],
+        "dPC": [float(ix.pc.dpc[i]) for i in at], "dIIC": [float(ix.diic[i]) for i in at]},
+        crs=spec.crs, layer="sources")
+    write_text_atomic(out / "patches.csv", patches_csv(p, ix, found.selected))
+    if thresholds is None:
+        return 3
+    rows = threshold_sweep(p.area_km2, found.distances, thresholds, probability, found.landscape_km2)
+    write_text_atomic(out / "sweep.csv", "distance,nc,pc,iic\n" + "".join(
+        f"{r['distance']:g},{r['nc']},{r['pc']:.8g},{r['iic']:.8g}\n" for r in rows))
+    plot_sweep(out / "sweep.png", rows, unit)
+    return 5
+
+
 def register(app: typer.Typer) -> None:
     @app.command("sources")
     @user_errors
@@ -103,13 +132,9 @@ def register(app: typer.Typer) -> None:
         """
         import numpy as np
 
-        from gpucircuit.analysis.conefor import conefor_indices, threshold_sweep
-        from gpucircuit.analysis.patches import patches_to_polygons
-        from gpucircuit.analysis.sources import (candidate_patches, cost_edge_distances, euclidean_edge_distances,
-                                                 parse_sweep, select_patches, top_score_cells)
+        from gpucircuit.analysis.sources import parse_sweep, screen_sources, top_score_cells
         from gpucircuit.errors import InputError
-        from gpucircuit.io.raster import check_same_grid, read_raster, write_raster, write_text_atomic
-        from gpucircuit.io.vector import write_polygons
+        from gpucircuit.io.raster import check_same_grid, read_raster
 
         t0 = time.perf_counter()
         thresholds = parse_sweep(sweep) if sweep is not None else None
@@ -118,48 +143,27 @@ def register(app: typer.Typer) -> None:
         values, spec = read_raster(input_path, name="input raster")
         area = cell_area_m2(spec, input_path, strict=True)
         cells, study = habitat(values, classes, binary, input_path)
-        rule_percent = top_percent
         if score is not None:
             if top_percent is None:
                 raise InputError("--score needs --top-percent (the share of cells taken as sources)")
             s, sspec = read_raster(score, name="score raster")
             check_same_grid(spec, sspec, "input raster", "score raster", score)
-            cells, rule_percent = top_score_cells(s, study, top_percent), None
-        patches, found = candidate_patches(cells & study, area, min_area, connectivity)
-        if patches.n == 0:
-            raise InputError(f"no candidate patch in {input_path}" + (f" ({found} patches, all below --min-area "
-                                                                   f"{min_area:g} km²)" if found else ""))
-        cellsize = (abs(spec.transform.a), abs(spec.transform.e))
+            cells, top_percent = top_score_cells(s, study, top_percent), None
+        r = None
         if resistance is not None:
             r, rspec = read_raster(resistance, name="resistance raster")
             check_same_grid(spec, rspec, "input raster", "resistance raster", resistance)
-            with progress_counter("cost-weighted distances", patches.n) as advance:
-                d = cost_edge_distances(patches.labels, patches.n, r, cellsize, progress=lambda i, n: advance())
-        else:
-            d = euclidean_edge_distances(patches.labels, patches.n, cellsize)
-        landscape = float(study.sum()) * area / 1e6
-        result = conefor_indices(patches.area_km2, d, distance, probability, landscape)
-        selected = select_patches(result.pc.dpc, dpc_min=dpc_min, top=top, top_percent=rule_percent)
-
-        out.mkdir(parents=True, exist_ok=True)
-        chosen = np.flatnonzero(selected) + 1
-        ids = np.where(np.isin(patches.labels, chosen), patches.labels, 0).astype(np.float64)
-        ids[~np.isfinite(values)] = np.nan
-        write_raster(out / "sources.tif", ids, spec, compress=True)
-        polys = patches_to_polygons(np.where(np.isin(patches.labels, chosen), patches.labels, 0), spec.transform)
-        at = [pid - 1 for _, pid in polys]
-        write_polygons(out / "sources.gpkg", [g for g, _ in polys], {
-            "id": [int(i + 1) for i in at], "area_km2": [float(patches.area_km2[i]) for i in at],
-            "dPC": [float(result.pc.dpc[i]) for i in at], "dIIC": [float(result.diic[i]) for i in at]},
-            crs=spec.crs, layer="sources")
-        write_text_atomic(out / "patches.csv", patches_csv(patches, result, selected))
-        written = 3
-        if thresholds is not None:
-            rows = threshold_sweep(patches.area_km2, d, thresholds, probability, landscape)
-            write_text_atomic(out / "sweep.csv", "distance,nc,pc,iic\n" + "".join(
-                f"{r['distance']:g},{r['nc']},{r['pc']:.8g},{r['iic']:.8g}\n" for r in rows))
-            plot_sweep(out / "sweep.png", rows, "cost units" if resistance is not None else "map units")
-            written += 2
-        typer.echo(f"sources: {patches.n} candidate patches ({found - patches.n} below --min-area), "
-                   f"PC {result.pc.pc:.4g}, IIC {result.iic:.4g}, NC {result.nc} at {distance:g}; "
-                   f"{len(chosen)} selected; wrote {written} files to {out} in {time.perf_counter() - t0:.2f} s")
+        with progress_counter("edge-to-edge distances") as advance:
+            try:
+                found = screen_sources(cells, study, area, (abs(spec.transform.a), abs(spec.transform.e)),
+                                       min_area_km2=min_area, connectivity=connectivity, distance=distance,
+                                       probability=probability, resistance=r, dpc_min=dpc_min, top=top,
+                                       top_percent=top_percent, progress=lambda i, n: advance())
+            except InputError as err:  # say which input the patches came from
+                raise InputError(f"{input_path}: {err}") from None
+        written = write_outputs(out, found, values, spec, thresholds, probability,
+                                "cost units" if resistance is not None else "map units")
+        p, ix = found.patches, found.indices
+        typer.echo(f"sources: {p.n} candidate patches ({found.found - p.n} below --min-area), PC {ix.pc.pc:.4g}, "
+                   f"IIC {ix.iic:.4g}, NC {ix.nc} at {distance:g}; {int(found.selected.sum())} selected; "
+                   f"wrote {written} files to {out} in {time.perf_counter() - t0:.2f} s")

@@ -170,7 +170,7 @@ def test_errors_are_one_line(app, landcover, tmp_path):
         (["sources", path, "-o", x], "not an MSPA code"),
         (["sources", m / "mspa.tif", "-o", x, "--top", 2, "--dpc-min", 1], "one selection rule"),
         (["sources", m / "mspa.tif", "-o", x, "--sweep", "5:1:1"], "--sweep"),
-        (["sources", m / "mspa.tif", "-o", x, "--min-area", 1000], "below --min-area"),
+        (["sources", m / "mspa.tif", "-o", x, "--min-area", 1000], "below the minimum area"),
         (["sources", m / "mspa.tif", "-o", x, "--score", path], "--top-percent"),
         (["sources", m / "mspa.tif", "-o", x, "--probability", 1.5], "probability"),
     ]:

@@ -19,9 +19,10 @@ import numpy as np
 
 from ..backend import get_backend, ndimage_module, to_host
 from ..errors import InputError
+from .conefor import ConeforResult, conefor_indices
 from .cwd import CostSurface, cell_steps
 
-__all__ = ["Patches", "candidate_patches", "top_score_cells", "euclidean_edge_distances", "cost_edge_distances",
+__all__ = ["Patches", "Screening", "screen_sources", "candidate_patches", "top_score_cells", "euclidean_edge_distances", "cost_edge_distances",
            "select_patches", "parse_sweep"]
 
 
@@ -168,3 +169,43 @@ def parse_sweep(text: str) -> list[float]:
     if count > 1000:
         raise InputError(f"--sweep {text!r} gives {count} thresholds; at most 1000")
     return [start + i * step for i in range(count)]
+
+
+@dataclass
+class Screening:
+    """What :func:`screen_sources` found: the candidates, their distance matrix, Conefor's indices
+    (indexed by patch id − 1), the selection and the study area (km², Conefor's A_L)."""
+
+    patches: Patches
+    found: int                      # patches before the area filter
+    distances: np.ndarray
+    indices: ConeforResult
+    selected: np.ndarray
+    landscape_km2: float
+
+
+def screen_sources(cells, study, cell_area_m2: float, cellsize, *, min_area_km2: float = 0.0, connectivity: int = 8,
+                   distance: float = 5000.0, probability: float = 0.5, resistance=None, dpc_min: float | None = None,
+                   top: int | None = None, top_percent: float | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> Screening:
+    """Candidate patches of ``cells`` inside ``study`` (boolean rasters), filtered by area, with
+    Conefor's indices at ``distance`` / ``probability`` over edge-to-edge distances (Euclidean, or
+    cost-weighted over ``resistance``) and the selection by dPC (:func:`select_patches`).
+
+    ``A_L`` is the area of ``study``.  InputError when no patch is left.
+    """
+    study = np.asarray(study, dtype=bool)
+    patches, found = candidate_patches(np.asarray(cells, dtype=bool) & study, cell_area_m2, min_area_km2,
+                                       connectivity)
+    if patches.n == 0:
+        raise InputError("no candidate patch" + (f" ({found} patches, all below the minimum area "
+                                                 f"{min_area_km2:g} km²)" if found else " (no habitat cell)"))
+    if resistance is not None:
+        d = cost_edge_distances(patches.labels, patches.n, resistance, cellsize, progress=progress)
+    else:
+        d = euclidean_edge_distances(patches.labels, patches.n, cellsize)
+    landscape = float(study.sum()) * cell_area_m2 / 1e6
+    indices = conefor_indices(patches.area_km2, d, distance, probability, landscape)
+    selected = select_patches(indices.pc.dpc, dpc_min=dpc_min, top=top, top_percent=top_percent)
+    return Screening(patches=patches, found=found, distances=d, indices=indices, selected=selected,
+                     landscape_km2=landscape)
