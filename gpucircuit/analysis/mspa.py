@@ -132,10 +132,15 @@ def _classify(fg, miss, R, connectivity, int_ext, xp):
         fp = np.zeros((2 * r + 1, 2 * r + 1), dtype=bool)
         fp[disk[:, 0] + r, disk[:, 1] + r] = True
         footprint = xp.asarray(fp)
+    square = footprint is not None and len(disk) == footprint.size      # EdgeWidth 1 and 2
 
     def within(mask):  # pixels within R of a True pixel of mask (mask itself included)
         if not bool(mask.any()):
             return xp.zeros(mask.shape, dtype=bool)
+        if square:  # a full square footprint is separable: two 1-D passes
+            k = footprint.shape[0]
+            rows = ndi.binary_dilation(mask, structure=xp.ones((1, k), dtype=bool))
+            return ndi.binary_dilation(rows, structure=xp.ones((k, 1), dtype=bool))
         if footprint is not None:
             return ndi.binary_dilation(mask, structure=footprint)
         return ndi.distance_transform_edt(~mask) <= R
@@ -160,7 +165,8 @@ def _classify(fg, miss, R, connectivity, int_ext, xp):
     if bool(residue.any()):
         rlab, nr = ndi.label(residue, structure=fg_st)
         clab, _ = ndi.label(core, structure=fg_st)
-        kinds = _residue_kinds(to_host(rlab), int(nr), to_host(ring), to_host(clab), R, to_host(fg_st))
+        contacts = ring & ndi.binary_dilation(residue, structure=fg_st)   # few: only these go to the host
+        kinds = _residue_kinds(to_host(rlab), int(nr), to_host(contacts), to_host(clab), R, to_host(fg_st))
         codes = xp.asarray(kinds)[rlab]
         out[residue] = codes[residue]
     if int_ext:
@@ -208,14 +214,15 @@ def _disk(R) -> np.ndarray:
     return np.column_stack([dy[keep], dx[keep]])
 
 
-def _residue_kinds(rlab, nr, ring, clab, R, fg_st) -> np.ndarray:
-    """Code (bridge, loop, branch) per residue label, from its contacts on the ring (host arrays)."""
+def _residue_kinds(rlab, nr, contacts, clab, R, fg_st) -> np.ndarray:
+    """Code (bridge, loop, branch) per residue label, from its contacts (ring pixels next to a
+    residue pixel; host arrays)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     m, n = rlab.shape
     steps = _offsets(fg_st)
-    rr, cc = np.nonzero(ring)
+    rr, cc = np.nonzero(contacts)
     # (contact pixel, residue) pairs: a ring pixel next to a residue pixel
     pix, res = [], []
     for dy, dx in steps:
