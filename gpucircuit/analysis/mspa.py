@@ -37,8 +37,8 @@ anchored skeleton + watershed, so a wide connector counts whole.
 
 One implementation for both backends: arrays of the backend's namespace ``xp`` through
 ``scipy.ndimage`` or ``cupyx.scipy.ndimage``; the contacts (few pixels) are sorted out on the
-host.  Measured on the CPU (2 shared cores): 4000 × 4000 random landscape, EdgeWidth 1,
-8-connectivity: 14.1 s (16 M cells; ``benchmarks/bench_mspa.py --size 4000``).
+host.  Measured on the CPU (shared 2-core VM): 4000 × 4000 random landscape, EdgeWidth 1,
+8-connectivity: 15.5 s wall, 6.2 s CPU (``benchmarks/bench_mspa.py --size 4000``).
 """
 from __future__ import annotations
 
