@@ -134,6 +134,7 @@ def register(app: typer.Typer) -> None:
 
         from gpucircuit.analysis.sources import parse_sweep, screen_sources, top_score_cells
         from gpucircuit.errors import InputError
+        from gpucircuit.io.notice import warn_user
         from gpucircuit.io.raster import check_same_grid, read_raster
 
         t0 = time.perf_counter()
@@ -158,7 +159,8 @@ def register(app: typer.Typer) -> None:
                 found = screen_sources(cells, study, area, (abs(spec.transform.a), abs(spec.transform.e)),
                                        min_area_km2=min_area, connectivity=connectivity, distance=distance,
                                        probability=probability, resistance=r, dpc_min=dpc_min, top=top,
-                                       top_percent=top_percent, progress=lambda i, n: advance())
+                                       top_percent=top_percent, progress=lambda i, n: advance(),
+                                       notice=warn_user)
             except InputError as err:  # say which input the patches came from
                 raise InputError(f"{input_path}: {err}") from None
         written = write_outputs(out, found, values, spec, thresholds, probability,

@@ -132,3 +132,18 @@ def test_top_score_cells_and_sweep_parsing():
     for bad in ("500:100:50", "a:b:c", "0:10:1", "1:2"):
         with pytest.raises(InputError, match="--sweep"):
             parse_sweep(bad)
+
+
+def test_screening_warns_on_many_patches(monkeypatch):
+    import gpucircuit.analysis.sources as S
+
+    mask = np.zeros((40, 40), bool)
+    mask[::3, ::3] = True                                                      # 196 one-cell patches
+    told = []
+    monkeypatch.setattr(S, "LARGE_NETWORK", 100)
+    found = S.screen_sources(mask, np.ones_like(mask), 900.0, 30.0, distance=100, notice=told.append)
+    assert found.patches.n == 196 and len(told) == 1 and "196 candidate patches" in told[0]
+    assert found.selected.all() and found.landscape_km2 == pytest.approx(1600 * 900 / 1e6)
+    told.clear()
+    S.screen_sources(mask[:10, :10], np.ones((10, 10), bool), 900.0, 30.0, notice=told.append)
+    assert told == []

@@ -171,6 +171,10 @@ def parse_sweep(text: str) -> list[float]:
     return [start + i * step for i in range(count)]
 
 
+#: above this many patches :func:`screen_sources` warns that dPC will be slow
+LARGE_NETWORK = 300
+
+
 @dataclass
 class Screening:
     """What :func:`screen_sources` found: the candidates, their distance matrix, Conefor's indices
@@ -187,12 +191,15 @@ class Screening:
 def screen_sources(cells, study, cell_area_m2: float, cellsize, *, min_area_km2: float = 0.0, connectivity: int = 8,
                    distance: float = 5000.0, probability: float = 0.5, resistance=None, dpc_min: float | None = None,
                    top: int | None = None, top_percent: float | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> Screening:
+                   progress: Callable[[int, int], None] | None = None,
+                   notice: Callable[[str], None] | None = None) -> Screening:
     """Candidate patches of ``cells`` inside ``study`` (boolean rasters), filtered by area, with
     Conefor's indices at ``distance`` / ``probability`` over edge-to-edge distances (Euclidean, or
     cost-weighted over ``resistance``) and the selection by dPC (:func:`select_patches`).
 
-    ``A_L`` is the area of ``study``.  InputError when no patch is left.
+    ``A_L`` is the area of ``study``.  InputError when no patch is left.  ``notice(message)`` is
+    told when the patch count makes dPC slow (one all-pairs search per connector patch: about
+    1 min for 400 patches with all pairs linked).
     """
     study = np.asarray(study, dtype=bool)
     patches, found = candidate_patches(np.asarray(cells, dtype=bool) & study, cell_area_m2, min_area_km2,
@@ -200,6 +207,9 @@ def screen_sources(cells, study, cell_area_m2: float, cellsize, *, min_area_km2:
     if patches.n == 0:
         raise InputError("no candidate patch" + (f" ({found} patches, all below the minimum area "
                                                  f"{min_area_km2:g} km²)" if found else " (no habitat cell)"))
+    if notice and patches.n > LARGE_NETWORK:
+        notice(f"{patches.n} candidate patches: dPC needs one all-pairs search per connector patch and may take "
+               "minutes; a minimum area keeps the count down")
     if resistance is not None:
         d = cost_edge_distances(patches.labels, patches.n, resistance, cellsize, progress=progress)
     else:
