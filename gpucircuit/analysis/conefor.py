@@ -82,8 +82,8 @@ def _iic_num(a: np.ndarray, nl: np.ndarray) -> float:
 
 
 def iic_analysis(areas, distances, d_threshold, landscape_area) -> tuple[float, np.ndarray]:
-    """``(IIC, dIIC in %)``. Removing a patch that lies on no other pair's fewest-links path only
-    drops its own terms, so the graph is re-searched only for the patches that do."""
+    """``(IIC, dIIC in %)``. Removing patch i changes ``nl`` only for pairs whose fewest-links
+    paths pass through i, so the graph without i is searched only from those pairs' patches."""
     a, d = _matrix(areas, distances)
     dth = _threshold(d_threshold)
     AL = float(landscape_area)
@@ -103,7 +103,14 @@ def iic_analysis(areas, distances, d_threshold, landscape_area) -> tuple[float, 
         on_path = finite & (via == nl)
         on_path[i, :] = on_path[:, i] = False
         np.fill_diagonal(on_path, False)
-        sub = link_counts(d[np.ix_(keep, keep)], dth) if on_path.any() else nl[np.ix_(keep, keep)]
+        sub = nl[np.ix_(keep, keep)]
+        src = np.flatnonzero(on_path.any(axis=1))
+        if src.size:  # only searches from the patches whose paths went through i change
+            pos = src - (src > i)
+            rows = shortest_path(_adjacency(d[np.ix_(keep, keep)], dth), method="D", unweighted=True,
+                                 directed=False, indices=pos)
+            sub[pos] = rows
+            sub[:, pos] = rows.T
         diic[i] = 100.0 * (num - _iic_num(a[keep], sub)) / num
     return num / AL**2, diic
 
