@@ -176,3 +176,14 @@ def test_errors_are_one_line(app, landcover, tmp_path):
     ]:
         one_error_line(invoke(app, args), pattern)
     assert not x.exists()
+
+
+def test_geographic_crs(app, tmp_path):
+    lc = np.full((20, 20), 82.0, dtype=np.float32)
+    lc[3:15, 3:15] = 41
+    with rasterio.open(tmp_path / "geo.tif", "w", driver="GTiff", height=20, width=20, count=1, dtype="float32",
+                       crs="EPSG:4326", transform=Affine(0.001, 0, 10.0, 0, -0.001, 45.0)) as ds:
+        ds.write(lc, 1)
+    res = invoke(app, ["mspa", tmp_path / "geo.tif", "-o", tmp_path / "m", "--foreground", 41])
+    assert res.exit_code == 0 and "warning:" in res.output and "geographic CRS" in res.output, res.output
+    one_error_line(invoke(app, ["sources", tmp_path / "m" / "mspa.tif", "-o", tmp_path / "s"]), "geographic CRS")
