@@ -26,14 +26,15 @@ edge width of another when their centres are at most ``R`` apart):
 Image borders: values are replicated outward (as GuidosToolbox pads its frame) and the classes
 are computed on the padded image, then cropped.
 
-What differs from GuidosToolbox: it is this definition, not a port.  Transition pixels (the
-codes 35/37/67/69 where a bridge or loop crosses an edge or perforation) are not produced:
-those pixels keep the edge/perforation code, which is the class GuidosToolbox's aggregated
-statistics count them in (Transition = 0 display).  IntExt: 0 by default (external codes only);
-with ``int_ext`` every class inside a hole of the core (the hole, and what it encloses, with
-background connectivity) gets +100 (core 117 …, background there = core-opening 100), and
-background in a hole of the working foreground but not of the core = border-opening 220.  Bridges and loops are the residue components, not GuidosToolbox's
-anchored skeleton + watershed, so a wide connector counts whole.
+What differs from GuidosToolbox: it is this definition, not a port, so maps agree in the large
+but not pixel for pixel.  Bridges and loops are whole residue components, not GuidosToolbox's
+anchored skeleton + watershed, so a wide connector counts whole.  Transition pixels (codes
+35/37/67/69, where a bridge or loop crosses an edge or perforation) are not produced: those
+pixels keep the edge/perforation code, the class GuidosToolbox's aggregated statistics count
+them in (as its Transition = 0 display).  IntExt is 0 by default (external codes only); with
+``int_ext`` every class inside a hole of the core (the hole and what it encloses, background
+connectivity) gets +100 (core 117 …; background there = core-opening 100), and background in a
+hole of the working foreground but not of the core = border-opening 220.
 
 One implementation for both backends: arrays of the backend's namespace ``xp`` through
 ``scipy.ndimage`` or ``cupyx.scipy.ndimage``; the contacts (few pixels) are sorted out on the
@@ -51,8 +52,7 @@ from ..backend import get_backend, ndimage_module, to_host
 from ..errors import InputError
 
 __all__ = ["CORE", "ISLET", "PERFORATION", "EDGE", "LOOP", "BRIDGE", "BRANCH", "BACKGROUND", "MISSING",
-           "INTERNAL", "BORDER_OPENING",
-           "CLASSES", "COLOURS", "radius", "padding", "mspa", "mspa_stats"]
+           "INTERNAL", "BORDER_OPENING", "CLASSES", "COLOURS", "radius", "padding", "mspa", "mspa_stats"]
 
 CORE, ISLET, PERFORATION, EDGE, LOOP, BRIDGE, BRANCH = 17, 9, 5, 3, 65, 33, 1
 BACKGROUND, MISSING = 0, 129
