@@ -91,6 +91,17 @@ def array_module(a) -> ModuleType:
     return np
 
 
+def ndimage_module(xp: ModuleType) -> ModuleType:
+    """scipy.ndimage for numpy, cupyx.scipy.ndimage for cupy: morphology on the array's own device."""
+    if xp is np:
+        from scipy import ndimage  # noqa: PLC0415
+
+        return ndimage
+    from cupyx.scipy import ndimage  # noqa: PLC0415
+
+    return ndimage
+
+
 def to_host(a) -> np.ndarray:
     if type(a).__module__.startswith("cupy"):
         return a.get()

@@ -19,7 +19,7 @@ from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
 from gpucircuit.errors import InputError
 
 __all__ = ["network_structure", "alpha_index", "beta_index", "gamma_index",
-           "PCResult", "pc_analysis", "pc_dpc", "dpc_table", "gravity_matrix"]
+           "PCResult", "pc_analysis", "pc_dpc", "dpc_table", "gravity_matrix", "shortest_distances"]
 
 
 # --------------------------------------------------------------------------- α, β, γ
@@ -135,7 +135,7 @@ def pc_analysis(areas, distances, d_threshold, p_threshold, landscape_area) -> P
         raise InputError(f"total node area {a.sum():g} exceeds the landscape area {AL:g} (units?)")
     k = -math.log(pth) / dth
 
-    sp = _all_pairs(d)
+    sp = shortest_distances(d)
     pstar = np.exp(-k * sp)
     num = float(a @ pstar @ a)
     if num == 0:
@@ -151,7 +151,7 @@ def pc_analysis(areas, distances, d_threshold, p_threshold, landscape_area) -> P
         keep = np.arange(n) != i
         ak = a[keep]
         if n > 2 and _is_connector(sp, finite, i):
-            sub = _all_pairs(d[np.ix_(keep, keep)])
+            sub = shortest_distances(d[np.ix_(keep, keep)])
             num_i = float(ak @ np.exp(-k * sub) @ ak)
         else:
             num_i = float(ak @ pstar[np.ix_(keep, keep)] @ ak)
@@ -181,7 +181,9 @@ def dpc_table(result: PCResult, node_ids=None) -> list[dict]:
             for r, i in enumerate(order)]
 
 
-def _all_pairs(d: np.ndarray) -> np.ndarray:
+def shortest_distances(d: np.ndarray) -> np.ndarray:
+    """All-pairs shortest-path lengths over a dense distance matrix (``inf`` = no direct link; the
+    diagonal is ignored; zero-length links are kept): ``p*`` of PC is ``exp(−k ·`` this ``)``."""
     g = d.copy()
     np.fill_diagonal(g, np.inf)
     graph = csgraph_from_dense(g, null_value=np.inf)      # keeps zero-distance links

@@ -401,3 +401,24 @@ def raster_shape(path) -> tuple[int, int] | None:
             return ds.height, ds.width
     except Exception:  # noqa: BLE001 - any failure here is reported by the full read
         return None
+
+
+def write_class_raster(path, data: np.ndarray, spec: GridSpec, colours: dict[int, tuple] | None = None,
+                       nodata: int | None = None) -> Path:
+    """Write a uint8 class map as a deflate-compressed GeoTIFF, atomically, with an optional colour
+    table ``{code: (r, g, b)}`` so GIS software shows the classes in their own colours."""
+    import rasterio
+
+    path = Path(path)
+    data = np.asarray(data)
+    if data.dtype != np.uint8:
+        raise InputError(f"class raster {path.name} must be uint8, got {data.dtype}")
+    profile = dict(driver="GTiff", height=data.shape[0], width=data.shape[1], count=1, dtype="uint8",
+                   transform=spec.transform, crs=spec.crs, nodata=nodata, compress="deflate")
+    if data.size > 1 << 20:
+        profile.update(tiled=True, blockxsize=512, blockysize=512, BIGTIFF="IF_SAFER")
+    with _replacing(path) as tmp, rasterio.open(tmp, "w", **profile) as ds:
+        ds.write(data, 1)
+        if colours:
+            ds.write_colormap(1, {int(k): tuple(int(c) for c in v) + (255,) for k, v in colours.items()})
+    return path
