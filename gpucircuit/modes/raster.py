@@ -294,11 +294,17 @@ def all_to_one(graph, cells, strengths=None, maps=None, sink=None, options=None,
 
 
 def _combine(X, rows, coefs):
-    """sum_j coefs[j] * X[rows[j]] without stacking copies of the solution grids."""
-    v = array_module(X).zeros(X.shape[1:])
-    for r, c in zip(rows, coefs):
-        if c:
-            v += c * X[r]
+    """sum_j coefs[j] * X[rows[j]] as one matrix-vector product: BLAS reads the solutions once,
+    where a loop of axpys would read and write the result once per right-hand side."""
+    xp = array_module(X)
+    full = np.zeros(X.shape[0])
+    full[np.asarray(rows, dtype=np.int64)] = coefs
+    return (xp.asarray(full) @ X.reshape(X.shape[0], -1)).reshape(X.shape[1:])
+
+
+def _outside_zero(v, outside):
+    """``v`` with the cells of ``outside`` set to 0, in place (no full-grid temporary)."""
+    array_module(v).copyto(v, 0.0, where=outside)
     return v
 
 
@@ -310,7 +316,7 @@ class _Frame:
     others: list  # keys with a solution row in X (every focal key of the component but the ground)
     rows: list  # X rows of ``others``
     Rf: np.ndarray  # Rf[a, b] = voltage at others[a] for 1 A at others[b]
-    mask: object  # cells of the component (in the solutions' namespace)
+    outside: object  # cells not in the component (in the solutions' namespace)
 
 
 class _Circuit:
@@ -344,8 +350,8 @@ class _Circuit:
                 rows = [self.col[kk] for kk in others]
                 reps = {int(f.key[j]): int(f.rep[j]) for j in members}
                 Rf = np.array([[_at(self.X[r], reps[kk]) for r in rows] for kk in others])
-                mask = array_module(self.X).asarray(self.graph.components == c)
-                self._frames[c] = _Frame(ground, others, rows, Rf, mask)
+                outside = array_module(self.X).asarray(self.graph.components != c)
+                self._frames[c] = _Frame(ground, others, rows, Rf, outside)
         return self._frames[c]
 
     def failures(self, i: int) -> list[float]:
@@ -375,7 +381,7 @@ class _Circuit:
         coefs, shift = _one_to_all_coefficients(fr, int(self.focal.key[i]), ground_keys, strength)
         v = _combine(self.X, fr.rows, coefs)
         v -= shift
-        return array_module(v).where(fr.mask, v, 0.0)
+        return _outside_zero(v, fr.outside)
 
     def all_to_one(self, i: int, sources: dict[int, float]):
         """Voltages (component only) for the currents ``sources`` (position -> A) with point i
@@ -391,7 +397,7 @@ class _Circuit:
         inj[ki] -= sum(inj.values())
         v = _combine(self.X, fr.rows, [inj[kk] for kk in fr.others])
         v -= _at(v, self.focal.rep[i])
-        return array_module(v).where(fr.mask, v, 0.0)
+        return _outside_zero(v, fr.outside)
 
 
 def _one_or_all(graph, cells, strengths, maps, sink, options, scenario, include=None) -> RasterResult:
