@@ -165,7 +165,12 @@ class GroundedSystem:
         if self.method == "direct":
             from scipy.sparse.linalg import splu
 
-            self._lu = splu(self.A.tocsc())
+            # the matrix is SPD: a symmetric ordering (minimum degree on A + A^T) and no pivoting
+            # halve the fill of SuperLU's default column ordering, and with it the factorisation
+            # and every triangular solve (measured: 144 k unknowns, 42 right-hand sides, 2.6 + 8.8 s
+            # -> 1.5 + 4.2 s CPU)
+            self._lu = splu(self.A.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                            options=dict(SymmetricMode=True))
         else:
             import pyamg
 
