@@ -65,6 +65,7 @@ def load_raster_graph(cfg: CircuitscapeConfig):
     habitat_path = _need(cfg.habitat_file, "habitat raster", "habitat_file")
     habitat, spec = read_raster(habitat_path, "habitat raster", nan_is_nodata=False)
     g = conductance_from_habitat(habitat, cfg.habitat_map_is_resistances, f"habitat raster {habitat_path}")
+    del habitat  # not needed once the conductances are made
     if cfg.use_mask:
         mpath = _need(cfg.mask_file, "mask raster", "mask_file")
         mask, mspec = read_raster(mpath, "mask raster")
