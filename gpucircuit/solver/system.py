@@ -35,8 +35,10 @@ class SolveOptions:
     # the direct solver up to many_rhs_limit unknowns when at least many_rhs are to be solved
     # (measured, 2 cores: all-to-one over 17 cores on a 0.36 M-unknown corridor circuit took 4.4 s
     # direct against 103 s multigrid at 44 iterations x 16 right-hand sides)
+    # (and 2 cores, all-to-one over 43 points, 1.89 M unknowns, 42 right-hand sides: multigrid
+    # 11 iterations, about 250 s CPU; the factorisation with a symmetric ordering, about 2.5x less)
     many_rhs: int = 8
-    many_rhs_limit: int = 1_500_000
+    many_rhs_limit: int = 2_500_000
     precision: str = "double"
     mg_dtype: object = np.float32  # multigrid cycle precision under precision = double
     client: object = None  # a dask.distributed Client: spread right-hand sides over its workers
