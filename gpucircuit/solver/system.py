@@ -335,7 +335,6 @@ class GroundedSystem:
         return out
 
     def _solve(self, rhs_grid: np.ndarray) -> np.ndarray:
-        k = rhs_grid.shape[0]
         if self.options.client is not None:
             from ..distribute import solve_distributed
 
