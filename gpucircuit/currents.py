@@ -9,7 +9,8 @@ show the region's node current.
 The maps are computed in the array namespace of the voltages, so on a GPU solutions never
 leave the device: only the finished cumulative map does. Branch currents are formed one
 direction at a time, twice (once for the largest, once to accumulate), so besides the result
-the only full-size arrays are the inflow/outflow sums and one direction's flow.
+the only full-size arrays are the inflow/outflow sums and two flow-sized scratch buffers (and a
+boolean one), reused for every direction: a map costs no allocation but its result.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class CurrentMapper:
         self.xp = xp
         self.shape = graph.shape
         self.edges = [(xp.asarray(w), di, dj) for w, di, dj in graph.edges.directions()]
-        self.node = xp.asarray(graph.node)
+        self.off = xp.asarray(~graph.node)  # cells without a node show no current
         merge = graph.merge
         self.cells = None
         if (merge > 0).any():
@@ -38,30 +39,44 @@ class CurrentMapper:
             self.labels = xp.asarray(merge.ravel()[cells])
             self.nreg = int(merge.max()) + 1
 
-    def _flows(self, volts):
+    def _flows(self, volts, buf):
+        """Each direction's branch flows w * (v_src - v_dst), formed in the scratch buffer ``buf``."""
+        xp = self.xp
         for w, di, dj in self.edges:
             src, dst = _slices(di, dj)
-            yield w[src] * (volts[src] - volts[dst]), src, dst
+            a, b = volts[src], volts[dst]
+            f = buf[:a.size].reshape(a.shape)
+            xp.subtract(a, b, out=f)
+            f *= w[src]
+            yield f, src, dst
 
     def __call__(self, volts, ground_g=None):
         """Current through each cell (m, n) for one voltage map (m, n) in this namespace."""
         xp = self.xp
+        size = int(np.prod(self.shape))
+        flow, part = xp.empty(size), xp.empty(size)
+        big = xp.empty(size, dtype=bool)
         largest = 0.0
-        for f, _, _ in self._flows(volts):
+        for f, _, _ in self._flows(volts, flow):
             if f.size:
-                largest = max(largest, float(xp.abs(f).max()))
+                largest = max(largest, float(xp.abs(f, out=f).max()))
         cut = BRANCH_THRESHOLD * largest
         inflow = xp.zeros(self.shape)
         outflow = xp.zeros(self.shape)
-        for f, src, dst in self._flows(volts):
-            f[xp.abs(f) < cut] = 0.0
-            pos = xp.maximum(f, 0)
+        for f, src, dst in self._flows(volts, flow):
+            # flows below the cut count as zero: the part above it in each direction (a -0.0
+            # where it is cut adds nothing)
+            pos, keep = part[:f.size].reshape(f.shape), big[:f.size].reshape(f.shape)
+            xp.greater_equal(f, cut, out=keep)
+            xp.multiply(f, keep, out=pos)
             outflow[src] += pos  # current leaves the source cell when its voltage is higher
             inflow[dst] += pos
-            xp.maximum(-f, 0, out=pos)
+            xp.negative(f, out=f)
+            xp.greater_equal(f, cut, out=keep)
+            xp.multiply(f, keep, out=pos)
             inflow[src] += pos
             outflow[dst] += pos
-            del f, pos
+        del flow, part, big
         if ground_g is not None:
             to_ground = xp.asarray(ground_g) * volts
             outflow += xp.maximum(to_ground, 0)
@@ -73,7 +88,7 @@ class CurrentMapper:
             fin[self.cells] = tin[self.labels]
             fout[self.cells] = tout[self.labels]
         xp.maximum(inflow, outflow, out=inflow)
-        inflow[~self.node] = 0.0
+        inflow[self.off] = 0.0
         return inflow
 
 

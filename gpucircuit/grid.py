@@ -91,8 +91,8 @@ class RasterGraph:
 
     g: np.ndarray  # cell conductance, 0 = no node
     edges: GridEdges
-    merge: np.ndarray  # int64 (m, n): 0 = own node, k > 0 = cell belongs to merged region k
-    components: np.ndarray  # int64 (m, n): 0 = no node, else component id (1-based)
+    merge: np.ndarray  # int32 (m, n): 0 = own node, k > 0 = cell belongs to merged region k
+    components: np.ndarray  # int32 (m, n): 0 = no node, else component id (1-based)
     four_neighbors: bool = False
     regions: np.ndarray | None = None  # merge labels on all cells, incl. region cells without habitat
 
@@ -153,7 +153,7 @@ def build_raster_graph(g: np.ndarray, four_neighbors: bool = False, avg_resistan
         edges = edges_from_conductance(g, four_neighbors, avg_resistances)
     regions = None
     if merge is None:
-        merge = np.zeros(g.shape, dtype=np.int64)
+        merge = np.zeros(g.shape, dtype=np.int32)
     else:
         # a region counts only if it holds a habitat cell; its other cells show its node in maps
         labels = relabel(merge)
@@ -161,10 +161,9 @@ def build_raster_graph(g: np.ndarray, four_neighbors: bool = False, avg_resistan
         live[np.unique(labels[node])] = True
         live[0] = False
         regions = np.where(live[labels], labels, 0)
-        merge = np.where(node, regions, 0)
+        merge = np.where(node, regions, 0).astype(np.int32)
     structure = ndi.generate_binary_structure(2, 1 if four_neighbors else 2)
     comp, ncomp = ndi.label(node, structure=structure)
-    comp = comp.astype(np.int64)
     if (merge > 0).any() and ncomp > 1:
         cells = merge > 0
         nm = int(merge.max())
@@ -174,5 +173,6 @@ def build_raster_graph(g: np.ndarray, four_neighbors: bool = False, avg_resistan
         k = ncomp + nm + 1
         adj = sp.coo_matrix((np.ones(a.size), (a, b)), shape=(k, k))
         _, lab = connected_components(adj, directed=False)
-        comp = np.where(node, relabel(np.where(node, lab[comp] + 1, 0)), 0)
+        comp = np.where(node, relabel(np.where(node, lab[comp] + 1, 0)), 0).astype(np.int32)
+    # int32 labels: 8 B/cell less than int64 for the two grids a job keeps throughout
     return RasterGraph(g, edges, merge, comp, four_neighbors, regions)

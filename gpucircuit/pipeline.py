@@ -15,6 +15,7 @@ from .io.outputs import (MapWriter, output_folder, remove_stale_temporaries, wri
                          write_point_resistances)
 from .io.points import grid_from_text, is_text_list, read_included_pairs, read_points, read_source_strengths
 from .io.raster import check_same_grid, raster_shape, read_raster
+from .io.write_queue import WriteQueue
 from .modes import raster as raster_modes
 from .progress import current
 from .solver.multigrid import MultigridOptions
@@ -66,6 +67,7 @@ def load_raster_graph(cfg: CircuitscapeConfig):
     habitat_path = _need(cfg.habitat_file, "habitat raster", "habitat_file")
     habitat, spec = read_raster(habitat_path, "habitat raster", nan_is_nodata=False)
     g = conductance_from_habitat(habitat, cfg.habitat_map_is_resistances, f"habitat raster {habitat_path}")
+    del habitat  # not needed once the conductances are made
     if cfg.use_mask:
         mpath = _need(cfg.mask_file, "mask raster", "mask_file")
         mask, mspec = read_raster(mpath, "mask raster")
@@ -253,11 +255,13 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
         check_points_on_habitat(graph, cells, spec)
     pair_focal_zero = cfg.set_focal_node_currents_to_zero and cfg.scenario == "pairwise"
 
+    queue = WriteQueue()  # per-pair / per-point maps are written while the next ones are made
+
     def sink(label, volts, cur):
         if cfg.write_volt_maps:
-            report.outputs.append(writer.voltage(f"voltmap_{label}", volts))
+            queue.submit(writer.voltage, f"voltmap_{label}", volts)
         if per_solve_cur and cur is not None:
-            report.outputs.append(writer.current(f"curmap_{label}", cur))
+            queue.submit(writer.current, f"curmap_{label}", cur)
 
     include = None
     if cfg.use_included_pairs:
@@ -267,17 +271,21 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
                                            prune_exclude=cfg.scenario != "pairwise")
         cells = {i: cells[i] for i in ids}
         check_focal_count(cells, f"{point_file} (kept by {cfg.included_pairs_file})", cfg.scenario)
+    strengths = None
+    if cfg.scenario != "pairwise" and cfg.use_variable_source_strengths:
+        strengths = read_source_strengths(_need(cfg.variable_source_file, "variable source strength file",
+                                                "variable_source_file"))
+    with queue:
+        if cfg.scenario == "pairwise":
+            res = raster_modes.pairwise(graph, cells, include, maps, sink, options,
+                                        focal_currents_zero=pair_focal_zero)
+        else:
+            fn = raster_modes.one_to_all if cfg.scenario == "one-to-all" else raster_modes.all_to_one
+            res = fn(graph, cells, strengths, maps, sink, options, include=include)
+        report.outputs += queue.drain()
     if cfg.scenario == "pairwise":
-        res = raster_modes.pairwise(graph, cells, include, maps, sink, options,
-                                    focal_currents_zero=pair_focal_zero)
         report.outputs += write_pairwise_resistances(prefix, res.ids, res.resistances)
     else:
-        strengths = None
-        if cfg.use_variable_source_strengths:
-            strengths = read_source_strengths(_need(cfg.variable_source_file, "variable source strength file",
-                                                    "variable_source_file"))
-        fn = raster_modes.one_to_all if cfg.scenario == "one-to-all" else raster_modes.all_to_one
-        res = fn(graph, cells, strengths, maps, sink, options, include=include)
         report.outputs += write_point_resistances(prefix, res.ids, res.resistances)
     current().stage("write")
     if res.cum_current is not None and (cfg.write_cur_maps or cfg.write_cum_cur_map_only):

@@ -153,12 +153,13 @@ def test_single_precision_stores_fp32_conductances():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_unit_injections_equal_explicit_right_hand_sides(method):
-    """solve_units builds the right-hand sides batch by batch; same voltages as solve()."""
+    """solve_units builds the right-hand sides batch by batch (the factorisation: straight in
+    unknown space); same voltages as solve(). cells[0] is the ground: its injection is dropped."""
     deep = {"method": "mg", "multigrid": DEEP} if method == "mg-deep" else {"method": method}
     s, graph, cells = grounded_component((28, 33), 8, **deep)
     assert_deep([s.stats], method)
-    pick = cells[[3, 11, 20]]
-    rhs = np.zeros((3,) + graph.shape)
+    pick = cells[[3, 0, 11, 20]]
+    rhs = np.zeros((len(pick),) + graph.shape)
     for j, c in enumerate(pick):
         rhs[j].flat[c] = 1.0
     np.testing.assert_allclose(s.solve_units(pick, on_device=True), s.solve(rhs), rtol=1e-9, atol=1e-12)

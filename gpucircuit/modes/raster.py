@@ -121,8 +121,10 @@ def _at(a, flat_index: int) -> float:
 def _grounded_solves(graph: RasterGraph, focal: FocalNodes, use: np.ndarray, options: SolveOptions):
     """Per component with >= 2 distinct focal nodes among ``use``: ground the first, solve for the others.
 
-    Returns (system, key_order, X) where X[j] are grid voltages for +1 A at key_order[j] (ground
-    keys map to a zero vector), or None when nothing needs solving.
+    Returns (stats, key_order, X, ground keys) where X[j] are grid voltages for +1 A at
+    key_order[j] (ground keys map to a zero vector); stats and X are None when nothing needs
+    solving. The system itself (operator, hierarchy or factorisation) is freed on return: the
+    maps need only the solutions, and the solver's memory is the largest part of a job's peak.
     """
     by_comp: dict[int, list[int]] = {}
     for i in np.flatnonzero(use):
@@ -154,7 +156,7 @@ def _grounded_solves(graph: RasterGraph, focal: FocalNodes, use: np.ndarray, opt
     # on a GPU the solutions stay on the device when they fit: current maps are made there
     X = system.solve_units([inject[k] for k in order], on_device=True)
     current().advance(len(order))
-    return system, {k: j for j, k in enumerate(order)}, X, grounds
+    return system.stats, {k: j for j, k in enumerate(order)}, X, grounds
 
 
 def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarray | None = None,
@@ -175,8 +177,8 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
     np.fill_diagonal(R, 0.0)
     acc = _Accumulator(graph, maps, sink)
     use = include.any(axis=1) & (focal.key != -1)
-    system, col, X, _ = _grounded_solves(graph, focal, use, options)
-    bad_keys = _failed_keys(system, col)
+    solve_stats, col, X, _ = _grounded_solves(graph, focal, use, options)
+    bad_keys = _failed_keys(solve_stats, col)
     failed = {}
     xp = np if X is None else array_module(X)
     zero = xp.zeros(graph.shape)
@@ -212,15 +214,15 @@ def pairwise(graph: RasterGraph, cells: dict[int, np.ndarray], include: np.ndarr
                 acc.add(label, xp.where(masks[ca], v, 0.0), zero_cells=no_cur)
             del v
         current().advance(k - 1 - a)
-    stats = [system.stats] if system else []
+    stats = [solve_stats] if solve_stats else []
     return RasterResult(focal.ids, R, *acc.result(), stats=stats, failed=failed)
 
 
-def _failed_keys(system, col) -> dict:
+def _failed_keys(stats, col) -> dict:
     """Focal key -> residual for the right-hand sides whose solve failed (SolveOptions.keep_going)."""
-    if system is None or not system.stats.failed:
+    if stats is None or not stats.failed:
         return {}
-    return {key: system.stats.failed[j] for key, j in col.items() if j in system.stats.failed}
+    return {key: stats.failed[j] for key, j in col.items() if j in stats.failed}
 
 
 def _node_cells(graph: RasterGraph, focal: FocalNodes, which) -> np.ndarray:
@@ -264,10 +266,12 @@ def _pairwise_regions(graph, focal, include, maps, sink, options, focal_currents
             rhs = np.zeros((1,) + g2.shape)
             rhs[0].flat[f2.rep[1]] = 1.0
             v = system.solve(rhs)[0]
-            stats.append(system.stats)
-            if system.stats.failed:
+            st = system.stats
+            del system  # the maps need only the voltages
+            stats.append(st)
+            if st.failed:
                 R[a, b] = R[b, a] = FAILED
-                failed[label] = max(system.stats.failed.values())
+                failed[label] = max(st.failed.values())
                 continue
             R[a, b] = R[b, a] = v.flat[f2.rep[1]]
             if acc.wants_maps:
@@ -294,11 +298,17 @@ def all_to_one(graph, cells, strengths=None, maps=None, sink=None, options=None,
 
 
 def _combine(X, rows, coefs):
-    """sum_j coefs[j] * X[rows[j]] without stacking copies of the solution grids."""
-    v = array_module(X).zeros(X.shape[1:])
-    for r, c in zip(rows, coefs):
-        if c:
-            v += c * X[r]
+    """sum_j coefs[j] * X[rows[j]] as one matrix-vector product: BLAS reads the solutions once,
+    where a loop of axpys would read and write the result once per right-hand side."""
+    xp = array_module(X)
+    full = np.zeros(X.shape[0])
+    full[np.asarray(rows, dtype=np.int64)] = coefs
+    return (xp.asarray(full) @ X.reshape(X.shape[0], -1)).reshape(X.shape[1:])
+
+
+def _outside_zero(v, outside):
+    """``v`` with the cells of ``outside`` set to 0, in place (no full-grid temporary)."""
+    array_module(v).copyto(v, 0.0, where=outside)
     return v
 
 
@@ -310,7 +320,7 @@ class _Frame:
     others: list  # keys with a solution row in X (every focal key of the component but the ground)
     rows: list  # X rows of ``others``
     Rf: np.ndarray  # Rf[a, b] = voltage at others[a] for 1 A at others[b]
-    mask: object  # cells of the component (in the solutions' namespace)
+    outside: object  # cells not in the component (in the solutions' namespace)
 
 
 class _Circuit:
@@ -319,13 +329,13 @@ class _Circuit:
 
     def __init__(self, graph, cells, options):
         self.graph, self.focal = _focal_setup(graph, cells)
-        self.system, self.col, self.X, self.grounds = _grounded_solves(self.graph, self.focal,
+        self.solve_stats, self.col, self.X, self.grounds = _grounded_solves(self.graph, self.focal,
                                                                        self.focal.key != -1, options)
         self._frames: dict[int, _Frame | None] = {}
 
     @property
     def stats(self):
-        return [self.system.stats] if self.system else []
+        return [self.solve_stats] if self.solve_stats else []
 
     def frame(self, i: int) -> _Frame | None:
         """The frame of focal position i's component (None: on nodata or alone in it)."""
@@ -344,15 +354,15 @@ class _Circuit:
                 rows = [self.col[kk] for kk in others]
                 reps = {int(f.key[j]): int(f.rep[j]) for j in members}
                 Rf = np.array([[_at(self.X[r], reps[kk]) for r in rows] for kk in others])
-                mask = array_module(self.X).asarray(self.graph.components == c)
-                self._frames[c] = _Frame(ground, others, rows, Rf, mask)
+                outside = array_module(self.X).asarray(self.graph.components != c)
+                self._frames[c] = _Frame(ground, others, rows, Rf, outside)
         return self._frames[c]
 
     def failures(self, i: int) -> list[float]:
         """Residuals of failed solves that point i's voltages combine: every point of a component
         combines all of its solves, so one failure spoils them all (SolveOptions.keep_going)."""
         fr = self.frame(i)
-        bad = {} if self.system is None else self.system.stats.failed
+        bad = {} if self.solve_stats is None else self.solve_stats.failed
         return [] if fr is None else [bad[r] for r in fr.rows if r in bad]
 
     def keys_near(self, i: int, positions) -> dict[int, list[int]]:
@@ -375,7 +385,7 @@ class _Circuit:
         coefs, shift = _one_to_all_coefficients(fr, int(self.focal.key[i]), ground_keys, strength)
         v = _combine(self.X, fr.rows, coefs)
         v -= shift
-        return array_module(v).where(fr.mask, v, 0.0)
+        return _outside_zero(v, fr.outside)
 
     def all_to_one(self, i: int, sources: dict[int, float]):
         """Voltages (component only) for the currents ``sources`` (position -> A) with point i
@@ -391,7 +401,7 @@ class _Circuit:
         inj[ki] -= sum(inj.values())
         v = _combine(self.X, fr.rows, [inj[kk] for kk in fr.others])
         v -= _at(v, self.focal.rep[i])
-        return array_module(v).where(fr.mask, v, 0.0)
+        return _outside_zero(v, fr.outside)
 
 
 def _one_or_all(graph, cells, strengths, maps, sink, options, scenario, include=None) -> RasterResult:
@@ -530,6 +540,7 @@ def advanced(graph: RasterGraph, sources: np.ndarray, ground_g: np.ndarray, dire
         volts = system.solve(np.where(solve_mask, sources, 0.0)[None])[0]
         current().advance()
         stats.append(system.stats)
+        del system  # the maps need only the voltages
     cur = node_currents(graph, volts, np.where(solve_mask & ~direct, ground_g, 0.0)) if maps.currents else None
     return RasterResult([], np.array([]), voltages=graph.paint(volts),
                         current=None if cur is None else graph.paint(cur), stats=stats)

@@ -24,6 +24,9 @@ from .cg import pcg
 from .multigrid import MultigridOptions
 
 RESIDUAL_LIMIT = 1e-4  # Circuitscape refuses a solution whose relative residual is above this
+# right-hand sides per SuperLU triangular solve: its solve slows down with the block's size
+# (measured: 42 at once 2.3-4.8 s CPU, in blocks of 4 1.0-1.3 s, on 144 k unknowns)
+LU_BLOCK = 4
 
 
 @dataclass
@@ -36,8 +39,10 @@ class SolveOptions:
     # the direct solver up to many_rhs_limit unknowns when at least many_rhs are to be solved
     # (measured, 2 cores: all-to-one over 17 cores on a 0.36 M-unknown corridor circuit took 4.4 s
     # direct against 103 s multigrid at 44 iterations x 16 right-hand sides)
+    # (and 2 cores, all-to-one over 43 points, 1.89 M unknowns, 42 right-hand sides: multigrid
+    # 11 iterations, about 250 s CPU; the factorisation with a symmetric ordering, about 2.5x less)
     many_rhs: int = 8
-    many_rhs_limit: int = 1_500_000
+    many_rhs_limit: int = 2_500_000
     precision: str = "double"  # single: fp32 edge conductances (CG keeps fp64 vectors either way)
     multigrid: MultigridOptions = field(default_factory=MultigridOptions)  # the mg method's hierarchy and cycle
     client: object = None  # a dask.distributed Client: spread right-hand sides over its workers
@@ -167,9 +172,12 @@ class GroundedSystem:
         if self.method == "direct":
             from scipy.sparse.linalg import splu
 
-            # A is SPD: a symmetric ordering without pivoting fills in ~40 % less (1.8x faster on grids)
+            # the matrix is SPD: a symmetric ordering (minimum degree on A + A^T) and no pivoting
+            # halve the fill of SuperLU's default column ordering, and with it the factorisation
+            # and every triangular solve (measured: 144 k unknowns, 42 right-hand sides, 2.6 + 8.8 s
+            # -> 1.5 + 4.2 s CPU)
             self._lu = splu(self.A.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                            options={"SymmetricMode": True})
+                            options=dict(SymmetricMode=True))
         else:
             import pyamg
 
@@ -268,15 +276,26 @@ class GroundedSystem:
                 b[r].ravel()[c] = 1.0  # ravel of a fresh C-contiguous slice is a view
             return b
 
-        return self._timed(len(cells), batch, None, on_device)
+        return self._timed(len(cells), batch, None, on_device, units=cells)
 
-    def _timed(self, k, batch, rhs_grid, on_device):
+    def _unit_unknowns(self, cells) -> np.ndarray:
+        """(k, n_unknowns) right-hand sides of 1 A at each flat cell, made in unknown space: the
+        factorisation never needs the (k, m, n) grids (700 MB for 42 on 2 M cells)."""
+        uid = self.uid.ravel()[np.asarray(cells, dtype=np.int64)]
+        b = np.zeros((len(cells), self.n))
+        ok = uid >= 0
+        b[np.flatnonzero(ok), uid[ok]] = 1.0
+        return b
+
+    def _timed(self, k, batch, rhs_grid, on_device, units=None):
         t0 = time.perf_counter()
         try:
             if self.n == 0:
                 return np.zeros((k,) + self.graph.shape)
             if self.method == "mg" and self.options.client is None:
                 return self._solve_grid(k, batch, on_device)
+            if units is not None and self.options.client is None:
+                return self._solve_unknowns(self._unit_unknowns(units))
             return self._solve(batch(0, k) if rhs_grid is None else rhs_grid)
         finally:
             self.stats.solve_s += time.perf_counter() - t0
@@ -321,7 +340,6 @@ class GroundedSystem:
         return out
 
     def _solve(self, rhs_grid: np.ndarray) -> np.ndarray:
-        k = rhs_grid.shape[0]
         if self.options.client is not None:
             from ..distribute import solve_distributed
 
@@ -333,9 +351,15 @@ class GroundedSystem:
                 self.stats.iterations = max(self.stats.iterations, st.iterations)
                 self.stats.max_residual = max(self.stats.max_residual, st.max_residual)
             return out
-        b = self.to_unknowns(rhs_grid)
+        return self._solve_unknowns(self.to_unknowns(rhs_grid))
+
+    def _solve_unknowns(self, b: np.ndarray) -> np.ndarray:
+        """Voltages (k, m, n) for injections (k, n_unknowns), by the factorisation or pyamg."""
+        k = b.shape[0]
         if self.method == "direct":
-            x = self._lu.solve(b.T).T
+            x = np.empty_like(b)
+            for i in range(0, k, LU_BLOCK):
+                x[i:i + LU_BLOCK] = self._lu.solve(b[i:i + LU_BLOCK].T).T
             iters = 0
         else:
             M = self._ml.aspreconditioner(cycle="V")
