@@ -9,46 +9,6 @@ import typer
 
 from . import options as opt
 from .common import analysis_progress, cli_command, say
-from .corridors import LINK_TABLE, load_inputs, run_linkage, write_linkage_outputs
-
-CORE_TABLE = "core_centrality.csv"
-WEIGHT_NAMES = {"cwd": "cwd", "eff-resist": "eff_resist", "eff_resist": "eff_resist"}
-
-
-def check_weight(weight: str) -> str:
-    from gpucircuit.errors import InputError
-
-    key = weight.lower()
-    if key not in WEIGHT_NAMES:
-        raise InputError(f"--weight must be cwd or eff-resist, not {weight!r}")
-    return WEIGHT_NAMES[key]
-
-
-def write_centrality_outputs(out: Path, result, links, spec=None, labels=None) -> list[Path]:
-    """Link-table column ``centrality``, the core table and (with a grid) a core centrality raster + PNG."""
-    import numpy as np
-
-    from gpucircuit.io.raster import write_text_atomic
-
-    from .pinchpoints import table_cell, update_link_table
-
-    outputs = [update_link_table(out / LINK_TABLE, links, result.link_columns())]
-    lines = ["core_id,centrality"] + [f"{c},{table_cell(result.core_centrality[c])}" for c in result.core_ids]
-    write_text_atomic(out / CORE_TABLE, "\n".join(lines) + "\n")
-    outputs.append(out / CORE_TABLE)
-    if spec is not None and labels is not None:
-        from gpucircuit.io.quicklook import save_png
-        from gpucircuit.io.raster import write_raster
-
-        lut = np.full(int(max(labels.max(), max(result.core_ids))) + 1, np.nan)
-        for c, v in result.core_centrality.items():
-            lut[c] = v
-        grid = np.where(labels > 0, lut[np.clip(labels, 0, None)], np.nan)
-        outputs.append(write_raster(out / "core_centrality.tif", grid, spec, compress=True))
-        outputs.append(save_png(out / "core_centrality.png", grid, "core centrality (cumulative current)",
-                                cmap="viridis"))
-    return outputs
-
 
 def register(app: typer.Typer) -> None:
     @app.command("centrality")
@@ -65,8 +25,9 @@ def register(app: typer.Typer) -> None:
         from gpucircuit.analysis.centrality import centrality
         from gpucircuit.analysis.corridors import LinkageOptions, read_link_table
         from gpucircuit.errors import InputError
-
-        from .pinchpoints import read_link_column
+        from gpucircuit.linkage.chain import check_weight, load_inputs, run_linkage
+        from gpucircuit.linkage.files import (LINK_TABLE, read_link_column, write_centrality_outputs,
+                                              write_linkage_outputs)
 
         t0 = time.perf_counter()
         w = check_weight(weight)
