@@ -202,3 +202,24 @@ def check_link_cores(links, core_ids, table: Path, cores_name: str = "the cores 
     unknown = sorted({c for lk in links for c in (lk.core_a, lk.core_b)} - set(core_ids))
     if unknown:
         raise InputError(f"link table {table} names core(s) {', '.join(map(str, unknown))} not in {cores_name}")
+
+
+def class_outputs(rdir: Path, prefix: str, cp, spec, title: str) -> list[Path]:
+    """A classified map's class and top-class patch rasters, their PNGs and the patch polygons."""
+    from ..analysis.patches import patches_to_polygons
+    from ..io.vector import write_polygons
+
+    cls = np.where(cp.classes > 0, cp.classes, np.nan)
+    ids = np.where(cp.ids > 0, cp.ids, np.nan)
+    outputs = [write_raster(rdir / f"{prefix}_classes.tif", cls, spec, compress=True),
+               write_raster(rdir / f"{prefix}_patches.tif", ids, spec, compress=True),
+               save_png(rdir / f"{prefix}_classes.png", cls, f"{title}: classes (top = {cp.top})", cmap="YlOrRd"),
+               save_png(rdir / f"{prefix}_patches.png", np.where(cp.mask, 1.0, np.nan),
+                        f"{title}: {cp.n} top-class patches", cmap="autumn")]
+    polys = patches_to_polygons(cp.ids, spec.transform)
+    by_id = {r["id"]: r for r in cp.patches}
+    keys = [k for k in (cp.patches[0] if cp.patches else {}) if not k.startswith("landuse_")]
+    fields = {k: [by_id[pid][k] for _, pid in polys] for k in keys}
+    outputs.append(write_polygons(rdir / f"{prefix}_patches.gpkg", [g for g, _ in polys], fields or
+                                  {"id": [pid for _, pid in polys]}, crs=spec.crs, layer=f"{prefix}_patches"))
+    return outputs
