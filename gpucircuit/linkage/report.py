@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,9 +14,8 @@ import numpy as np
 
 from ..analysis import report as rp
 from ..errors import InputError
-from ..io.raster import check_same_grid, read_raster, write_text_atomic
-from . import tables
-from .files import CORRIDORS, LINK_TABLE, PATHS, read_link_column
+from ..io.raster import check_same_grid, read_raster
+from .files import CORRIDORS, LINK_TABLE, PATHS
 
 METHODS = ("jenks", "quantile", "equal_interval")
 LINKAGE_HINT = "gpucircuit linkage RESISTANCE CORES -o OUT --cutoff C"
