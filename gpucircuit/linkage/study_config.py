@@ -148,6 +148,8 @@ def read_study_config(path) -> StudyConfig:
     if r.has("config") == r.has("file"):
         raise r.error("give either config = a resistance TOML or file = a resistance raster")
     s, m = sections["sources"], sections["mspa"]
+    for sec, key in ((r, "config"), (r, "file"), (m, "landcover"), (m, "file"), (s, "cores")):
+        sec.path(key)  # a missing file is reported before anything runs
     if not s.has("cores") and not (m.has("file") or m.has("landcover")):
         raise InputError(f"{source}: [mspa] needs landcover = a land-cover raster (or file = an MSPA map), "
                          "or [sources] cores = existing cores")
