@@ -40,6 +40,7 @@ class StudyPlan:
     sources: dict = field(default_factory=dict)
     chain: object = None
     report: object = None
+    landuse_from_mspa: bool = False
 
 
 def plan_study(cfg: StudyConfig) -> StudyPlan:
@@ -79,7 +80,9 @@ def plan_study(cfg: StudyConfig) -> StudyPlan:
         pinchpoint_options, lk.number("cutoff"), lk.boolean("adjacent", True), lk.boolean("all_pairs", True),
         lk.boolean("all_to_one", True), lk.boolean("squared"), lk.string("solver", "auto")),
         *radii, lk.string("weight", "cwd"), lk.boolean("write_cwd"), lk.boolean("percent"), lk.boolean("sum"))
-    landuse = rp.path("landuse") or (None if not m.has("landcover") else "grid")
+    # without its own landuse the report reads the land cover as put on the grid by the MSPA step
+    plan.landuse_from_mspa = not rp.has("landuse") and m.has("landcover")
+    landuse = m.path("landcover") if plan.landuse_from_mspa else rp.path("landuse")
     plan.report = rp.checked(report_options, rp.number("classes", 5, integer=True), rp.string("method", "jenks"),
                              landuse, rp.path("landuse_names"), rp.paths("lines"), rp.number("d_threshold", 5000.0),
                              rp.number("p_threshold", 0.5), rp.number("gravity_threshold", 1.0), rp.string("sweep"),
@@ -208,7 +211,7 @@ class Study:
                               lambda: run_chain(self.r, self.spec, core_set, chain_opts, self.out / "linkage",
                                                 self.report_cb))
         ro = self.plan.report
-        if ro.landuse == "grid":
+        if self.plan.landuse_from_mspa:
             ro.landuse = self.landuse_on_grid
         files = report_files(self.out / "linkage", res.pinch_map, res.barrier_map)
         rep = self.record("report", _options(ro), {"linkage": self.out / "linkage"}, "report",
