@@ -14,7 +14,7 @@ def parse_classes(text: str, option: str) -> list[int]:
     """``"41,42,43"`` or ``"41-43,90"`` → sorted class codes; InputError naming ``option`` otherwise."""
     import re
 
-    from gpucircuit.errors import InputError
+    from ..errors import InputError
 
     codes: set[int] = set()
     for part in str(text).split(","):
@@ -40,8 +40,8 @@ def class_mask(values, codes: list[int]):
 
 def cell_area_m2(spec, path: Path, strict: bool) -> float:
     """Cell area in CRS units²; a geographic CRS is an error when ``strict`` (areas in km² matter), else a warning."""
-    from gpucircuit.errors import InputError
-    from gpucircuit.io.notice import warn_user
+    from ..errors import InputError
+    from ..io.notice import warn_user
 
     if spec.crs is not None and spec.crs.is_geographic:
         msg = f"{path} has a geographic CRS ({spec.crs}); areas need a projected CRS in metres"
@@ -60,8 +60,8 @@ def save_mspa_png(path: Path, classes, title: str) -> Path:
     import numpy as np
     from matplotlib.patches import Patch
 
-    from gpucircuit.analysis.mspa import BORDER_OPENING, CLASSES, COLOURS, INTERNAL, MISSING
-    from gpucircuit.io.quicklook import save_figure
+    from ..analysis.mspa import BORDER_OPENING, CLASSES, COLOURS, INTERNAL, MISSING
+    from ..io.quicklook import save_figure
 
     step = max(1, int(np.ceil(np.sqrt(classes.size / 2_000_000))))
     c = classes[::step, ::step]
@@ -98,7 +98,7 @@ def habitat(values, classes: Optional[str], binary: bool, path: Path):
     """(candidate cells, study-area cells) of INPUT: MSPA core by default, else --classes or --binary."""
     import numpy as np
 
-    from gpucircuit.errors import InputError
+    from ..errors import InputError
 
     finite = np.isfinite(values)
     if classes is not None and binary:
@@ -128,35 +128,15 @@ def patches_csv(p, result, selected) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_source_sweep(path: Path, rows: list[dict], unit: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from gpucircuit.io.quicklook import save_figure
-
-    x = [r["distance"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    ax.plot(x, [r["nc"] for r in rows], "o-", color="#336699", label="NC")
-    ax.set_xlabel(f"distance threshold ({unit})")
-    ax.set_ylabel("number of components (NC)", color="#336699")
-    ax2 = ax.twinx()
-    ax2.plot(x, [r["pc"] for r in rows], "s-", color="#cc3300", label="PC")
-    ax2.set_ylabel("probability of connectivity (PC)", color="#cc3300")
-    ax.set_title("connectivity against the distance threshold")
-    ax.grid(alpha=0.3)
-    return save_figure(fig, path)
-
-
 def write_source_outputs(out: Path, found, values, spec, thresholds, probability: float, unit: str) -> int:
     """sources.tif, sources.gpkg, patches.csv and, with ``thresholds``, sweep.csv / sweep.png; the count."""
     import numpy as np
 
-    from gpucircuit.analysis.conefor import threshold_sweep
-    from gpucircuit.analysis.patches import patches_to_polygons
-    from gpucircuit.io.raster import write_raster, write_text_atomic
-    from gpucircuit.io.vector import write_polygons
+    from ..analysis.conefor import threshold_sweep
+    from ..analysis.patches import patches_to_polygons
+    from ..io.plots import plot_source_sweep
+    from ..io.raster import write_raster, write_text_atomic
+    from ..io.vector import write_polygons
 
     p, ix = found.patches, found.indices
     out.mkdir(parents=True, exist_ok=True)
