@@ -29,12 +29,13 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from gpucircuit.analysis.barriers import barrier_analysis, radii_list
-        from gpucircuit.linkage.chain import cellsize_of, links_and_cwds, load_inputs
+        from gpucircuit.linkage.chain import cellsize_of, check_radii, links_and_cwds, load_inputs
         from gpucircuit.linkage.files import number_tag, write_barrier_outputs, write_linkage_outputs
 
         t0 = time.perf_counter()
         radii = radii_list(radius_start, radius_end, radius_step)
         r, spec, core_set = load_inputs(resistance, cores, core_field)
+        check_radii(radii, cellsize_of(spec))
         out.mkdir(parents=True, exist_ok=True)
         outputs = []
         with analysis_progress() as report:

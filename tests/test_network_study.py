@@ -222,3 +222,20 @@ def test_report_files_never_guess(tmp_path):
         report_files(tmp_path)
     chosen = report_files(tmp_path, pinch=tmp_path / "pinchpoints_all_to_one_cutoff1000.tif")
     assert chosen.pinch.name.endswith("cutoff1000.tif") and chosen.barrier.name == "barriers_max.tif"
+
+
+def test_radius_below_cell_size_is_refused(tmp_path):
+    r, t = read(EXAMPLE / "resistance.tif")                     # 30 m cells
+    cores = np.zeros(r.shape, dtype=np.int32)
+    cores[100:110, 100:110], cores[300:310, 400:410] = 1, 2
+    with rasterio.open(EXAMPLE / "resistance.tif") as ds:
+        profile = {**ds.profile, "dtype": "int32", "nodata": 0, "count": 1}
+    with rasterio.open(tmp_path / "cores.tif", "w", **profile) as ds:
+        ds.write(cores, 1)
+    cfg = tmp_path / "r.toml"
+    cfg.write_text(f'[resistance]\nfile = "{EXAMPLE / "resistance.tif"}"\n[sources]\ncores = "{tmp_path / "cores.tif"}"\n'
+                   '[linkage]\ncutoff = 1000\nradius_start = 20\nradius_end = 60\nradius_step = 20\n')
+    res = invoke(["network", cfg, "-o", tmp_path / "out"])
+    assert res.exit_code == 1 and res.output.count("\n") == 1
+    assert "barrier radius 20 is smaller than the cell size 30" in res.output
+    assert not (tmp_path / "out/linkage").exists()

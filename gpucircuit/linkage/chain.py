@@ -107,6 +107,14 @@ def chain_options(link_opts, pp_opts, radius_start=None, radius_end=None, radius
     return ChainOptions(link_opts, pp_opts, radii, w, write_cwd, percent, want_sum)
 
 
+def check_radii(radii, cellsize) -> None:
+    """Linkage Mapper refuses a barrier radius below the cell size: its disc would hold only the centre cell."""
+    small = [x for x in radii if x < min(cellsize)]
+    if small:
+        raise InputError(f"barrier radius {small[0]:g} is smaller than the cell size {min(cellsize):g}; "
+                         "start the radii at one cell or more")
+
+
 def run_linkage(r, spec, cores, options, report):
     from ..analysis.corridors import linkage_pathways, polygon_core_distances
 
@@ -171,8 +179,9 @@ def run_chain(r, spec, core_set, options: ChainOptions, out: Path,
     from ..analysis.centrality import centrality
     from ..analysis.pinchpoints import pinchpoint_analysis
 
-    out.mkdir(parents=True, exist_ok=True)
     cellsize = cellsize_of(spec)
+    check_radii(options.radii, cellsize)
+    out.mkdir(parents=True, exist_ok=True)
     timings, outputs = {}, []
     t = time.perf_counter()
     result = run_linkage(r, spec, core_set, options.linkage, report)
