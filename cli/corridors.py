@@ -29,17 +29,14 @@ def register(app: typer.Typer) -> None:
         method: str = opt.CWD_METHOD,
     ):
         """Linkage Pathways: least-cost corridors between adjacent cores, link table and least-cost paths."""
-        from gpucircuit.linkage.chain import linkage_options, load_inputs, run_linkage
-        from gpucircuit.linkage.files import write_linkage_outputs
+        from gpucircuit.linkage.chain import linkage_options
+        from gpucircuit.linkage.tools import corridor_tool
 
         options = linkage_options(adjacency, max_cwd, max_euclid, knn, connect_constellations, drop_crossing,
                                   cwd_threshold, method)
         t0 = time.perf_counter()
-        r, spec, core_set = load_inputs(resistance, cores, core_field)
         with analysis_progress() as report:
-            result = run_linkage(r, spec, core_set, options, report)
-        out.mkdir(parents=True, exist_ok=True)
-        outputs = write_linkage_outputs(out, result, spec, write_cwd)
+            result, core_ids, outputs = corridor_tool(resistance, cores, core_field, out, options, write_cwd, report)
         n_active = len(result.active_links)
-        say(f"corridors: {len(core_set.ids)} cores, {len(result.links)} candidate links, {n_active} active; "
+        say(f"corridors: {len(core_ids)} cores, {len(result.links)} candidate links, {n_active} active; "
             f"wrote {len(outputs)} files to {out} in {time.perf_counter() - t0:.2f} s")
