@@ -13,8 +13,8 @@ def register(app: typer.Typer) -> None:
     @app.command("network")
     @cli_command
     def network(
-        config: Path = typer.Argument(..., help="TOML file with one table per step: [resistance], [mspa], [sources], "
-                                                 "[linkage], [report] (keys: gpucircuit/linkage/study_config.py)."),
+        config: Path = typer.Argument(..., help="TOML file with one table per step: resistance, mspa, sources, "
+                                                 "linkage, report (keys: gpucircuit/linkage/study_config.py)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder (created): one sub-folder per step."),
     ):
         """Ecological network study: resistance → MSPA → sources → corridors, pinch points, barriers,
