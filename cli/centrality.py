@@ -9,46 +9,6 @@ import typer
 
 from . import options as opt
 from .common import analysis_progress, cli_command, say
-from .corridors import LINK_TABLE, load_inputs, run_linkage, write_linkage_outputs
-
-CORE_TABLE = "core_centrality.csv"
-WEIGHT_NAMES = {"cwd": "cwd", "eff-resist": "eff_resist", "eff_resist": "eff_resist"}
-
-
-def check_weight(weight: str) -> str:
-    from gpucircuit.errors import InputError
-
-    key = weight.lower()
-    if key not in WEIGHT_NAMES:
-        raise InputError(f"--weight must be cwd or eff-resist, not {weight!r}")
-    return WEIGHT_NAMES[key]
-
-
-def write_centrality_outputs(out: Path, result, links, spec=None, labels=None) -> list[Path]:
-    """Link-table column ``centrality``, the core table and (with a grid) a core centrality raster + PNG."""
-    import numpy as np
-
-    from gpucircuit.io.raster import write_text_atomic
-
-    from .pinchpoints import table_cell, update_link_table
-
-    outputs = [update_link_table(out / LINK_TABLE, links, result.link_columns())]
-    lines = ["core_id,centrality"] + [f"{c},{table_cell(result.core_centrality[c])}" for c in result.core_ids]
-    write_text_atomic(out / CORE_TABLE, "\n".join(lines) + "\n")
-    outputs.append(out / CORE_TABLE)
-    if spec is not None and labels is not None:
-        from gpucircuit.io.quicklook import save_png
-        from gpucircuit.io.raster import write_raster
-
-        lut = np.full(int(max(labels.max(), max(result.core_ids))) + 1, np.nan)
-        for c, v in result.core_centrality.items():
-            lut[c] = v
-        grid = np.where(labels > 0, lut[np.clip(labels, 0, None)], np.nan)
-        outputs.append(write_raster(out / "core_centrality.tif", grid, spec, compress=True))
-        outputs.append(save_png(out / "core_centrality.png", grid, "core centrality (cumulative current)",
-                                cmap="viridis"))
-    return outputs
-
 
 def register(app: typer.Typer) -> None:
     @app.command("centrality")
@@ -62,40 +22,13 @@ def register(app: typer.Typer) -> None:
         method: str = typer.Option("auto", "--cwd-method", help="CWD engine when corridors must be computed."),
     ):
         """Centrality Mapper: cores as nodes, active links as resistors; cumulative pairwise current."""
-        from gpucircuit.analysis.centrality import centrality
-        from gpucircuit.analysis.corridors import LinkageOptions, read_link_table
-        from gpucircuit.errors import InputError
-
-        from .pinchpoints import read_link_column
+        from gpucircuit.linkage.chain import check_weight
+        from gpucircuit.linkage.tools import centrality_tool
 
         t0 = time.perf_counter()
         w = check_weight(weight)
-        if (resistance is None) != (cores is None):
-            raise InputError("give both RESISTANCE and CORES, or neither (to use OUT's link table)")
-        table = out / LINK_TABLE
-        spec = core_set = None
-        outputs = []
-        if resistance is not None:
-            r, spec, core_set = load_inputs(resistance, cores, core_field)
-        if table.exists():
-            links = read_link_table(table)
-            eff = read_link_column(table, "eff_resist") if w == "eff_resist" else None
-        elif core_set is None:
-            raise InputError(f"no link table {table}: give RESISTANCE and CORES or run 'gpucircuit corridors' first")
-        elif w == "eff_resist":
-            raise InputError(f"no link table {table}: run 'gpucircuit pinchpoints' first for --weight eff-resist")
-        else:
-            out.mkdir(parents=True, exist_ok=True)
-            with analysis_progress() as report:
-                fresh = run_linkage(r, spec, core_set, LinkageOptions(method=method), report)
-            outputs += write_linkage_outputs(out, fresh, spec, write_cwd=False)
-            links, eff = fresh.links, None
-        if core_set is not None:
-            unknown = sorted({c for lk in links for c in (lk.core_a, lk.core_b)} - set(core_set.ids))
-            if unknown:
-                raise InputError(f"link table {table} names core(s) {', '.join(map(str, unknown))} not in the cores given")
-        res = centrality(links, core_set.ids if core_set else None, w, eff)
-        outputs += write_centrality_outputs(out, res, links, spec, core_set.labels if core_set else None)
+        with analysis_progress() as report:
+            res, links, outputs = centrality_tool(resistance, cores, core_field, out, w, method, report)
         top = max(res.core_centrality, key=res.core_centrality.get)
         say(f"centrality: {len(res.core_ids)} cores, {sum(lk.active for lk in links)} active links "
             f"(weight {w}); most central core {top}; wrote {len(set(outputs))} files to {out} "

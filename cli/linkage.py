@@ -15,8 +15,6 @@ import typer
 
 from . import options as opt
 from .common import analysis_progress, cli_command, say
-from .barriers import write_barrier_outputs
-from .corridors import cellsize_of, linkage_options, load_inputs, run_linkage, write_linkage_outputs
 
 
 def register(app: typer.Typer) -> None:
@@ -55,66 +53,24 @@ def register(app: typer.Typer) -> None:
         weight: str = opt.WEIGHT,
     ):
         """Linkage Mapper chain: corridors, pinch points, barriers (with radii) and centrality."""
-        import numpy as np
-
-        from gpucircuit.analysis.barriers import barrier_analysis, radii_list
-        from gpucircuit.analysis.centrality import centrality
-        from gpucircuit.analysis.pinchpoints import pinchpoint_analysis
-        from gpucircuit.errors import InputError
-
-        from .centrality import check_weight, write_centrality_outputs
-        from .pinchpoints import cutoff_tag, pinchpoint_options, summary, write_pinchpoint_outputs
+        from gpucircuit.linkage.chain import chain_options, linkage_options, load_inputs, pinchpoint_options, run_chain
+        from gpucircuit.linkage.files import number_tag, pinchpoint_summary
 
         t0 = time.perf_counter()
         # check every option before the long computations start
-        link_opts = linkage_options(adjacency, max_cwd, max_euclid, knn, connect_constellations, drop_crossing,
-                                    cwd_threshold, method)
-        pp_opts = pinchpoint_options(cutoff, adjacent, all_pairs, all_to_one, squared, solver)
-        w = check_weight(weight)
-        if w == "eff_resist" and not adjacent:
-            raise InputError("--weight eff-resist needs the adjacent-pairs pinch points (drop --no-adjacent)")
-        given = [x is not None for x in (radius_start, radius_end, radius_step)]
-        if any(given) and not all(given):
-            raise InputError("barriers need all of --radius-start, --radius-end and --radius-step (or none)")
-        radii = radii_list(radius_start, radius_end, radius_step) if all(given) else []
-
-        timings, outputs = {}, []
+        options = chain_options(
+            linkage_options(adjacency, max_cwd, max_euclid, knn, connect_constellations, drop_crossing,
+                            cwd_threshold, method),
+            pinchpoint_options(cutoff, adjacent, all_pairs, all_to_one, squared, solver),
+            radius_start, radius_end, radius_step, weight, write_cwd, percent, want_sum)
         with analysis_progress() as report:
             report("load", 0, None)
             r, spec, core_set = load_inputs(resistance, cores, core_field)
-            out.mkdir(parents=True, exist_ok=True)
-            cellsize = cellsize_of(spec)
-            t = time.perf_counter()
-            result = run_linkage(r, spec, core_set, link_opts, report)
-            report("write: corridors", 0, None)
-            outputs += write_linkage_outputs(out, result, spec, write_cwd)
-            timings["corridors"] = time.perf_counter() - t
-            if not result.active_links:
-                raise InputError("no active links after Linkage Pathways: nothing for the other tools to map "
-                                 f"(corridor outputs are in {out})")
+            res = run_chain(r, spec, core_set, options, out, report)
 
-            t = time.perf_counter()
-            pp = pinchpoint_analysis(r, core_set.labels, result.cwd, result.links, cellsize, pp_opts, progress=report)
-            report("write: pinch points", 0, None)
-            outputs += write_pinchpoint_outputs(out, pp, spec, result.links, core_set.labels)
-            timings["pinchpoints"] = time.perf_counter() - t
-
-            if radii:
-                t = time.perf_counter()
-                bar = barrier_analysis(result.cwd, result.links, radii, cellsize, valid=np.isfinite(r),
-                                       percent=percent, want_sum=want_sum, progress=report)
-                report("write: barriers", 0, None)
-                outputs += write_barrier_outputs(out, bar, spec, want_sum)
-                timings["barriers"] = time.perf_counter() - t
-
-            t = time.perf_counter()
-            report("centrality", 0, None)
-            cen = centrality(result.links, core_set.ids, w, pp.eff_resist if w == "eff_resist" else None)
-            outputs += write_centrality_outputs(out, cen, result.links, spec, core_set.labels)
-            timings["centrality"] = time.perf_counter() - t
-
-        steps = ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
-        say(f"linkage: {len(core_set.ids)} cores, {len(result.active_links)} active links; "
-            f"pinch points (cutoff {cutoff_tag(cutoff)}): {summary(pp)}; "
+        radii = options.radii
+        steps = ", ".join(f"{k} {v:.2f} s" for k, v in res.timings.items())
+        say(f"linkage: {len(core_set.ids)} cores, {len(res.linkage.active_links)} active links; "
+            f"pinch points (cutoff {number_tag(cutoff)}): {pinchpoint_summary(res.pinchpoints)}; "
             f"barriers: {'radii ' + ', '.join(f'{x:g}' for x in radii) if radii else 'skipped (no radii)'}")
-        say(f"linkage: wrote {len(set(outputs))} files to {out} in {time.perf_counter() - t0:.2f} s ({steps})")
+        say(f"linkage: wrote {len(set(res.outputs))} files to {out} in {time.perf_counter() - t0:.2f} s ({steps})")

@@ -469,7 +469,7 @@ _DEFINITIONS = [
 ]
 
 
-def _headline(s: dict) -> list[str]:
+def summary_headline(s: dict) -> list[str]:
     lines = [
         f"{s['sources']['count']} sources ({_num(s['sources']['area_km2'])} km²) joined by "
         f"{s['corridors']['count']} corridors ({_num(s['corridors']['length_km'])} km).",
@@ -488,7 +488,7 @@ def _headline(s: dict) -> list[str]:
 def summary_markdown(s: dict) -> str:
     """The summary as Markdown (headline, tables, definitions)."""
     out = ["# gpucircuit report", ""]
-    out += [f"- {line}" for line in _headline(s)]
+    out += [f"- {line}" for line in summary_headline(s)]
     for title, header, rows in _sections(s):
         out += ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
@@ -509,7 +509,7 @@ def summary_html(s: dict, images: dict[str, bytes] | None = None) -> str:
              "figure{display:inline-block;margin:.5em;max-width:460px}img{max-width:100%}"
              "figcaption{font-size:.9em;color:#555}</style></head><body>",
              "<h1>gpucircuit report</h1>", "<ul>"]
-    parts += [f"<li>{e(line)}</li>" for line in _headline(s)]
+    parts += [f"<li>{e(line)}</li>" for line in summary_headline(s)]
     parts.append("</ul>")
     for title, header, rows in _sections(s):
         parts.append(f"<h2>{e(title)}</h2><table><thead><tr>"
