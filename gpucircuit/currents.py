@@ -17,7 +17,7 @@ import numpy as np
 
 from .backend import array_module
 from .grid import RasterGraph
-from .operators import _slices
+from .edges import shift_slices
 
 BRANCH_THRESHOLD = 1e-8
 
@@ -40,7 +40,7 @@ class CurrentMapper:
 
     def _flows(self, volts):
         for w, di, dj in self.edges:
-            src, dst = _slices(di, dj)
+            src, dst = shift_slices(di, dj)
             yield w[src] * (volts[src] - volts[dst]), src, dst
 
     def __call__(self, volts, ground_g=None):
