@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .backend import array_module
+from .backend import array_module, dispatch
 from .edges import GridEdges, col_slices, shift_slices
 
 _BLOCK = 1 << 18  # elements per row block of the host apply (2 MB in float64)
@@ -58,15 +58,7 @@ class GridOperator:
         diag = xp.where(active, diag, 1.0)
         return cls(edges.masked(active, inplace), diag, active)
 
-    def apply(self, x):
-        """``A x`` for x of shape (..., m, n), in the wider of x's and the weights' dtypes."""
-        if type(x).__module__.startswith("cupy"):
-            from .kernels import stencil_apply  # one fused pass over the weights on a GPU
-
-            return stencil_apply(self, x)
-        return self._apply_host(x)
-
-    def _apply_host(self, x):
+    def apply_host(self, x):
         """NumPy apply in blocks of rows: each edge weight is read once for both of its ends, and
         the only temporary is one block (no full-size copies; the block stays in cache)."""
         m, n = self.shape
@@ -88,6 +80,14 @@ class GridOperator:
                 y[..., r0 + di: r1 + di, tj] -= t
         return y
 
+    def apply_device(self, x):
+        """CuPy apply: one fused kernel pass over the weights."""
+        from .kernels import stencil_apply
+
+        return stencil_apply(self, x)
+
+    # ``A x`` for x of shape (..., m, n), in the wider of x's and the weights' dtypes, on x's backend
+    apply = dispatch(apply_host, apply_device, on=1)
     __call__ = apply
 
     def to_csr(self) -> sp.csr_matrix:
