@@ -201,7 +201,8 @@ def house(tmp_path):
 
 def test_the_checks_catch_each_fault(house):
     mods, edges, layers = house
-    assert upward_imports(edges, layers, {"pkg.errors"}) == ["pkg.solver.system:4 imports pkg.distribute, a higher layer"]
+    assert upward_imports(edges, layers, {"pkg.errors"}) == [
+        "pkg.solver.system:4 imports pkg.distribute, a higher layer"]
     assert circles(edges) == [["pkg.distribute", "pkg.solver.system"]]
     assert sorted(private_uses(mods)) == ["pkg.modes:2 imports _cells from pkg.grid",
                                                  "pkg.modes:3 reads system._setup"]
