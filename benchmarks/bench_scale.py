@@ -98,14 +98,14 @@ def run_pyamg(res: np.ndarray, pts: np.ndarray):
     import scipy.sparse.linalg as sla
 
     from gpucircuit.grid import build_raster_graph, conductance_from_habitat
-    from gpucircuit.solver.system import reduced_laplacian, _unknown_index
+    from gpucircuit.solver.unknowns import reduced_laplacian, unknown_index
 
     graph = build_raster_graph(conductance_from_habitat(res, True))
     comp = graph.components
     a, b = (tuple(p) for p in pts[:2])
     active = graph.node & (comp == comp[a])
     active[a] = False
-    uid, n = _unknown_index(active, graph.merge)
+    uid, n = unknown_index(active, graph.merge)
     A = reduced_laplacian(graph, uid, n, None)
     rhs = np.zeros(n)
     rhs[uid[b]] = 1.0

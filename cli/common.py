@@ -77,7 +77,7 @@ def exit_if_solves_failed(report) -> None:
     check (their resistances are -777, as in Circuitscape), then exit status 1."""
     if not report.failed:
         return
-    from gpucircuit.solver.system import RESIDUAL_LIMIT
+    from gpucircuit.solver.residual import RESIDUAL_LIMIT
 
     listed = ", ".join(f"{label} (residual {r:.1e})" for label, r in report.failed.items())
     what = "pairs" if report.scenario == "pairwise" else "points"

@@ -52,7 +52,8 @@ def register(app: typer.Typer) -> None:
         """Report of a linkage run: pinch points, barriers, breakpoints, corridor importance, indices, summary."""
         from gpucircuit.errors import InputError
         from gpucircuit.linkage.chain import load_inputs
-        from gpucircuit.linkage.report import build_report, report_files, report_options
+        from gpucircuit.linkage.report import report_files, report_options
+        from gpucircuit.linkage.report_steps import build_report
 
         t0 = time.perf_counter()
         options = report_options(classes, method, landuse, landuse_names, lines, d_threshold, p_threshold,

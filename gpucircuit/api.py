@@ -20,7 +20,7 @@ from .grid import build_raster_graph, conductance_from_habitat
 from .modes import raster as _modes
 from .modes.raster import MapOptions, RasterResult
 from .solver.multigrid import MultigridOptions
-from .solver.system import SolveOptions
+from .solver.options import SolveOptions
 
 
 def _graph(resistance, conductance, four_neighbors, avg_resistances, polygons):

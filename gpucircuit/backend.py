@@ -81,14 +81,32 @@ def get_backend() -> Backend:
     return _current
 
 
-def array_module(a) -> ModuleType:
-    """numpy or cupy, whichever owns ``a``."""
-    mod = type(a).__module__
-    if mod.startswith("cupy"):
-        import cupy as cp  # noqa: PLC0415
+def is_device_array(a) -> bool:
+    """Whether ``a`` is a CuPy array: the one place an array's backend is probed."""
+    return type(a).__module__.startswith("cupy")
 
-        return cp
-    return np
+
+def dispatch(numpy_impl, cupy_impl, on: int = 0):
+    """One public function over per-backend implementations, picked by the type of argument ``on``
+    (xarray-spatial's ArrayTypeFunctionMapping): callers never test for a backend themselves.
+    The CuPy implementation may import CuPy lazily; the NumPy one never needs it."""
+    def run(*args, **kwargs):
+        return (cupy_impl if is_device_array(args[on]) else numpy_impl)(*args, **kwargs)
+    run.__doc__ = numpy_impl.__doc__
+    return run
+
+
+def _cupy_module(a) -> ModuleType:
+    import cupy as cp  # noqa: PLC0415
+
+    return cp
+
+
+array_module = dispatch(lambda a: np, _cupy_module)
+array_module.__doc__ = "numpy or cupy, whichever owns ``a``."
+
+to_host = dispatch(np.asarray, lambda a: a.get())
+to_host.__doc__ = "``a`` as a NumPy array on the host (copied from the device for CuPy)."
 
 
 def ndimage_module(xp: ModuleType) -> ModuleType:
@@ -100,9 +118,3 @@ def ndimage_module(xp: ModuleType) -> ModuleType:
     from cupyx.scipy import ndimage  # noqa: PLC0415
 
     return ndimage
-
-
-def to_host(a) -> np.ndarray:
-    if type(a).__module__.startswith("cupy"):
-        return a.get()
-    return np.asarray(a)

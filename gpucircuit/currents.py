@@ -18,7 +18,7 @@ import numpy as np
 
 from .backend import array_module
 from .grid import RasterGraph
-from .operators import _slices
+from .edges import shift_slices
 
 BRANCH_THRESHOLD = 1e-8
 
@@ -43,7 +43,7 @@ class CurrentMapper:
         """Each direction's branch flows w * (v_src - v_dst), formed in the scratch buffer ``buf``."""
         xp = self.xp
         for w, di, dj in self.edges:
-            src, dst = _slices(di, dj)
+            src, dst = shift_slices(di, dj)
             a, b = volts[src], volts[dst]
             f = buf[:a.size].reshape(a.shape)
             xp.subtract(a, b, out=f)

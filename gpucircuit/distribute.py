@@ -1,36 +1,65 @@
 """Independent solves spread over a dask.distributed cluster (one GPU per worker with dask-cuda).
 
-The right-hand sides of one grounded system are split into one share per worker; each worker
-sets up its own solver (hierarchy or factorisation) once and solves its share. The raster graph
-is scattered once to every worker.
+A layer above the solver: it takes a solver factory and never reaches into the solver's insides,
+and nothing under ``solver/`` imports it. The right-hand sides of one grounded system are split
+into one share per worker; each worker builds its own solver with the factory (hierarchy or
+factorisation, once) and solves its share. The raster graph is scattered once to every worker.
 """
 from __future__ import annotations
 
 import dataclasses
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 
+from .solver.system import GroundedSystem, unit_batches
 
-def _solve_share(graph, fixed, ground_g, solve_mask, options, rhs):
-    from .solver.system import GroundedSystem
 
-    system = GroundedSystem(graph, fixed=fixed, ground_g=ground_g, solve_mask=solve_mask, options=options,
-                            rhs_hint=rhs.shape[0])
+def grounded_system(graph, fixed=None, ground_g=None, solve_mask=None, options=None, rhs_hint: int = 1):
+    """A :class:`GroundedSystem`, or one whose solves run on ``options.client``'s workers."""
+    if options is None or options.client is None:
+        return GroundedSystem(graph, fixed=fixed, ground_g=ground_g, solve_mask=solve_mask, options=options,
+                              rhs_hint=rhs_hint)
+    return DistributedSystem(options.client, partial(GroundedSystem, fixed=fixed, ground_g=ground_g,
+                                                     solve_mask=solve_mask), graph, options, rhs_hint)
+
+
+def _solve_share(factory, graph, options, rhs):
+    system = factory(graph, options=options, rhs_hint=rhs.shape[0])
     return system.solve(rhs), system.stats
 
 
-def solve_distributed(client, graph, fixed, ground_g, solve_mask, options, rhs):
-    """Voltages (k, m, n) for ``rhs`` (k, m, n), the work split over the client's workers."""
-    local = dataclasses.replace(options, client=None)
-    nworkers = max(1, len(client.scheduler_info().get("workers", {})))
-    shares = [s for s in np.array_split(np.arange(rhs.shape[0]), nworkers) if s.size]
-    graph_f = client.scatter(graph, broadcast=True)
-    futures = [client.submit(_solve_share, graph_f, fixed, ground_g, solve_mask, local, rhs[s], pure=False)
-               for s in shares]
-    results = client.gather(futures)
-    out = np.concatenate([v for v, _ in results])
-    return out, [st for _, st in results]
+class DistributedSystem:
+    """The solve interface of a grounded system, each solve split over a cluster's workers.
+
+    ``factory(graph, options=..., rhs_hint=...)`` makes the solver; here it also makes the
+    bookkeeping copy (``setup=False``) that names the method and holds the merged stats."""
+
+    def __init__(self, client, factory, graph, options, rhs_hint: int = 1):
+        self.client, self.factory, self.graph = client, factory, graph
+        self.local_options = dataclasses.replace(options, client=None)
+        self.local = factory(graph, options=self.local_options, rhs_hint=rhs_hint, setup=False)
+        self.method, self.n, self.stats = self.local.method, self.local.n, self.local.stats
+
+    def solve(self, rhs_grid, on_device: bool = False):
+        rhs = np.asarray(rhs_grid, dtype=np.float64)
+        nworkers = max(1, len(self.client.scheduler_info().get("workers", {})))
+        shares = [s for s in np.array_split(np.arange(rhs.shape[0]), nworkers) if s.size]
+        graph_f = self.client.scatter(self.graph, broadcast=True)
+        futures = [self.client.submit(_solve_share, self.factory, graph_f, self.local_options, rhs[s], pure=False)
+                   for s in shares]
+        results = self.client.gather(futures)
+        for _, st in results:  # a share's failures keep their global right-hand side index
+            self.stats.failed.update({self.stats.solves + j: r for j, r in st.failed.items()})
+            self.stats.solves += st.solves
+            self.stats.iterations = max(self.stats.iterations, st.iterations)
+            self.stats.max_residual = max(self.stats.max_residual, st.max_residual)
+        return np.concatenate([v for v, _ in results])
+
+    def solve_units(self, cells, on_device: bool = False):
+        cells = [int(c) for c in cells]
+        return self.solve(unit_batches(cells, self.graph.shape)(0, len(cells)))
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .backend import array_module
 from .errors import InputError
-from .operators import GridEdges
+from .edges import GridEdges
 
 SQRT2 = np.sqrt(2.0)
 

@@ -17,94 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .backend import array_module
-
-
-@dataclass
-class GridEdges:
-    """Edge conductances of a raster graph (``se``/``sw`` are None for 4 neighbours)."""
-
-    e: object
-    s: object
-    se: object | None = None
-    sw: object | None = None
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return tuple(self.e.shape)
-
-    def directions(self):
-        """(weights, di, dj) for each stored direction; the neighbour is (i+di, j+dj)."""
-        out = [(self.e, 0, 1), (self.s, 1, 0)]
-        if self.se is not None:
-            out += [(self.se, 1, 1), (self.sw, 1, -1)]
-        return out
-
-    def degree(self, dtype=None):
-        """Sum of the weights incident to each cell (in ``dtype``, default the weights')."""
-        xp = array_module(self.e)
-        d = xp.zeros(self.shape, dtype=dtype or self.e.dtype)
-        for w, di, dj in self.directions():
-            d += w
-            _shifted_add(d, w, di, dj)
-        return d
-
-    def masked(self, keep, inplace: bool = False) -> "GridEdges":
-        """Edges with both ends in ``keep`` (bool (m, n)); ``inplace`` zeroes the others in these
-        arrays instead of copying them (for arrays the caller owns: no second copy at scale)."""
-        def one(w, di, dj):
-            if w is None:
-                return None
-            xp = array_module(w)
-            both = keep & _neighbour_view(keep, di, dj, fill=False)
-            return xp.multiply(w, both, out=w) if inplace else xp.where(both, w, 0)
-        return GridEdges(*(one(w, di, dj) for w, di, dj in self._all()))
-
-    def astype(self, dtype) -> "GridEdges":
-        return GridEdges(*(None if w is None else w.astype(dtype, copy=False) for w, _, _ in self._all()))
-
-    def _all(self):
-        return [(self.e, 0, 1), (self.s, 1, 0), (self.se, 1, 1), (self.sw, 1, -1)]
-
-
-def _slices(di: int, dj: int):
-    """(source, target) slices so that target cell = source cell + (di, dj)."""
-    def pair(d):
-        if d == 0:
-            return slice(None), slice(None)
-        if d > 0:
-            return slice(None, -d), slice(d, None)
-        return slice(-d, None), slice(None, d)
-    si, ti = pair(di)
-    sj, tj = pair(dj)
-    return (Ellipsis, si, sj), (Ellipsis, ti, tj)
-
+from .backend import array_module, dispatch
+from .edges import GridEdges, col_slices, shift_slices
 
 _BLOCK = 1 << 18  # elements per row block of the host apply (2 MB in float64)
-
-
-def _col_slices(dj: int):
-    """(source, target) column slices for a column offset dj."""
-    if dj > 0:
-        return slice(0, -dj), slice(dj, None)
-    if dj < 0:
-        return slice(-dj, None), slice(0, dj)
-    return slice(None), slice(None)
-
-
-def _shifted_add(out, w, di, dj):
-    """out[i+di, j+dj] += w[i, j]."""
-    src, dst = _slices(di, dj)
-    out[dst] += w[src]
-
-
-def _neighbour_view(a, di, dj, fill):
-    """b[i, j] = a[i+di, j+dj] (``fill`` outside)."""
-    xp = array_module(a)
-    b = xp.full(a.shape, fill, dtype=a.dtype)
-    src, dst = _slices(di, dj)
-    b[src] = a[dst]
-    return b
 
 
 @dataclass
@@ -142,15 +58,7 @@ class GridOperator:
         diag = xp.where(active, diag, 1.0)
         return cls(edges.masked(active, inplace), diag, active)
 
-    def apply(self, x):
-        """``A x`` for x of shape (..., m, n), in the wider of x's and the weights' dtypes."""
-        if type(x).__module__.startswith("cupy"):
-            from .kernels import stencil_apply  # one fused pass over the weights on a GPU
-
-            return stencil_apply(self, x)
-        return self._apply_host(x)
-
-    def _apply_host(self, x):
+    def apply_host(self, x):
         """NumPy apply in blocks of rows: each edge weight is read once for both of its ends, and
         the only temporary is one block (no full-size copies; the block stays in cache)."""
         m, n = self.shape
@@ -158,7 +66,7 @@ class GridOperator:
         lead = x.shape[:-2]
         rows = max(1, _BLOCK // max(1, n * int(np.prod(lead))))
         tmp = np.empty(lead + (rows, n), dtype=y.dtype)
-        dirs = [(w, di, _col_slices(dj)) for w, di, dj in self.edges.directions()]
+        dirs = [(w, di, col_slices(dj)) for w, di, dj in self.edges.directions()]
         for r0 in range(0, m, rows):
             for w, di, (sj, tj) in dirs:
                 r1 = min(r0 + rows, m - di)
@@ -172,6 +80,14 @@ class GridOperator:
                 y[..., r0 + di: r1 + di, tj] -= t
         return y
 
+    def apply_device(self, x):
+        """CuPy apply: one fused kernel pass over the weights."""
+        from .kernels import stencil_apply
+
+        return stencil_apply(self, x)
+
+    # ``A x`` for x of shape (..., m, n), in the wider of x's and the weights' dtypes, on x's backend
+    apply = dispatch(apply_host, apply_device, on=1)
     __call__ = apply
 
     def to_csr(self) -> sp.csr_matrix:
@@ -182,7 +98,7 @@ class GridOperator:
         idx = np.arange(m * n).reshape(m, n)
         rows, cols, vals = [np.arange(m * n)], [np.arange(m * n)], [to_host(self.diag).ravel()]
         for w, di, dj in self.edges.directions():
-            src, dst = _slices(di, dj)
+            src, dst = shift_slices(di, dj)
             wv = to_host(w)[src].ravel()
             a, b = idx[src].ravel(), idx[dst].ravel()
             nz = wv != 0

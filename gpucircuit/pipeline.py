@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -16,32 +14,13 @@ from .io.outputs import (MapWriter, output_folder, remove_stale_temporaries, wri
 from .io.points import grid_from_text, is_text_list, read_included_pairs, read_points, read_source_strengths
 from .io.raster import check_same_grid, raster_shape, read_raster
 from .io.write_queue import WriteQueue
+from .job import JobReport, need_file
 from .modes import raster as raster_modes
+from .network_job import run_network_job
 from .progress import current
 from .solver.multigrid import MultigridOptions
-from .solver.system import SolveOptions, other_solver
-
-
-@dataclass
-class JobReport:
-    scenario: str
-    outputs: list[Path] = field(default_factory=list)
-    seconds: float = 0.0
-    resistances: np.ndarray | None = None
-    ids: list[int] | None = None
-    stats: list = field(default_factory=list)
-    timings: dict = field(default_factory=dict)  # seconds: load, setup, solve, write, total
-    cells: int | None = None  # raster cells (rows x columns); None for networks
-    failed: dict = field(default_factory=dict)  # label -> residual of solves that failed (resistance -777)
-    advice: str = ""  # what to try when some solves failed
-
-
-def _need(path: Path | None, what: str, key: str) -> Path:
-    if path is None:
-        raise InputError(f"the {what} is not set: give {key} in the configuration")
-    if not Path(path).exists():
-        raise InputError(f"{what} not found: {path} ({key})")
-    return Path(path)
+from .solver.options import SolveOptions
+from .solver.residual import other_solver
 
 
 def solve_options(cfg: CircuitscapeConfig, method: str | None = None, client=None,
@@ -64,18 +43,18 @@ def _region_labels(values: np.ndarray) -> np.ndarray:
 
 
 def load_raster_graph(cfg: CircuitscapeConfig):
-    habitat_path = _need(cfg.habitat_file, "habitat raster", "habitat_file")
+    habitat_path = need_file(cfg.habitat_file, "habitat raster", "habitat_file")
     habitat, spec = read_raster(habitat_path, "habitat raster", nan_is_nodata=False)
     g = conductance_from_habitat(habitat, cfg.habitat_map_is_resistances, f"habitat raster {habitat_path}")
     del habitat  # not needed once the conductances are made
     if cfg.use_mask:
-        mpath = _need(cfg.mask_file, "mask raster", "mask_file")
+        mpath = need_file(cfg.mask_file, "mask raster", "mask_file")
         mask, mspec = read_raster(mpath, "mask raster")
         check_same_grid(spec, mspec, "habitat raster", "mask raster", mpath)
         g = np.where(np.nan_to_num(mask, nan=0.0) > 0, g, 0.0)
     merge = None
     if cfg.use_polygons:
-        ppath = _need(cfg.polygon_file, "short-circuit region raster", "polygon_file")
+        ppath = need_file(cfg.polygon_file, "short-circuit region raster", "polygon_file")
         poly, pspec = read_raster(ppath, "short-circuit region raster")
         check_same_grid(spec, pspec, "habitat raster", "short-circuit region raster", ppath)
         merge = _region_labels(poly)
@@ -89,7 +68,7 @@ def load_raster_graph(cfg: CircuitscapeConfig):
 def _grid_input(path, what, key, spec, fill=np.nan):
     """A source or ground grid from a raster or, as Circuitscape allows, a ``value x y`` text list
     (told apart by content); cells a list does not name get ``fill``."""
-    p = _need(path, what, key)
+    p = need_file(path, what, key)
     if is_text_list(p):
         return grid_from_text(p, spec, what.replace("raster", "list"), fill)
     data, s = read_raster(p, what)
@@ -174,7 +153,7 @@ def check_fits_memory(cfg: CircuitscapeConfig) -> None:
     from .backend import get_backend
     from .memory import check_job_fits
 
-    path = _need(cfg.habitat_file, "habitat raster", "habitat_file")
+    path = need_file(cfg.habitat_file, "habitat raster", "habitat_file")
     shape = raster_shape(path)
     if shape is None:
         return  # unreadable header: the full read says why
@@ -205,8 +184,6 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, strict_points
     with output_folder(prefix.parent):
         remove_stale_temporaries(prefix)
         if cfg.data_type == "network":
-            from .modes.network import run_network_job
-
             current().stage("network")
             report = run_network_job(cfg, solve_options(cfg, method))  # networks are small: no cluster
             report.timings = dict(total=time.perf_counter() - t0)
@@ -247,7 +224,7 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
         report.seconds = report.timings["total"]
         return report
 
-    point_file = _need(cfg.point_file, "point file", "point_file")
+    point_file = need_file(cfg.point_file, "point file", "point_file")
     cells = read_points(point_file, spec)
     check_focal_count(cells, point_file, cfg.scenario)
     options = dataclasses.replace(options, keep_going=True)  # failed solves give -777, as in Circuitscape
@@ -266,14 +243,14 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
     include = None
     if cfg.use_included_pairs:
         # one-to-all / all-to-one drop the points the file does not name in exclude mode too
-        ids, include = read_included_pairs(_need(cfg.included_pairs_file, "included pairs file",
-                                                 "included_pairs_file"), sorted(cells),
+        ids, include = read_included_pairs(need_file(cfg.included_pairs_file, "included pairs file",
+                                                     "included_pairs_file"), sorted(cells),
                                            prune_exclude=cfg.scenario != "pairwise")
         cells = {i: cells[i] for i in ids}
         check_focal_count(cells, f"{point_file} (kept by {cfg.included_pairs_file})", cfg.scenario)
     strengths = None
     if cfg.scenario != "pairwise" and cfg.use_variable_source_strengths:
-        strengths = read_source_strengths(_need(cfg.variable_source_file, "variable source strength file",
+        strengths = read_source_strengths(need_file(cfg.variable_source_file, "variable source strength file",
                                                 "variable_source_file"))
     with queue:
         if cfg.scenario == "pairwise":

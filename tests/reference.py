@@ -21,9 +21,11 @@ def random_landscape(shape, seed, contrast=1e3, nodata=0.15, split=True):
 
 def grounded_component(shape, seed, **options):
     """A random landscape's graph with one component grounded at its first cell, as a
-    ``GroundedSystem`` (``options`` go to ``SolveOptions``); returns (system, graph, cells of the component)."""
+    ``GroundedSystem`` (``options`` go to ``SolveOptions``; with ``client`` its solves are spread
+    by ``gpucircuit.distribute``); returns (system, graph, cells of the component)."""
+    from gpucircuit.distribute import grounded_system
     from gpucircuit.grid import build_raster_graph
-    from gpucircuit.solver.system import GroundedSystem, SolveOptions
+    from gpucircuit.solver.options import SolveOptions
 
     res = random_landscape(shape, seed)
     graph = build_raster_graph(np.where(np.isfinite(res), 1 / res, 0))
@@ -31,7 +33,7 @@ def grounded_component(shape, seed, **options):
     cells = np.flatnonzero(comp)
     fixed = np.zeros(res.shape, bool)
     fixed.flat[cells[0]] = True
-    return GroundedSystem(graph, fixed=fixed, solve_mask=comp, options=SolveOptions(**options)), graph, cells
+    return grounded_system(graph, fixed=fixed, solve_mask=comp, options=SolveOptions(**options)), graph, cells
 
 
 def pick_points(res, k, seed):

@@ -138,9 +138,9 @@ def test_gpu_backend_requested_without_device(habitat, points, tmp_path):
 def test_nonconvergence_is_reported(monkeypatch):
     import gpucircuit as gc
     from gpucircuit.errors import SolverError
-    from gpucircuit.solver import system
+    from gpucircuit.solver import residual
 
-    monkeypatch.setattr(system, "RESIDUAL_LIMIT", 1e-30)
+    monkeypatch.setattr(residual, "RESIDUAL_LIMIT", 1e-30)
     res = np.ones((30, 30))
     with pytest.raises(SolverError, match="did not converge"):
         gc.pairwise(res, {1: [(0, 0)], 2: [(29, 29)]}, solver="amg")

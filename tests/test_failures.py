@@ -274,9 +274,9 @@ def test_host_bytes_cover_what_loading_keeps(tmp_path):
 def spoil_second_solve(monkeypatch):
     """From now on the direct solver returns a wrong solution for the second right-hand side of
     each batch; the residual check that catches it is the real one."""
-    from gpucircuit.solver.system import GroundedSystem
+    from gpucircuit.solver.sparse import DirectSolver
 
-    setup = GroundedSystem._setup
+    setup = DirectSolver.__init__
 
     class Spoilt:
         def __init__(self, lu):
@@ -288,12 +288,11 @@ def spoil_second_solve(monkeypatch):
                 X[:, 1] *= 2.0
             return X
 
-    def spoil(self):
-        setup(self)
-        if self.method == "direct":
-            self._lu = Spoilt(self._lu)
+    def spoil(self, *args, **kwargs):
+        setup(self, *args, **kwargs)
+        self.lu = Spoilt(self.lu)
 
-    monkeypatch.setattr(GroundedSystem, "_setup", spoil)
+    monkeypatch.setattr(DirectSolver, "__init__", spoil)
 
 
 def read_matrix(path):
@@ -336,7 +335,7 @@ def test_failed_solve_gives_minus_777_and_the_rest_of_the_job(landscape, tmp_pat
 
 @pytest.mark.parametrize("scenario", ["one-to-all", "all-to-one"])
 def test_every_solve_failing_in_point_modes(landscape, tmp_path, monkeypatch, scenario):
-    import gpucircuit.solver.system as system
+    import gpucircuit.solver.residual as system
 
     _, pts, tif, txt = landscape
     monkeypatch.setattr(system, "RESIDUAL_LIMIT", -1.0)  # no residual passes
@@ -351,7 +350,7 @@ def test_every_solve_failing_in_point_modes(landscape, tmp_path, monkeypatch, sc
 
 
 def test_without_keep_going_the_error_names_another_solver(monkeypatch):
-    import gpucircuit.solver.system as system
+    import gpucircuit.solver.residual as system
 
     monkeypatch.setattr(system, "RESIDUAL_LIMIT", -1.0)
     res = random_landscape((12, 12), seed=5, split=False)

@@ -146,7 +146,7 @@ def test_single_precision_stores_fp32_conductances():
     dtypes = {}
     for precision in ("single", "double"):
         s, _, _ = grounded_component((30, 30), 5, method="mg", precision=precision)
-        dtypes[precision] = (s._op.edges.e.dtype, s._op.diag.dtype)
+        dtypes[precision] = (s.solver.op.edges.e.dtype, s.solver.op.diag.dtype)
     assert dtypes["single"] == (np.float32, np.float64)  # fp64 diagonal keeps the operator exactly SPD
     assert dtypes["double"] == (np.float64, np.float64)
 

@@ -142,11 +142,3 @@ class Report:
     outputs: list[Path]
     pinch: object
     barrier: object
-
-
-def build_report(r, spec, core_set, files: ReportFiles, options: ReportOptions, rdir: Path, shown,
-                 inputs: dict[str, str] | None = None) -> Report:
-    """Every table, map and the summary of the report into ``rdir``; ``shown`` is a progress display."""
-    from .report_steps import ReportRun
-
-    return ReportRun(r, spec, core_set, files, options, rdir, shown, inputs or {}).run()

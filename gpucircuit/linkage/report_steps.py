@@ -11,6 +11,7 @@ from ..errors import InputError
 from ..io.raster import check_same_grid, read_raster, write_text_atomic
 from . import tables
 from .files import read_link_column
+from .report import Report, map_cutoff, read_landuse, read_landuse_names
 
 EMPTY_PATCHES = ["id", "cells", "area_km2"]
 
@@ -37,7 +38,6 @@ class ReportRun:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t
 
     def run(self):
-        from .report import Report, read_landuse, read_landuse_names
         from ..analysis.corridors import read_link_table
 
         def read():
@@ -123,7 +123,6 @@ class ReportRun:
                                      progress=lambda c: self.shown.advance())
         ws = width_sweep([x["cutoff"] for x in rows], [x["cumulative_current"] for x in rows])
         by_cut = {x["cutoff"]: x for x in rows}
-        from .report import map_cutoff
 
         merged = tables.sweep_rows([{**by_cut[w["cutoff"]], **w} for w in ws.rows], self.landscape_m2 / 1e6,
                                    map_cutoff(self.files.pinch))
@@ -182,7 +181,6 @@ class ReportRun:
                                                  self.sweep_info["best_cutoff"]))
 
     def write_summary(self):
-        from .report import map_cutoff
 
         o = self.o
         cut = map_cutoff(self.files.pinch)
@@ -208,3 +206,9 @@ class ReportRun:
         write_text_atomic(self.rdir / "summary.html", rp.summary_html(s, images))
         self.outputs += [self.rdir / "summary.md", self.rdir / "summary.html"]
         return s
+
+
+def build_report(r, spec, core_set, files, options, rdir: Path, shown, inputs: dict[str, str] | None = None):
+    """Every table, map and the summary of the report into ``rdir`` (a ``Report``); ``shown`` is a
+    progress display."""
+    return ReportRun(r, spec, core_set, files, options, rdir, shown, inputs or {}).run()

@@ -199,7 +199,8 @@ class Study:
     def run(self) -> dict:
         from ..progress import reporting
         from .chain import run_chain
-        from .report import build_report, report_files
+        from .report import report_files
+        from .report_steps import build_report
 
         self.landuse_on_grid = None
         self.resistance()

@@ -1,82 +1,53 @@
 """Circuitscape network mode: pairwise and advanced on an edge-list graph.
 
 Pairwise uses the raster mode's superposition (one grounded solve per non-ground focal node
-per component). Outputs are Circuitscape's text files keyed by the input's node ids. Networks
+per component). Functions on a :class:`~gpucircuit.graph.Network` and options; the job that
+reads the files and writes Circuitscape's text outputs is ``gpucircuit.network_job``. Networks
 have no grid, so their solves are a sparse LU or pyamg smoothed aggregation + CG.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import InputError, SolverError
-from ..graph import Network, read_network
-from ..io.outputs import fmt, write_pairwise_resistances
-from ..io.raster import write_text_atomic
-from ..solver.cg import pcg
-from ..solver.system import RESIDUAL_LIMIT, SolveOptions, SolveStats
-
-BRANCH_WRITE_MIN = 1e-6  # branch currents at or below this are left out of every branch file
+from ..graph import Network
+from ..solver.choice import pick_method
+from ..solver.options import SolveOptions, SolveStats
+from ..solver.residual import record
+from ..solver.sparse import sparse_solver
 
 
 def grounded_solve(L: sp.csr_matrix, fixed: np.ndarray, ground_g: np.ndarray | None, rhs: np.ndarray,
                    options: SolveOptions) -> tuple[np.ndarray, SolveStats]:
     """Solve (L + diag(ground_g)) v = rhs with v = 0 on ``fixed`` (bool); rhs (k, n) -> (v (k, n), stats).
 
-    Networks are not grids, so the grid multigrid does not apply: ``mg`` and ``amg`` both run
-    pyamg smoothed aggregation + CG (Circuitscape's cg+amg), ``direct`` a sparse LU, and ``auto``
-    picks LU up to ``direct_limit`` unknowns. ``stats.method`` names the solver that ran.
+    The raster mode's solver classes on the network's matrix: networks have no grid, so ``mg``
+    and a large ``auto`` run pyamg smoothed aggregation + CG (Circuitscape's cg+amg), ``direct``
+    a sparse LU (:func:`~gpucircuit.solver.choice.pick_method`). ``stats.method`` names the
+    solver that ran; every solve goes through the shared residual check.
     """
     n = L.shape[0]
     free = np.flatnonzero(~fixed)
     A = L[free][:, free]
     if ground_g is not None:
         A = A + sp.diags(ground_g[free])
-    A = A.tocsr()
-    b = rhs[:, free]
-    method = _network_method(options.method, free.size, options.direct_limit)
-    stats = SolveStats(method, int(free.size), solves=rhs.shape[0])
-    x = np.zeros_like(b)
-    if free.size:
-        t0 = time.perf_counter()
-        if method == "direct":
-            from scipy.sparse.linalg import splu
-
-            lu = splu(A.tocsc())
-            t1 = time.perf_counter()
-            x = lu.solve(b.T).T
-        else:
-            import pyamg
-
-            M = pyamg.smoothed_aggregation_solver(A, symmetry="symmetric").aspreconditioner(cycle="V")
-            t1 = time.perf_counter()
-            x, info = pcg(lambda v: (A @ v.T).T, b, precond=lambda r: np.stack([M @ ri for ri in r]),
-                          rtol=options.rtol, maxiter=options.maxiter)
-            stats.iterations = int(info.iterations)
-        stats.setup_s, stats.solve_s = t1 - t0, time.perf_counter() - t1
-        res = np.linalg.norm(b - (A @ x.T).T, axis=1) / np.maximum(np.linalg.norm(b, axis=1), 1e-300)
-        stats.max_residual = float(res.max()) if res.size else 0.0
-        if not np.isfinite(stats.max_residual) or stats.max_residual > RESIDUAL_LIMIT:
-            raise SolverError(f"network solve ({method}) did not converge: relative residual "
-                              f"{stats.max_residual:.2e} > {RESIDUAL_LIMIT:g} on {free.size} unknowns "
-                              "(try --solver direct)")
-    out = np.zeros((rhs.shape[0], n))
+    k = rhs.shape[0]
+    stats = SolveStats(pick_method(options, free.size, k, on_grid=False), int(free.size))
+    out = np.zeros((k, n))
+    if not free.size:
+        stats.solves = k
+        return out, stats
+    t0 = time.perf_counter()
+    solver = sparse_solver(stats.method, A.tocsr(), options)
+    t1 = time.perf_counter()
+    x, info = solver.solve(rhs[:, free])
+    stats.setup_s, stats.solve_s = t1 - t0, time.perf_counter() - t1
+    record(stats, k, info.iterations, info.residuals, options.keep_going)
     out[:, free] = x
     return out, stats
-
-
-def _network_method(requested: str, unknowns: int, direct_limit: int) -> str:
-    if requested == "auto":
-        return "direct" if unknowns <= direct_limit else "amg"
-    if requested == "direct":
-        return "direct"
-    if requested in ("mg", "amg"):
-        return "amg"
-    raise SolverError(f"unknown solver method {requested!r}: use auto, direct, mg or amg")
 
 
 def branch_currents(net: Network, v: np.ndarray) -> np.ndarray:
@@ -203,85 +174,3 @@ def advanced(net: Network, sources: dict[int, float], grounds: dict[int, float],
         v = V[0]
         stats.append(st)
     return v, node_currents(net, v, gg), branch_currents(net, v), stats
-
-
-def _read_id_values(path: Path, what: str) -> dict[int, float]:
-    if not Path(path).exists():
-        raise InputError(f"{what} not found: {path}")
-    data = np.loadtxt(path, ndmin=2, comments=("#", ";"))
-    if data.size == 0 or data.shape[1] < 2:
-        raise InputError(f"{what} {path} must have rows 'node value'")
-    out: dict[int, float] = {}
-    for nid, val in data[:, :2]:
-        out[int(nid)] = out.get(int(nid), 0.0) + float(val)
-    return out
-
-
-def _node_lines(ids, values, mask=None) -> str:
-    sel = np.ones(len(ids), bool) if mask is None else mask
-    return "".join(f"{int(i)} {fmt(v)}\n" for i, v in zip(np.asarray(ids)[sel], np.asarray(values)[sel]))
-
-
-def _branch_lines(net: Network, cur: np.ndarray, mask=None) -> str:
-    """Branch rows carrying more than BRANCH_WRITE_MIN, as Circuitscape writes every branch file
-    (the cumulative one too, so components without focal nodes leave no rows)."""
-    sel = np.abs(cur) > BRANCH_WRITE_MIN
-    if mask is not None:
-        sel &= mask[net.a]
-    return "".join(
-        f"{int(net.ids[a])} {int(net.ids[b])} {fmt(abs(c))}\n"
-        for a, b, c in zip(net.a[sel], net.b[sel], cur[sel])
-    )
-
-
-def run_network_job(cfg, options: SolveOptions):
-    """Network scenario from a typed config; writes Circuitscape's text outputs."""
-    from ..io.points import read_included_pairs
-    from ..pipeline import JobReport, _need
-
-    net = read_network(_need(cfg.habitat_file, "graph file", "habitat_file"), cfg.habitat_map_is_resistances)
-    prefix = cfg.output_prefix
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    report = JobReport(cfg.scenario)
-
-    def out(name, text):
-        p = Path(f"{prefix}_{name}.txt")
-        write_text_atomic(p, text)
-        report.outputs.append(p)
-
-    if cfg.scenario == "advanced":
-        src = _read_id_values(_need(cfg.source_file, "source file", "source_file"), "source file")
-        gnd = _read_id_values(_need(cfg.ground_file, "ground file", "ground_file"), "ground file")
-        v, nodec, br, report.stats = advanced(net, src, gnd, cfg.ground_file_is_resistances,
-                                              cfg.use_direct_grounds, cfg.use_unit_currents,
-                                              cfg.remove_src_or_gnd, options)
-        if cfg.write_volt_maps:
-            out("voltages", _node_lines(net.ids, v))
-        if cfg.write_cur_maps:
-            out("node_currents", _node_lines(net.ids, nodec))
-            out("branch_currents", _branch_lines(net, br))
-        return report
-    ppath = _need(cfg.point_file, "focal node file", "point_file")
-    focal = np.loadtxt(ppath, ndmin=1, comments=("#", ";")).ravel()
-    if focal.size == 0:
-        raise InputError(f"focal node file {ppath} holds no nodes")
-    ids = sorted(set(int(i) for i in focal))
-    include = None
-    if cfg.use_included_pairs:
-        ids, include = read_included_pairs(_need(cfg.included_pairs_file, "included pairs file",
-                                                 "included_pairs_file"), ids)
-
-    def sink(a, b, v, mask):
-        if cfg.write_volt_maps:
-            out(f"voltages_{a}_{b}", _node_lines(net.ids, v, mask))
-        if cfg.write_cur_maps and not cfg.write_cum_cur_map_only:
-            out(f"node_currents_{a}_{b}", _node_lines(net.ids, node_currents(net, v), mask))
-            out(f"branch_currents_{a}_{b}", _branch_lines(net, branch_currents(net, v), mask))
-
-    res = pairwise(net, ids, options, sink, include)
-    report.outputs += write_pairwise_resistances(prefix, res.ids, res.resistances)
-    if cfg.write_cur_maps or cfg.write_cum_cur_map_only:
-        out("node_currents_cum", _node_lines(net.ids, res.cum_node))
-        out("branch_currents_cum", _branch_lines(net, res.cum_branch))
-    report.resistances, report.ids, report.stats = res.resistances, res.ids, res.stats
-    return report

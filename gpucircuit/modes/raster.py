@@ -22,7 +22,8 @@ from ..backend import array_module, to_host
 from ..currents import CurrentMapper, node_currents
 from ..grid import RasterGraph
 from ..progress import current
-from ..solver.system import GroundedSystem, SolveOptions
+from ..distribute import grounded_system
+from ..solver.options import SolveOptions
 from .focal import FocalNodes
 
 Sink = Callable[[str, np.ndarray, np.ndarray], None]
@@ -149,8 +150,8 @@ def _grounded_solves(graph: RasterGraph, focal: FocalNodes, use: np.ndarray, opt
     if not inject:
         return None, {}, None, grounds
     current().stage("setup")
-    system = GroundedSystem(graph, fixed=fixed.reshape(graph.shape), solve_mask=solve_mask, options=options,
-                            rhs_hint=len(inject))
+    system = grounded_system(graph, fixed=fixed.reshape(graph.shape), solve_mask=solve_mask, options=options,
+                             rhs_hint=len(inject))
     order = list(inject)
     current().stage("solve", len(order))
     # on a GPU the solutions stay on the device when they fit: current maps are made there
@@ -262,7 +263,7 @@ def _pairwise_regions(graph, focal, include, maps, sink, options, focal_currents
                 continue
             fixed = np.zeros(g2.shape, bool)
             fixed.flat[f2.rep[0]] = True
-            system = GroundedSystem(g2, fixed=fixed, solve_mask=g2.components == f2.comp[0], options=options)
+            system = grounded_system(g2, fixed=fixed, solve_mask=g2.components == f2.comp[0], options=options)
             rhs = np.zeros((1,) + g2.shape)
             rhs[0].flat[f2.rep[1]] = 1.0
             v = system.solve(rhs)[0]
@@ -534,8 +535,8 @@ def advanced(graph: RasterGraph, sources: np.ndarray, ground_g: np.ndarray, dire
     stats = []
     if solve_mask.any():
         current().stage("setup")
-        system = GroundedSystem(graph, fixed=direct & solve_mask, ground_g=np.where(direct, 0.0, ground_g),
-                                solve_mask=solve_mask, options=options)
+        system = grounded_system(graph, fixed=direct & solve_mask, ground_g=np.where(direct, 0.0, ground_g),
+                                 solve_mask=solve_mask, options=options)
         current().stage("solve", 1)
         volts = system.solve(np.where(solve_mask, sources, 0.0)[None])[0]
         current().advance()

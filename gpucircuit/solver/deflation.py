@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ..backend import to_host
-from ..operators import _slices
+from ..edges import shift_slices
 
 THETA, TAU, MAX_SIZE = 0.02, 0.1, 2000
 
@@ -53,13 +53,13 @@ class PocketDeflation:
         edges = [(to_host(w), di, dj) for w, di, dj in op.edges.directions()]
         biggest = np.zeros((m, n))
         for w, di, dj in edges:
-            src, dst = _slices(di, dj)
+            src, dst = shift_slices(di, dj)
             np.maximum(biggest[src], w[src], out=biggest[src])
             np.maximum(biggest[dst], w[src], out=biggest[dst])
         idx = np.arange(m * n, dtype=np.int32 if m * n < 2**31 else np.int64).reshape(m, n)
         rows, cols = [], []
         for w, di, dj in edges:
-            src, dst = _slices(di, dj)
+            src, dst = shift_slices(di, dj)
             ws = w[src]
             strong = (ws > 0) & (ws >= theta * biggest[src]) & (ws >= theta * biggest[dst])
             rows.append(idx[src][strong])
@@ -76,7 +76,7 @@ class PocketDeflation:
         incident = np.zeros((m, n))
         leak = np.zeros(nclus)
         for w, di, dj in edges:
-            src, dst = _slices(di, dj)
+            src, dst = shift_slices(di, dj)
             ws, la, lb = w[src], lab[src], lab[dst]
             incident[src] += ws
             incident[dst] += ws
@@ -104,7 +104,7 @@ class PocketDeflation:
         k = self.count
         e_rows, e_cols, e_vals = [np.arange(k)], [np.arange(k)], [leak[ids]]
         for w, di, dj in edges:
-            src, dst = _slices(di, dj)
+            src, dst = shift_slices(di, dj)
             ws, pa, pb = w[src], pid[src], pid[dst]
             both = (pa >= 0) & (pb >= 0) & (pa != pb) & (ws > 0)
             ws = ws[both].astype(np.float64)

@@ -1,0 +1,70 @@
+"""Solvers on an assembled sparse SPD matrix: sparse LU and pyamg smoothed aggregation + PCG.
+
+Both set up once (factorisation / hierarchy) and then ``solve(B) -> (X, info)`` for right-hand
+sides B (k, n); ``info.residuals`` are the relative residuals the caller checks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .cg import pcg
+from .residual import relative_residuals
+
+
+@dataclass
+class SolveInfo:
+    iterations: int
+    residuals: np.ndarray
+
+
+# right-hand sides per SuperLU triangular solve: its solve slows down with the block's size
+# (measured: 42 at once 2.3-4.8 s CPU, in blocks of 4 1.0-1.3 s, on 144 k unknowns)
+LU_BLOCK = 4
+
+
+class DirectSolver:
+    """Sparse LU of an SPD matrix (small problems, many right-hand sides on a CPU, the independent check)."""
+
+    levels = 0
+
+    def __init__(self, A: sp.spmatrix, options=None):
+        from scipy.sparse.linalg import splu
+
+        self.A = A.tocsr()
+        # A is SPD: a symmetric ordering without pivoting fills in ~40 % less (1.8x faster on grids)
+        self.lu = splu(A.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                       options={"SymmetricMode": True})
+
+    def solve(self, B: np.ndarray):
+        X = np.empty_like(B)
+        for i in range(0, B.shape[0], LU_BLOCK):
+            X[i:i + LU_BLOCK] = self.lu.solve(B[i:i + LU_BLOCK].T).T
+        return X, SolveInfo(0, relative_residuals(self.A, B, X))
+
+
+class AmgSolver:
+    """pyamg smoothed aggregation as the preconditioner of batched CG (Circuitscape's cg+amg)."""
+
+    levels = 0
+
+    def __init__(self, A: sp.spmatrix, options):
+        import pyamg
+
+        self.A = A.tocsr()
+        self.rtol, self.maxiter = options.rtol, options.maxiter
+        self.ml = pyamg.smoothed_aggregation_solver(self.A, symmetry="symmetric")
+
+    def solve(self, B: np.ndarray):
+        M = self.ml.aspreconditioner(cycle="V")
+        A = self.A
+        X, info = pcg(lambda v: (A @ v.T).T, B, precond=lambda r: np.stack([M @ ri for ri in r]),
+                      rtol=self.rtol, maxiter=self.maxiter)
+        return X, SolveInfo(int(info.iterations), relative_residuals(A, B, X))
+
+
+def sparse_solver(method: str, A: sp.spmatrix, options):
+    """The solver of an assembled matrix for ``method`` (``direct`` or ``amg``), set up on ``A``."""
+    return (DirectSolver if method == "direct" else AmgSolver)(A, options)
