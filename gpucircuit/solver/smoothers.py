@@ -181,8 +181,11 @@ class ColouredGS:
             xc = X[c][self.own]
             r = b[:, c[0]::2, c[1]::2].astype(xp.float64) - (self.ground[c] * xc)[:, :ri, :rj]
             acc = xp.zeros((k, mc, nc), dtype=xp.float64)
+            tmp = xp.empty_like(acc)
             for col, sl, w in self.terms[c]:
-                acc += w * (xc - X[col][sl])
+                xp.subtract(xc, X[col][sl], out=tmp)
+                tmp *= w
+                acc += tmp
             r -= acc[:, :ri, :rj]
             out[:, c[0]::2, c[1]::2] = r
         return out
