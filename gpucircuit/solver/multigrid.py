@@ -25,7 +25,9 @@ holes, 8 neighbours, point source; CG iterations to rtol 1e-6; see benchmarks/RE
 * The setup runs in float64 (Galerkin sums of terms of both signs, near-singular
   components grounded at one cell); the cycle runs in ``dtype`` (float32 by default: same
   12 / 23 iterations as float64 above, solve 1.2 / 1.8 s against 1.7 / 2.9 s) and CG
-  keeps float64 vectors.
+  keeps float64 vectors. One step stays in float64: the W-cycle's coarse residual, in difference
+  form (``ColouredGS.exact_residual``); in float32 it lost the residual of nearly singular levels
+  (a 24 M-cell map held by one grounded cell: 76 CG iterations, 6 with it).
 
 Memory (why it is laid out so): the finest level keeps no stencil of its own, only the
 smoother's float32 colour-split weights (4 directions + diagonal); coarse levels keep the
