@@ -35,8 +35,8 @@ from gpucircuit.solver.deflation import PocketDeflation  # noqa: E402
 from gpucircuit.solver.multigrid import GridMultigrid  # noqa: E402
 
 
-def problem(n, seed, four=False):
-    res = make_landscape((n, n), seed=seed)
+def problem(n, seed, four=False, contrast=1e4):
+    res = make_landscape((n, n), seed=seed, contrast=contrast)
     pts = pick_focal_points(res, 2, seed)
     op, _, ncomp = operator_from_resistance(res, four_neighbors=four, grounds=pts[1:2])
     b = np.zeros(res.shape)
@@ -103,6 +103,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, nargs="+", default=[0], help="one or more landscape seeds")
     ap.add_argument("--rtol", type=float, default=1e-6)
     ap.add_argument("--four", action="store_true", help="4 neighbours instead of 8")
+    ap.add_argument("--contrast", type=float, default=1e4, help="largest resistance (smallest is 1)")
     ap.add_argument("--no-pyamg", action="store_true")
     ap.add_argument("--cycle", default="W")
     ap.add_argument("--dtype", default="float32")
@@ -111,8 +112,9 @@ def main(argv=None):
     options = dict(cycle=args.cycle, dtype=np.dtype(args.dtype))
     rows = []
     for n, seed in itertools.product(args.sizes, args.seed):
-        op, b, ncomp = problem(n, seed, args.four)
+        op, b, ncomp = problem(n, seed, args.four, args.contrast)
         x, ours = run_ours(op, b, args.rtol, options)
+        ours["s_per_iteration"] = ours["solve_s"] / max(ours["iterations"], 1)
         row = dict(n=n, seed=seed, cells=n * n, active=int(op.active.sum()), components=ncomp, ours=ours)
         if not args.no_pyamg:
             xa, amg = run_pyamg(op, b, args.rtol)
@@ -135,8 +137,10 @@ def main(argv=None):
     out = Path(args.out) if args.out else HERE / "results" / f"cpu-{_dt.date.today().isoformat()}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     record = dict(date=_dt.datetime.now().isoformat(timespec="seconds"), machine=machine(),
+                  command="python benchmarks/bench_solver.py " + " ".join(sys.argv[1:] if argv is None else argv),
                   settings=dict(seed=args.seed, rtol=args.rtol, four_neighbors=args.four, cycle=args.cycle,
-                                dtype=args.dtype, landscape="make_landscape(contrast=1e4, nodata_frac=0.1, roads=True)"),
+                                dtype=args.dtype,
+                                landscape=f"make_landscape(contrast={args.contrast:g}, nodata_frac=0.1, roads=True)"),
                   results=rows)
     out.write_text(json.dumps(record, indent=2))
     print(f"\nwrote {out}")

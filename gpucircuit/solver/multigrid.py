@@ -25,7 +25,9 @@ holes, 8 neighbours, point source; CG iterations to rtol 1e-6; see benchmarks/RE
 * The setup runs in float64 (Galerkin sums of terms of both signs, near-singular
   components grounded at one cell); the cycle runs in ``dtype`` (float32 by default: same
   12 / 23 iterations as float64 above, solve 1.2 / 1.8 s against 1.7 / 2.9 s) and CG
-  keeps float64 vectors.
+  keeps float64 vectors. One step stays in float64: the W-cycle's coarse residual, in difference
+  form (``ColouredGS.exact_residual``); in float32 it lost the residual of nearly singular levels
+  (a 24 M-cell map held by one grounded cell: 76 CG iterations, 6 with it).
 
 Memory (why it is laid out so): the finest level keeps no stencil of its own, only the
 smoother's float32 colour-split weights (4 directions + diagonal); coarse levels keep the
@@ -127,7 +129,8 @@ class GridMultigrid:
             if last:
                 break
             P = interpolation(st)  # float64, whatever the stencil's storage
-            lvl.smoother = ColouredGS(st, self.dtype)
+            # coarse levels keep their ground for the W-cycle's exact coarse residual
+            lvl.smoother = ColouredGS(st, self.dtype, grounded=bool(self.levels[:-1]))
             lvl.P = {u: p.astype(self.dtype) for u, p in P.items()}
             st = galerkin(st, P)
             del P
@@ -226,17 +229,10 @@ class GridMultigrid:
         return sm.merge(X, dtype=out_dtype)
 
     def _coarse_residual(self, lev, b, x, bufs):
-        """b - A_lev x (natural layout) with level ``lev``'s smoother weights, in its buffers
-        (free between the two coarse visits of a W-cycle)."""
-        sm = self.levels[lev].smoother
-        X, B = bufs[lev]
-        sm.split(b, B)
-        sm.split(x, X, padded=True)
-        out = self.xp.empty_like(b)
-        for (ci, cj), R in sm.residual_colours(X, B):
-            ri, rj = sm.real[(ci, cj)]
-            out[:, ci::2, cj::2] = R[:, 1:1 + ri, 1:1 + rj]
-        return out
+        """b - A_lev x (natural layout), in float64 difference form (``ColouredGS.exact_residual``:
+        x holds the level's whole coarse solution, near-constant parts included), returned in the
+        cycle dtype."""
+        return self.levels[lev].smoother.exact_residual(b, x).astype(self.dtype, copy=False)
 
     @staticmethod
     def _restrict(P, residuals, cshape):
