@@ -63,6 +63,6 @@ def test_maps_made_after_the_solver_is_freed(tmp_path, method):
 
 def test_one_pair_job_peak_per_cell(tmp_path):
     per_cell = traced_job(tmp_path, 300, "mg")
-    # 237 B/cell before the maps stopped holding the solver; the multigrid setup's peak (240 B/cell
-    # since MultigridOptions, 204 before: not yet explained) is what bounds the job now
-    assert max(per_cell.values()) <= 255, per_cell
+    # 237 B/cell before the maps stopped holding the solver; the multigrid setup's peak (204) bounds
+    # the job now, and 240 when the pocket search's temporaries overlapped the hierarchy
+    assert max(per_cell.values()) <= 225, per_cell
