@@ -6,6 +6,7 @@ from typer.testing import CliRunner
 
 import rasters
 from gpucircuit._cli.main import app
+from cli_runner import assert_one_line_error, run
 
 
 def write_tif(path, data, transform=from_origin(0, 100, 10, 10)):
@@ -23,20 +24,6 @@ def points(tmp_path):
     p = tmp_path / "pts.txt"
     p.write_text("1 5 95\n2 95 5\n")
     return p
-
-
-def run(*args):
-    result = CliRunner().invoke(app, ["--backend", "cpu", *map(str, args)])
-    return result.exit_code, result.output.strip()
-
-
-def assert_one_line_error(code, out, *needles):
-    assert code == 1, out
-    lines = out.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), out
-    assert "Traceback" not in out
-    for n in needles:
-        assert n in out, out
 
 
 def test_success_for_reference(habitat, points, tmp_path):

@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rasterio.transform import from_origin
-from typer.testing import CliRunner
 
 import gpucircuit as gc
 import rasters
-from gpucircuit._cli.main import app
+from cli_runner import assert_one_line_error, run
 from gpucircuit.errors import InputError, SolverError
 from reference import pick_points, random_landscape
 
@@ -46,20 +45,6 @@ def write_ini(path, habitat, points, out, scenario="pairwise", **extra):
                 output_file=out, write_cur_maps="True", write_cum_cur_map_only="True", **extra)
     path.write_text("[Options]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
     return path
-
-
-def run(*args):
-    result = CliRunner().invoke(app, ["--backend", "cpu", *map(str, args)])
-    return result.exit_code, result.output.strip()
-
-
-def assert_one_line_error(code, out, *needles):
-    assert code == 1, out
-    lines = out.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), out
-    assert "Traceback" not in out
-    for n in needles:
-        assert n in out, out
 
 
 def temporaries(folder):

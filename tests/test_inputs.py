@@ -5,33 +5,18 @@ import gzip
 import numpy as np
 import pytest
 from rasterio.transform import from_origin
-from typer.testing import CliRunner
 
 import rasters
 from conformance import compare_file
-from gpucircuit._cli.main import app
 from gpucircuit.errors import InputError
 from gpucircuit.io.config import parse_config
 from gpucircuit.io.points import read_included_pairs, read_points
 from gpucircuit.io.raster import GridSpec, read_raster
 from reference import RefCircuit
 from shared_data import CS_DIR
+from cli_runner import assert_one_line_error, run
 
 TRANSFORM = from_origin(0, 100, 10, 10)
-
-
-def run(*args):
-    result = CliRunner().invoke(app, ["--backend", "cpu", *map(str, args)])
-    return result.exit_code, result.output.strip()
-
-
-def assert_one_line_error(code, out, *needles):
-    assert code == 1, out
-    lines = out.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), out
-    assert "Traceback" not in out
-    for n in needles:
-        assert n in out, out
 
 
 def ascii_grid(path, data, nodata=-9999, xll=0.0, yll=0.0, cellsize=10.0, fmt=None):
