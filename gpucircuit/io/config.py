@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from ..errors import InputError
+from .ini import read_key_values
 
 DataType = Literal["raster", "network"]
 Scenario = Literal["pairwise", "advanced", "one-to-all", "all-to-one"]
@@ -123,19 +124,7 @@ def _is_unset(value: str) -> bool:
 
 
 def read_ini(path) -> dict[str, str]:
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"configuration file not found: {path}")
-    out: dict[str, str] = {}
-    for raw in path.read_text(errors="replace").splitlines():
-        line = raw.strip()
-        if not line or line[0] in ";#[":
-            continue
-        if "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        out[key.strip().lower()] = value.strip()
-    return out
+    return read_key_values(path, lower_keys=True)
 
 
 def _resolve(value: str, ini_dir: Path | None, must_exist: bool) -> Path:

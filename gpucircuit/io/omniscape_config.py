@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from .ini import read_key_values
 from .notice import warn_user
 
 TRUE_WORDS = ("true", "True", "TRUE")
@@ -95,17 +96,7 @@ class OmniscapeConfig:
 
 
 def read_omniscape_ini(path) -> dict[str, str]:
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"configuration file not found: {path}")
-    out: dict[str, str] = {}
-    for raw in path.read_text(errors="replace").splitlines():
-        line = raw.strip()
-        if not line or line[0] in ";#[" or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
+    return read_key_values(path, lower_keys=False)
 
 
 def _resolve(value: str, ini_dir: Path | None) -> Path:
