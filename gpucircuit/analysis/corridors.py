@@ -31,7 +31,6 @@ from ..errors import InputError
 from .cwd import CostSurface, cell_steps, min_over, path_length, pick_method, trace_least_cost_path
 
 ACTIVE = "active"
-STATUSES = ("active", "knn_pruned", "max_cwd", "max_euclidean", "crosses_core", "unreachable")
 
 
 @dataclass

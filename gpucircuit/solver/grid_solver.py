@@ -54,7 +54,7 @@ class GridMultigridSolver:
             self.apply = grid_apply
             self.multigrid = GridMultigrid(self.op, options.multigrid)
             # pockets the coarse grid cannot see are deflated exactly
-            self.precond = PocketDeflation(self.op).balance(grid_apply, self.multigrid)
+            self.precond = PocketDeflation(self.op).balance(self.multigrid)
         else:  # one unknown per region: exact operator, multigrid on strongly linked regions
             leak = leak_for_ungrounded(strong, not eight)
             if leak is not None:
