@@ -153,7 +153,7 @@ def build_resistance(cfg: ResistanceConfig) -> ResistanceSurface:
 def write_resistance(result: ResistanceSurface, out: Path) -> list[Path]:
     """resistance.tif (float32, compressed), weights.csv, grading.csv and a PNG quick-look, each atomically."""
     from ..io.quicklook import save_png
-    from ..io.raster import write_raster, write_text_atomic
+    from ..io.raster_write import write_raster, write_text_atomic
 
     out = Path(out)
     if out.exists() and not out.is_dir():

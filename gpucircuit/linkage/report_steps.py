@@ -8,7 +8,8 @@ import numpy as np
 
 from ..analysis import report as rp
 from ..errors import InputError
-from ..io.raster import check_same_grid, read_raster, write_text_atomic
+from ..io.raster import check_same_grid, read_raster
+from ..io.raster_write import write_text_atomic
 from . import tables
 from .files import read_link_column
 from .report import Report, map_cutoff, read_landuse, read_landuse_names
