@@ -254,7 +254,7 @@ def _jsonable(v):
 
 def study_markdown(run: dict, s: dict) -> str:
     """OUT/summary.md: the headline figures and what ran with which parameters."""
-    from ..analysis.report import summary_headline
+    from ..io.report_render import summary_headline
 
     out = ["# gpucircuit network study", "", f"Config: `{run['config']}`", ""]
     out += [f"- {line}" for line in summary_headline(s)]
