@@ -15,7 +15,10 @@ from .io.points import grid_from_text, is_text_list, read_included_pairs, read_p
 from .io.raster import check_same_grid, raster_shape, read_raster
 from .io.write_queue import WriteQueue
 from .job import JobReport, need_file
-from .modes import raster as raster_modes
+from .modes.advanced import advanced
+from .modes.one_to_all import all_to_one, one_to_all
+from .modes.pairwise import pairwise
+from .modes.raster import MapOptions
 from .network_job import run_network_job
 from .progress import current
 from .solver.multigrid import MultigridOptions
@@ -205,7 +208,7 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
     report = JobReport(cfg.scenario, cells=graph.shape[0] * graph.shape[1])
     options = solve_options(cfg, method, client, multigrid)
     per_solve_cur = cfg.write_cur_maps and not cfg.write_cum_cur_map_only
-    maps = raster_modes.MapOptions(
+    maps = MapOptions(
         currents=cfg.write_cur_maps or cfg.write_cum_cur_map_only or cfg.write_max_cur_maps,
         voltages=cfg.write_volt_maps, max_map=cfg.write_max_cur_maps,
         per_pair=per_solve_cur or cfg.write_volt_maps,
@@ -213,7 +216,7 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
 
     if cfg.scenario == "advanced":
         src, ground_g, direct = advanced_inputs(cfg, graph, spec)
-        res = raster_modes.advanced(graph, src, ground_g, direct, options, maps)
+        res = advanced(graph, src, ground_g, direct, options, maps)
         current().stage("write")
         if cfg.write_volt_maps:
             report.outputs.append(writer.voltage("voltmap", res.voltages))
@@ -254,10 +257,10 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
                                                 "variable_source_file"))
     with queue:
         if cfg.scenario == "pairwise":
-            res = raster_modes.pairwise(graph, cells, include, maps, sink, options,
+            res = pairwise(graph, cells, include, maps, sink, options,
                                         focal_currents_zero=pair_focal_zero)
         else:
-            fn = raster_modes.one_to_all if cfg.scenario == "one-to-all" else raster_modes.all_to_one
+            fn = one_to_all if cfg.scenario == "one-to-all" else all_to_one
             res = fn(graph, cells, strengths, maps, sink, options, include=include)
         report.outputs += queue.drain()
     if cfg.scenario == "pairwise":
