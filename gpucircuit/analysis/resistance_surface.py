@@ -10,8 +10,8 @@ import numpy as np
 
 from ..backend import get_backend, to_host
 from ..errors import InputError
-from ..io.factors import (FactorConfig, ResistanceConfig, padded_grid, raster_on_grid, template_grid,
-                          vector_on_grid)
+from ..io.factor_grid import padded_grid, raster_on_grid, template_grid, vector_on_grid
+from ..io.factors import FactorConfig, ResistanceConfig
 from ..io.notice import warn_user
 from ..io.raster import GridSpec
 from . import resistance as rs

@@ -139,7 +139,7 @@ class Study:
             return values, path
         from ..analysis.mspa import COLOURS, mspa, mspa_stats
         from ..backend import get_backend
-        from ..io.factors import raster_on_grid
+        from ..io.factor_grid import raster_on_grid
         from ..io.raster_write import write_class_raster
         from .habitat import MSPA_TIF, cell_area_m2, class_mask, save_mspa_png, stats_csv
 
