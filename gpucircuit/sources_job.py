@@ -14,6 +14,7 @@ from .analysis.sources import parse_sweep, screen_sources, top_score_cells
 from .errors import InputError
 from .io.notice import warn_user
 from .io.raster import check_same_grid, read_raster
+from .linkage.chain import cellsize_of
 from .linkage.habitat import cell_area_m2, habitat, write_source_outputs
 
 
@@ -63,7 +64,7 @@ def run_sources(input_path: Path, out: Path, opt: SourceOptions,
         r, rspec = read_raster(opt.resistance, name="resistance raster")
         check_same_grid(spec, rspec, "input raster", "resistance raster", opt.resistance)
     try:
-        found = screen_sources(cells, study, area, (abs(spec.transform.a), abs(spec.transform.e)),
+        found = screen_sources(cells, study, area, cellsize_of(spec),
                                min_area_km2=opt.min_area, connectivity=opt.connectivity, distance=opt.distance,
                                probability=opt.probability, resistance=r, dpc_min=opt.dpc_min, top=opt.top,
                                top_percent=top_percent, progress=progress, notice=warn_user)

@@ -40,6 +40,7 @@ import numpy as np
 from ..errors import InputError
 from .classify import breaks, classify
 from .corridors import Link
+from .cwd import cell_steps
 from .network_indices import dpc_table, gravity_matrix, network_structure, pc_analysis
 from .patches import label_patches, landuse_summary, patch_table
 
@@ -54,10 +55,7 @@ __all__ = [
 
 def cell_area(cellsize) -> float:
     """Cell area in m² from a scalar cell size or ``(dx, dy)``."""
-    cs = np.atleast_1d(np.asarray(cellsize, dtype=np.float64)).ravel()
-    dx, dy = (abs(float(cs[0])), abs(float(cs[-1])))
-    if not (dx > 0 and dy > 0 and math.isfinite(dx * dy)):
-        raise InputError(f"cell size must be positive and finite, got {cellsize!r}")
+    dx, dy = cell_steps(cellsize)
     return dx * dy
 
 
