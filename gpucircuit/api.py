@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputError
-from .grid import build_raster_graph, conductance_from_habitat
+from .grid import build_raster_graph, conductance_from_habitat, relabel
 from .modes import advanced as advanced_mode, one_to_all as one_to_all_mode, pairwise as pairwise_mode
 from .modes.raster import MapOptions, RasterResult
 from .solver.multigrid import MultigridOptions
@@ -27,10 +27,10 @@ def _graph(resistance, conductance, four_neighbors, avg_resistances, polygons):
     g = conductance_from_habitat(np.asarray(resistance, dtype=np.float64), not conductance, "resistance array")
     merge = None
     if polygons is not None:
-        p = np.nan_to_num(np.asarray(polygons, dtype=np.float64), nan=0.0)
+        p = np.asarray(polygons, dtype=np.float64)
         if p.shape != g.shape:
             raise InputError(f"polygons have shape {p.shape}, the resistance array {g.shape}")
-        merge = np.where(p != 0, np.unique(p, return_inverse=True)[1].reshape(p.shape) + 1, 0)
+        merge = relabel(p)
     return build_raster_graph(g, four_neighbors, avg_resistances, merge=merge)
 
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from .errors import InputError
-from .grid import build_raster_graph, conductance_from_habitat
+from .grid import build_raster_graph, conductance_from_habitat, relabel
 from .io.config import CircuitscapeConfig
 from .io.outputs import (MapWriter, output_folder, remove_stale_temporaries, write_pairwise_resistances,
                          write_point_resistances)
@@ -34,17 +34,6 @@ def solve_options(cfg: CircuitscapeConfig, method: str | None = None, client=Non
     return SolveOptions(method=m, precision=cfg.precision, client=client, multigrid=multigrid or MultigridOptions())
 
 
-def _region_labels(values: np.ndarray) -> np.ndarray:
-    """Polygon raster -> positive labels; 0 and nodata mean no region."""
-    v = np.where(np.isnan(values), 0, values)
-    out = np.zeros(v.shape, dtype=np.int64)
-    nz = v != 0
-    if nz.any():
-        _, inv = np.unique(v[nz], return_inverse=True)
-        out[nz] = inv + 1
-    return out
-
-
 def load_raster_graph(cfg: CircuitscapeConfig):
     habitat_path = need_file(cfg.habitat_file, "habitat raster", "habitat_file")
     habitat, spec = read_raster(habitat_path, "habitat raster", nan_is_nodata=False)
@@ -60,7 +49,7 @@ def load_raster_graph(cfg: CircuitscapeConfig):
         ppath = need_file(cfg.polygon_file, "short-circuit region raster", "polygon_file")
         poly, pspec = read_raster(ppath, "short-circuit region raster")
         check_same_grid(spec, pspec, "habitat raster", "short-circuit region raster", ppath)
-        merge = _region_labels(poly)
+        merge = relabel(poly)
     if not (g > 0).any():
         raise InputError(f"habitat raster {habitat_path} has no cell with a positive conductance")
     current().stage("graph")

@@ -32,3 +32,15 @@ def test_patch_areas_use_the_same_cell_size_rules():
     assert rows[0]["area_km2"] == pytest.approx(6 * 10 * 20 / 1e6)
     with pytest.raises(InputError, match="cell size must be"):
         patch_table(labels, (1, 2, 3))
+
+
+def test_relabel_numbers_regions_by_value_and_ignores_zero_and_nan():
+    from gpucircuit.grid import relabel
+
+    p = np.array([[0.0, 7.5, 7.5], [np.nan, -2.0, 3.0]])
+    # brute force: distinct values other than 0/NaN, ranked ascending from 1
+    ranks = {v: i + 1 for i, v in enumerate(sorted({x for x in p.ravel() if x != 0 and not np.isnan(x)}))}
+    want = np.array([[ranks.get(x, 0) if not np.isnan(x) else 0 for x in row] for row in p])
+    np.testing.assert_array_equal(relabel(p), want)
+    assert relabel(p).dtype == np.int64
+    np.testing.assert_array_equal(relabel(np.array([[0, 4], [9, 4]])), [[0, 1], [2, 1]])
