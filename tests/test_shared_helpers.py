@@ -44,3 +44,30 @@ def test_relabel_numbers_regions_by_value_and_ignores_zero_and_nan():
     np.testing.assert_array_equal(relabel(p), want)
     assert relabel(p).dtype == np.int64
     np.testing.assert_array_equal(relabel(np.array([[0, 4], [9, 4]])), [[0, 1], [2, 1]])
+
+
+@pytest.mark.parametrize("value, full, six", [
+    (None, "", ""), (np.nan, "", ""), (True, "true", "true"), (np.bool_(False), "false", "false"),
+    (np.inf, "inf", "inf"), (-np.inf, "-inf", "-inf"), (1 / 3, repr(1 / 3), "0.333333"),
+    (np.float32(0.5), "0.5", "0.5"), (np.int64(7), "7", "7"), (12, "12", "12"), ("x", "x", "x"),
+])
+def test_csv_cell(value, full, six):
+    from gpucircuit.io.csv_table import csv_cell
+
+    assert csv_cell(value) == full
+    assert csv_cell(value, digits=6) == six
+
+
+def test_link_tables_round_trip_through_the_shared_formatter(tmp_path):
+    from gpucircuit.analysis.corridors import Link, link_table_text, read_link_table
+
+    links = [Link(1, 1, 2, "cwd", euclidean=3.0, lcd=1 / 3, lcp_length=np.inf, constellation=True),
+             Link(2, 1, 3, "euclidean", status="max_cwd", crossed_core=4)]
+    text = link_table_text(links)
+    row = text.splitlines()[1].split(",")
+    assert "0.333333" in row and "inf" in row and "true" in row  # rounded to 6, inf, booleans as CSV says
+    path = tmp_path / "links.csv"
+    path.write_text(text)
+    back = read_link_table(path)
+    assert [(lk.link_id, lk.status, lk.crossed_core) for lk in back] == [(1, "active", None), (2, "max_cwd", 4)]
+    assert back[0].lcd == pytest.approx(1 / 3, abs=1e-6) and np.isnan(back[1].lcd)

@@ -22,20 +22,24 @@ def rows_to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
     for r in rows:
-        w.writerow([_cell(r.get(c)) for c in columns])
+        w.writerow([csv_cell(r.get(c)) for c in columns])
     return buf.getvalue()
 
 
-
-def _cell(x) -> str:
+def csv_cell(x, digits: int | None = None) -> str:
+    """One value as a CSV cell: None and NaN empty, booleans true/false, ±inf as inf/-inf, floats
+    at full precision (``repr``) or rounded to ``digits`` decimals. The one CSV number formatter."""
     if x is None:
         return ""
     if isinstance(x, (bool, np.bool_)):
         return "true" if x else "false"
     if isinstance(x, (float, np.floating)):
         x = float(x)
-        return "" if math.isnan(x) else ("inf" if x > 0 and math.isinf(x) else
-                                          "-inf" if math.isinf(x) else repr(x))
+        if math.isnan(x):
+            return ""
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return repr(x if digits is None else round(x, digits))
     if isinstance(x, np.integer):
         return str(int(x))
     return str(x)
