@@ -30,7 +30,8 @@ sys.path.insert(0, str(HERE))
 from landscape import make_landscape  # noqa: E402
 
 from gpucircuit.modes.omniscape import (OmniscapeMaps, Targets, WindowRules, WindowSource, accumulate,  # noqa: E402
-                                        block_correction, default_batch, find_targets, solve_windows)
+                                        block_correction, default_batch, find_targets)
+from gpucircuit.modes.window_solves import solve_windows  # noqa: E402
 
 
 def per_window(cut: WindowSource, targets: Targets, shape, method: str, correction) -> OmniscapeMaps:

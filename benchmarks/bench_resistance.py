@@ -116,7 +116,8 @@ relative = true
 def run(n: int, seed: int) -> dict:
     from gpucircuit.analysis.resistance_surface import build_resistance, grade_factor, write_resistance
     from gpucircuit.backend import get_backend
-    from gpucircuit.io.factors import read_resistance_config, template_grid
+    from gpucircuit.io.factors import read_resistance_config
+    from gpucircuit.io.factor_grid import template_grid
 
     be = get_backend()
     with tempfile.TemporaryDirectory() as tmp:

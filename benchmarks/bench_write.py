@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from gpucircuit.io.raster import GridSpec, write_raster
+from gpucircuit.io.raster import GridSpec
+from gpucircuit.io.raster_write import write_raster
 
 
 def current_like(n: int, seed: int = 0) -> np.ndarray:

@@ -61,7 +61,8 @@ def _precision(value: str) -> str:
 
 def _finish(cfg, report):
     from gpucircuit.io.quicklook import save_png
-    from gpucircuit.io.raster import read_raster, write_text_atomic
+    from gpucircuit.io.raster import read_raster
+    from gpucircuit.io.raster_write import write_text_atomic
 
     prefix = cfg.output_prefix
     if report.resistances is not None:

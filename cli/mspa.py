@@ -33,7 +33,8 @@ def register(app: typer.Typer) -> None:
         from gpucircuit.linkage.habitat import MSPA_TIF, cell_area_m2, class_mask, parse_classes, save_mspa_png, stats_csv
         from gpucircuit.backend import get_backend
         from gpucircuit.errors import InputError
-        from gpucircuit.io.raster import read_raster, write_class_raster, write_text_atomic
+        from gpucircuit.io.raster import read_raster
+        from gpucircuit.io.raster_write import write_class_raster, write_text_atomic
 
         t0 = time.perf_counter()
         codes = parse_classes(foreground, "--foreground")

@@ -41,41 +41,16 @@ def register(app: typer.Typer) -> None:
         Writes sources.tif (ids of the selected patches, usable as cores), sources.gpkg, patches.csv
         (all candidates) and, with --sweep, sweep.csv and sweep.png.
         """
-        from gpucircuit.analysis.sources import parse_sweep, screen_sources, top_score_cells
-        from gpucircuit.linkage.habitat import cell_area_m2, habitat, write_source_outputs
-        from gpucircuit.errors import InputError
-        from gpucircuit.io.notice import warn_user
-        from gpucircuit.io.raster import check_same_grid, read_raster
+        from gpucircuit.sources_job import SourceOptions, run_sources
 
         t0 = time.perf_counter()
-        thresholds = parse_sweep(sweep) if sweep is not None else None
-        if sum(x is not None for x in (dpc_min, top, None if score is not None else top_percent)) > 1:
-            raise InputError("choose one selection rule: --dpc-min, --top or --top-percent")
-        values, spec = read_raster(input_path, name="input raster")
-        area = cell_area_m2(spec, input_path, strict=True)
-        cells, study = habitat(values, classes, binary, input_path)
-        if score is not None:
-            if top_percent is None:
-                raise InputError("--score needs --top-percent (the share of cells taken as sources)")
-            s, sspec = read_raster(score, name="score raster")
-            check_same_grid(spec, sspec, "input raster", "score raster", score)
-            cells, top_percent = top_score_cells(s, study, top_percent), None
-        r = None
-        if resistance is not None:
-            r, rspec = read_raster(resistance, name="resistance raster")
-            check_same_grid(spec, rspec, "input raster", "resistance raster", resistance)
+        opt = SourceOptions(classes=classes, binary=binary, min_area=min_area, connectivity=connectivity,
+                            distance=distance, probability=probability, resistance=resistance, dpc_min=dpc_min,
+                            top=top, top_percent=top_percent, score=score, sweep=sweep)
         with analysis_progress() as report:
-            try:
-                found = screen_sources(cells, study, area, (abs(spec.transform.a), abs(spec.transform.e)),
-                                       min_area_km2=min_area, connectivity=connectivity, distance=distance,
-                                       probability=probability, resistance=r, dpc_min=dpc_min, top=top,
-                                       top_percent=top_percent, progress=lambda i, n: report("edge-to-edge distances", i, n),
-                                       notice=warn_user)
-            except InputError as err:  # say which input the patches came from
-                raise InputError(f"{input_path}: {err}") from None
-        written = write_source_outputs(out, found, values, spec, thresholds, probability,
-                                "cost units" if resistance is not None else "map units")
+            run = run_sources(input_path, out, opt, progress=lambda i, n: report("edge-to-edge distances", i, n))
+        found = run.found
         p, ix = found.patches, found.indices
         say(f"sources: {p.n} candidate patches ({found.found - p.n} below --min-area), PC {ix.pc.pc:.4g}, "
-                   f"IIC {ix.iic:.4g}, NC {ix.nc} at {distance:g}; {int(found.selected.sum())} selected; "
-                   f"wrote {written} files to {out} in {time.perf_counter() - t0:.2f} s")
+            f"IIC {ix.iic:.4g}, NC {ix.nc} at {distance:g}; {int(found.selected.sum())} selected; "
+            f"wrote {run.written} files to {out} in {time.perf_counter() - t0:.2f} s")

@@ -75,7 +75,7 @@ def job_stats(report, extra_write_s: float = 0.0) -> dict:
 
 
 def write_stats(path: Path, stats: dict) -> Path:
-    from gpucircuit.io.raster import write_text_atomic
+    from gpucircuit.io.raster_write import write_text_atomic
 
     write_text_atomic(path, json.dumps(stats, indent=2) + "\n")
     return path

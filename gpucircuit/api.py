@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputError
-from .grid import build_raster_graph, conductance_from_habitat
-from .modes import raster as _modes
+from .grid import build_raster_graph, conductance_from_habitat, relabel
+from .modes import advanced as advanced_mode, one_to_all as one_to_all_mode, pairwise as pairwise_mode
 from .modes.raster import MapOptions, RasterResult
 from .solver.multigrid import MultigridOptions
 from .solver.options import SolveOptions
@@ -27,10 +27,10 @@ def _graph(resistance, conductance, four_neighbors, avg_resistances, polygons):
     g = conductance_from_habitat(np.asarray(resistance, dtype=np.float64), not conductance, "resistance array")
     merge = None
     if polygons is not None:
-        p = np.nan_to_num(np.asarray(polygons, dtype=np.float64), nan=0.0)
+        p = np.asarray(polygons, dtype=np.float64)
         if p.shape != g.shape:
             raise InputError(f"polygons have shape {p.shape}, the resistance array {g.shape}")
-        merge = np.where(p != 0, np.unique(p, return_inverse=True)[1].reshape(p.shape) + 1, 0)
+        merge = relabel(p)
     return build_raster_graph(g, four_neighbors, avg_resistances, merge=merge)
 
 
@@ -73,17 +73,17 @@ def _run(fn, resistance, points, *, conductance=False, four_neighbors=False, avg
 
 def pairwise(resistance, points, *, include=None, **options) -> RasterResult:
     """Resistance matrix (-1 = not connected) and cumulative current map over all pairs."""
-    return _run(_modes.pairwise, resistance, points, include=include, **options)
+    return _run(pairwise_mode.pairwise, resistance, points, include=include, **options)
 
 
 def one_to_all(resistance, points, *, strengths=None, **options) -> RasterResult:
     """Per point: resistance with all other points grounded; cumulative current map."""
-    return _run(_modes.one_to_all, resistance, points, strengths=strengths, **options)
+    return _run(one_to_all_mode.one_to_all, resistance, points, strengths=strengths, **options)
 
 
 def all_to_one(resistance, points, *, strengths=None, **options) -> RasterResult:
     """Per point: grounded, 1 A (or its strength) injected at every other point; cumulative current map."""
-    return _run(_modes.all_to_one, resistance, points, strengths=strengths, **options)
+    return _run(one_to_all_mode.all_to_one, resistance, points, strengths=strengths, **options)
 
 
 def advanced(resistance, sources, grounds, *, direct_grounds=None, conductance=False, four_neighbors=False,
@@ -97,7 +97,7 @@ def advanced(resistance, sources, grounds, *, direct_grounds=None, conductance=F
     for name, a in (("sources", src), ("grounds", gnd), ("direct_grounds", direct)):
         if a.shape != graph.shape:
             raise InputError(f"{name} have shape {a.shape}, the resistance array {graph.shape}")
-    return _modes.advanced(graph, src, gnd, direct, _solve_options(solver, precision, multigrid))
+    return advanced_mode.advanced(graph, src, gnd, direct, _solve_options(solver, precision, multigrid))
 
 
 def network_pairwise(edges, focal_nodes, *, resistances=True, solver="auto"):

@@ -76,12 +76,14 @@ def edges_from_conductance(g, four_neighbors: bool = False, avg_resistances: boo
 
 
 def relabel(labels: np.ndarray) -> np.ndarray:
-    """Map arbitrary positive labels (0 = none) to 1..k in order of first value."""
+    """Labels -> 1..k (int64) in ascending order of value; 0 and NaN mean none (a polygon raster's
+    empty cells). The one region relabeller: polygon files, the array API and components use it."""
+    labels = np.asarray(labels)
     out = np.zeros(labels.shape, dtype=np.int64)
-    pos = labels > 0
+    pos = (labels != 0) & ~np.isnan(labels)
     if pos.any():
         _, inv = np.unique(labels[pos], return_inverse=True)
-        out[pos] = inv + 1
+        out[pos] = inv.ravel() + 1
     return out
 
 

@@ -11,7 +11,7 @@ from .graph import Network, read_network
 from .io.config import CircuitscapeConfig
 from .io.outputs import fmt, write_pairwise_resistances
 from .io.points import read_included_pairs
-from .io.raster import write_text_atomic
+from .io.raster_write import write_text_atomic
 from .job import JobReport, need_file
 from .modes import network
 from .solver.options import SolveOptions

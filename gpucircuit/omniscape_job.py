@@ -21,7 +21,8 @@ import numpy as np
 from .errors import InputError
 from .io.notice import warn_user
 from .io.omniscape_config import OmniscapeConfig
-from .io.raster import GridSpec, read_raster, write_raster
+from .io.raster import GridSpec, read_raster
+from .io.raster_write import write_raster
 from .modes.omniscape import Condition, WindowRules, block_correction, find_targets, omniscape
 from .progress import current
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from .errors import InputError
-from .grid import build_raster_graph, conductance_from_habitat
+from .grid import build_raster_graph, conductance_from_habitat, relabel
 from .io.config import CircuitscapeConfig
 from .io.outputs import (MapWriter, output_folder, remove_stale_temporaries, write_pairwise_resistances,
                          write_point_resistances)
@@ -15,7 +15,10 @@ from .io.points import grid_from_text, is_text_list, read_included_pairs, read_p
 from .io.raster import check_same_grid, raster_shape, read_raster
 from .io.write_queue import WriteQueue
 from .job import JobReport, need_file
-from .modes import raster as raster_modes
+from .modes.advanced import advanced
+from .modes.one_to_all import all_to_one, one_to_all
+from .modes.pairwise import pairwise
+from .modes.raster import MapOptions
 from .network_job import run_network_job
 from .progress import current
 from .solver.multigrid import MultigridOptions
@@ -29,17 +32,6 @@ def solve_options(cfg: CircuitscapeConfig, method: str | None = None, client=Non
     by_ini = {"cholmod": "direct", "mkl_pardiso": "direct", "direct": "direct", "mg": "mg", "amg": "amg"}
     m = method or by_ini.get(cfg.solver, "auto")
     return SolveOptions(method=m, precision=cfg.precision, client=client, multigrid=multigrid or MultigridOptions())
-
-
-def _region_labels(values: np.ndarray) -> np.ndarray:
-    """Polygon raster -> positive labels; 0 and nodata mean no region."""
-    v = np.where(np.isnan(values), 0, values)
-    out = np.zeros(v.shape, dtype=np.int64)
-    nz = v != 0
-    if nz.any():
-        _, inv = np.unique(v[nz], return_inverse=True)
-        out[nz] = inv + 1
-    return out
 
 
 def load_raster_graph(cfg: CircuitscapeConfig):
@@ -57,7 +49,7 @@ def load_raster_graph(cfg: CircuitscapeConfig):
         ppath = need_file(cfg.polygon_file, "short-circuit region raster", "polygon_file")
         poly, pspec = read_raster(ppath, "short-circuit region raster")
         check_same_grid(spec, pspec, "habitat raster", "short-circuit region raster", ppath)
-        merge = _region_labels(poly)
+        merge = relabel(poly)
     if not (g > 0).any():
         raise InputError(f"habitat raster {habitat_path} has no cell with a positive conductance")
     current().stage("graph")
@@ -205,7 +197,7 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
     report = JobReport(cfg.scenario, cells=graph.shape[0] * graph.shape[1])
     options = solve_options(cfg, method, client, multigrid)
     per_solve_cur = cfg.write_cur_maps and not cfg.write_cum_cur_map_only
-    maps = raster_modes.MapOptions(
+    maps = MapOptions(
         currents=cfg.write_cur_maps or cfg.write_cum_cur_map_only or cfg.write_max_cur_maps,
         voltages=cfg.write_volt_maps, max_map=cfg.write_max_cur_maps,
         per_pair=per_solve_cur or cfg.write_volt_maps,
@@ -213,7 +205,7 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
 
     if cfg.scenario == "advanced":
         src, ground_g, direct = advanced_inputs(cfg, graph, spec)
-        res = raster_modes.advanced(graph, src, ground_g, direct, options, maps)
+        res = advanced(graph, src, ground_g, direct, options, maps)
         current().stage("write")
         if cfg.write_volt_maps:
             report.outputs.append(writer.voltage("voltmap", res.voltages))
@@ -254,10 +246,10 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
                                                 "variable_source_file"))
     with queue:
         if cfg.scenario == "pairwise":
-            res = raster_modes.pairwise(graph, cells, include, maps, sink, options,
+            res = pairwise(graph, cells, include, maps, sink, options,
                                         focal_currents_zero=pair_focal_zero)
         else:
-            fn = raster_modes.one_to_all if cfg.scenario == "one-to-all" else raster_modes.all_to_one
+            fn = one_to_all if cfg.scenario == "one-to-all" else all_to_one
             res = fn(graph, cells, strengths, maps, sink, options, include=include)
         report.outputs += queue.drain()
     if cfg.scenario == "pairwise":

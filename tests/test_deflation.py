@@ -49,7 +49,7 @@ def benchmark_landscape_operator(n, seed):
 def test_balanced_preconditioner_is_symmetric_and_helps():
     op, b = benchmark_landscape_operator(300, seed=1)  # measured: 12 -> 7 iterations
     mg = GridMultigrid(op, dtype=np.float64, max_coarse=256)  # a real hierarchy, not a direct solve
-    P = PocketDeflation(op).balance(op.apply, mg)
+    P = PocketDeflation(op).balance(mg)
     rng = np.random.default_rng(2)
     u, v = np.where(op.active, rng.random((2, 1) + op.shape), 0)
     assert np.isclose((u * P(v)).sum(), (v * P(u)).sum(), rtol=1e-8)
@@ -73,7 +73,7 @@ def test_sparse_balanced_preconditioner_equals_dense_formula():
     Q = PocketDeflation(op)
     assert Q.count >= 30
     mg = GridMultigrid(op, dtype=np.float64, max_coarse=256)
-    P = Q.balance(op.apply, mg)
+    P = Q.balance(mg)
     rng = np.random.default_rng(4)
     r = np.where(op.active, rng.standard_normal((3,) + op.shape), 0)
     r0 = r.copy()
@@ -94,7 +94,7 @@ def test_balanced_preconditioner_with_a_preconditioner_returning_its_input():
     """M = I hands back the array it was given (r itself, temporarily holding r - AQr)."""
     op = pocket_landscape(seed=5)
     Q = PocketDeflation(op)
-    P = Q.balance(op.apply, lambda v: v)
+    P = Q.balance(lambda v: v)
     r = np.where(op.active, np.random.default_rng(6).random((2,) + op.shape), 0)
     r.flags.writeable = False  # a read-only r is not written to
     got = P(r)
@@ -118,4 +118,4 @@ def test_float32_edges_with_float64_diagonal():
     r = np.where(op.active, np.random.default_rng(8).random((1,) + op.shape), 0)
     M = lambda v: v / op32.diag  # noqa: E731
     want = dense_balanced(op64, Q64, M, r)
-    np.testing.assert_allclose(Q32.balance(op32.apply, M)(r), want, rtol=0, atol=1e-10 * np.abs(want).max())
+    np.testing.assert_allclose(Q32.balance(M)(r), want, rtol=0, atol=1e-10 * np.abs(want).max())

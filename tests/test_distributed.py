@@ -5,7 +5,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from gpucircuit.grid import build_raster_graph, conductance_from_habitat  # noqa: E402
-from gpucircuit.modes import raster  # noqa: E402
+from gpucircuit.modes.pairwise import pairwise  # noqa: E402
 from gpucircuit.solver.system import SolveOptions  # noqa: E402
 from reference import pick_points, random_landscape  # noqa: E402
 
@@ -22,8 +22,8 @@ def test_pairwise_on_two_workers_matches_local(client, method):
     res = random_landscape((40, 50), seed=5)
     pts = {i: np.array([r * 50 + c for r, c in cells]) for i, cells in pick_points(res, 7, seed=6).items()}
     graph = build_raster_graph(conductance_from_habitat(res, True))
-    local = raster.pairwise(graph, pts, options=SolveOptions(method=method))
-    spread = raster.pairwise(graph, pts, options=SolveOptions(method=method, client=client))
+    local = pairwise(graph, pts, options=SolveOptions(method=method))
+    spread = pairwise(graph, pts, options=SolveOptions(method=method, client=client))
     np.testing.assert_allclose(spread.resistances, local.resistances, rtol=1e-6)
     np.testing.assert_allclose(spread.cum_current, local.cum_current, rtol=1e-5, atol=1e-9)
     assert sum(s.solves for s in spread.stats) == sum(s.solves for s in local.stats)

@@ -97,7 +97,7 @@ def test_probe_failure_is_refused_before_loading(landscape, tmp_path, monkeypatc
 
 @pytest.mark.parametrize("as_tif", [True, False])
 def test_disk_full_while_writing_is_one_line_and_leaves_nothing(landscape, tmp_path, monkeypatch, as_tif):
-    import gpucircuit.io.raster as raster
+    import gpucircuit.io.raster_write as raster
 
     _, _, tif, txt = landscape
 
@@ -115,7 +115,7 @@ def test_disk_full_while_writing_is_one_line_and_leaves_nothing(landscape, tmp_p
 
 
 def test_gdal_failure_at_the_writer_names_the_file(tmp_path, monkeypatch):
-    import gpucircuit.io.raster as raster
+    import gpucircuit.io.raster_write as raster
     from rasterio.errors import RasterioIOError
 
     from gpucircuit.errors import OutputError
@@ -146,7 +146,7 @@ def test_failed_run_removes_the_folder_it_created_but_not_one_it_found(landscape
 # 2. temporaries are ours to clean --------------------------------------------------------------
 
 def test_interrupt_while_writing_removes_the_temporary(tmp_path, monkeypatch):
-    import gpucircuit.io.raster as raster
+    import gpucircuit.io.raster_write as raster
 
     def blocks(data, nodata):
         yield "1 2 3 \n"
@@ -162,7 +162,7 @@ SIGTERM_SCRIPT = """
 import sys, time
 import numpy as np
 from rasterio.transform import from_origin
-import gpucircuit.io.raster as raster
+import gpucircuit.io.raster_write as raster
 from gpucircuit._cli.common import errors_as_messages
 
 def blocks(data, nodata):

@@ -3,8 +3,8 @@ a dense solve per window), and the batched, shared-operator and tiled paths agai
 import numpy as np
 import pytest
 
-from gpucircuit.modes.omniscape import (Condition, WindowRules, block_correction, find_targets, omniscape,
-                                        solve_shared, solve_windows)
+from gpucircuit.modes.omniscape import Condition, WindowRules, block_correction, find_targets, omniscape
+from gpucircuit.modes.window_solves import solve_shared, solve_windows
 from gpucircuit.modes.omniscape_tiles import omniscape_tiled
 from reference import random_landscape
 

@@ -10,6 +10,8 @@ from affine import Affine
 from typer.testing import CliRunner
 
 from gpucircuit.analysis import report as rp
+from gpucircuit.io.csv_table import rows_to_csv
+from gpucircuit.io.report_render import summary_html, summary_markdown
 from gpucircuit.analysis.corridors import Link
 from gpucircuit.errors import InputError
 
@@ -167,11 +169,11 @@ def test_summary_numbers_equal_the_tables():
     assert s["pinchpoints"]["area_km2"] == pytest.approx(pinch.mask.sum() * 900 / 1e6)
     assert s["barriers"]["count"] == barrier.n and s["breakpoints"] == 3
     assert s["network"]["alpha"] == idx["alpha"] and s["width"]["best_cutoff"] == 2.0
-    md = rp.summary_markdown(s)
+    md = summary_markdown(s)
     assert "| Pinch-point patches | 2 | 0.0072 km² |" in md
     assert "| Corridors (active links) | 3 | 4.7 km |" in md
     assert "| total | 1.50 |" in md and "Chosen corridor width (CWD cutoff): 2." in md
-    page = rp.summary_html(s, {"x.png": b"\x89PNG"})
+    page = summary_html(s, {"x.png": b"\x89PNG"})
     assert page.count("<table>") == md.count("\n## ") - 1          # every section but Definitions
     assert "data:image/png;base64," in page and "<td>Pinch-point patches</td><td>2</td>" in page
 
@@ -182,7 +184,7 @@ def test_parse_sweep_and_csv():
     for bad in ("1000:5000", "a:b:c", "5000:1000:100", "0:10:-1", "0:1:5"):
         with pytest.raises(InputError):
             rp.parse_sweep(bad)
-    text = rp.rows_to_csv([{"a": 1, "b": math.nan}, {"a": True, "c": 0.1}])
+    text = rows_to_csv([{"a": 1, "b": math.nan}, {"a": True, "c": 0.1}])
     assert text == "a,b,c\n1,,\ntrue,,0.1\n"
 
 

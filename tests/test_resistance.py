@@ -12,7 +12,8 @@ from gpucircuit import backend
 from gpucircuit.analysis import resistance as rs
 from gpucircuit.analysis.resistance_surface import factor_weights
 from gpucircuit.errors import GpuCircuitError, InputError
-from gpucircuit.io.factors import raster_on_grid, read_resistance_config, template_grid, vector_on_grid
+from gpucircuit.io.factors import read_resistance_config
+from gpucircuit.io.factor_grid import raster_on_grid, template_grid, vector_on_grid
 from gpucircuit.io.raster import GridSpec
 from gpucircuit.io.vector import write_lines
 

@@ -11,9 +11,10 @@ from typer.testing import CliRunner
 
 import rasters
 from gpucircuit._cli.main import app
-from gpucircuit.io import raster
+from gpucircuit.io import raster_write
 from gpucircuit.io.outputs import MapWriter
-from gpucircuit.io.raster import GridSpec, raster_shape, write_raster
+from gpucircuit.io.raster import GridSpec, raster_shape
+from gpucircuit.io.raster_write import write_raster
 from reference import pick_points, random_landscape
 
 TRANSFORM = from_origin(500000.0, 4100000.0, 30.0, 30.0)
@@ -42,7 +43,7 @@ def landscape_map(shape, seed=0, dtype=np.float64):
 @pytest.mark.parametrize("block_cells", [1, 12, 1 << 18])  # one row per block, a remainder, all at once
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_ascii_grid_matches_value_by_value_formatting(tmp_path, monkeypatch, block_cells, dtype):
-    monkeypatch.setattr(raster, "_ROWS_PER_BLOCK_CELLS", block_cells)
+    monkeypatch.setattr(raster_write, "_ROWS_PER_BLOCK_CELLS", block_cells)
     data = landscape_map((7, 5), dtype=dtype)
     spec = GridSpec(data.shape, TRANSFORM)
     path = write_raster(tmp_path / "m.asc", data, spec)

@@ -28,10 +28,10 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
+from ..io.csv_table import csv_cell
 from .cwd import CostSurface, cell_steps, min_over, path_length, pick_method, trace_least_cost_path
 
 ACTIVE = "active"
-STATUSES = ("active", "knn_pruned", "max_cwd", "max_euclidean", "crosses_core", "unreachable")
 
 
 @dataclass
@@ -318,16 +318,6 @@ LINK_TABLE_COLUMNS = (
 )
 
 
-def _fmt(x) -> str:
-    if x is None:
-        return ""
-    if isinstance(x, bool):
-        return "true" if x else "false"
-    if isinstance(x, float):
-        return "" if math.isnan(x) else ("inf" if math.isinf(x) else repr(round(x, 6)))
-    return str(x)
-
-
 def link_table_text(links: list[Link]) -> str:
     """The link table as CSV text (one row per candidate link, with its status)."""
     import io
@@ -336,7 +326,7 @@ def link_table_text(links: list[Link]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(LINK_TABLE_COLUMNS)
     for lk in links:
-        w.writerow([_fmt(v) for v in (
+        w.writerow([csv_cell(v, digits=6) for v in (
             lk.link_id, lk.core_a, lk.core_b, lk.adjacency, lk.status, lk.constellation, lk.crossed_core,
             lk.euclidean, lk.lcd, lk.lcp_length, lk.cwd_to_euclidean, lk.cwd_to_path_length,
         )])

@@ -38,14 +38,13 @@ _DIRECTIONS = _FORWARD + tuple((-a, -b) for a, b in _FORWARD)
 
 
 def cell_steps(cellsize) -> tuple[float, float]:
-    """``(dx, dy)``: cell width and height in map units from a scalar or a pair."""
-    if np.ndim(cellsize) == 0:
-        dx = dy = float(cellsize)
-    else:
-        dx, dy = (abs(float(c)) for c in cellsize)
+    """``(dx, dy)``: cell width and height in map units from a number, ``(dx, dy)`` or ``(dx,)``;
+    signs are dropped (a raster's y resolution is negative). The one cell-size parser."""
+    cs = np.atleast_1d(np.asarray(cellsize, dtype=np.float64)).ravel()
+    dx, dy = (abs(float(cs[0])), abs(float(cs[-1]))) if cs.size in (1, 2) else (math.nan, math.nan)
     if not (dx > 0 and dy > 0 and math.isfinite(dx) and math.isfinite(dy)):
-        raise InputError(f"cell size must be positive and finite, got {cellsize!r}")
-    return abs(dx), abs(dy)
+        raise InputError(f"cell size must be a positive, finite number or (xres, yres), got {cellsize!r}")
+    return dx, dy
 
 
 def step_length(di: int, dj: int, dx: float, dy: float) -> float:

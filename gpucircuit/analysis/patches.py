@@ -17,6 +17,8 @@ from scipy import ndimage
 
 from gpucircuit.errors import InputError
 
+from .cwd import cell_steps
+
 __all__ = ["label_patches", "patch_table", "landuse_summary", "patches_to_polygons"]
 
 _EIGHT = np.ones((3, 3), dtype=bool)
@@ -55,7 +57,7 @@ def patch_table(ids, cell_size, values=None, landuse=None, landuse_names=None) -
     ids = np.asarray(ids)
     if ids.ndim != 2 or ids.dtype.kind not in "iu":
         raise InputError("patch ids must be a 2-D integer raster")
-    xres, yres = _cell_size(cell_size)
+    xres, yres = cell_steps(cell_size)
     flat = ids.ravel()
     inside = np.flatnonzero(flat > 0)
     pid = flat[inside].astype(np.int64)
@@ -111,7 +113,7 @@ def landuse_summary(mask, landuse, landuse_names=None, cell_size=None) -> list[d
         return []
     codes, counts = np.unique(lu, return_counts=True)
     total = float(counts.sum())
-    area = None if cell_size is None else _cell_size(cell_size)
+    area = None if cell_size is None else cell_steps(cell_size)
     rows = []
     for c, n in zip(codes, counts):
         row = {"code": c.item(), "name": _name(c, landuse_names), "cells": int(n),
@@ -163,15 +165,6 @@ def _as_mask(mask) -> np.ndarray:
     if m.dtype.kind in "iu":
         return m != 0
     raise InputError(f"mask must be boolean or numeric, got dtype {m.dtype}")
-
-
-def _cell_size(cell_size) -> tuple[float, float]:
-    cs = np.atleast_1d(np.asarray(cell_size, dtype=np.float64)).ravel()
-    if cs.size == 1:
-        cs = np.array([cs[0], cs[0]])
-    if cs.size != 2 or not np.all(np.isfinite(cs)) or np.any(cs == 0):
-        raise InputError(f"cell size must be a non-zero number or (xres, yres), got {cell_size!r}")
-    return float(abs(cs[0])), float(abs(cs[1]))
 
 
 def _same_shape(a, ref, what) -> np.ndarray:

@@ -35,7 +35,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..grid import build_raster_graph, conductance_from_habitat
-from ..modes.raster import MapOptions, all_to_one, pairwise
+from ..modes.one_to_all import all_to_one
+from ..modes.pairwise import pairwise
+from ..modes.raster import MapOptions
 from ..solver.system import SolveOptions
 from .corridors import Link, normalized_corridor
 from .cwd import cell_steps

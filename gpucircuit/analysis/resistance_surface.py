@@ -10,8 +10,8 @@ import numpy as np
 
 from ..backend import get_backend, to_host
 from ..errors import InputError
-from ..io.factors import (FactorConfig, ResistanceConfig, padded_grid, raster_on_grid, template_grid,
-                          vector_on_grid)
+from ..io.factor_grid import padded_grid, raster_on_grid, template_grid, vector_on_grid
+from ..io.factors import FactorConfig, ResistanceConfig
 from ..io.notice import warn_user
 from ..io.raster import GridSpec
 from . import resistance as rs
@@ -153,7 +153,7 @@ def build_resistance(cfg: ResistanceConfig) -> ResistanceSurface:
 def write_resistance(result: ResistanceSurface, out: Path) -> list[Path]:
     """resistance.tif (float32, compressed), weights.csv, grading.csv and a PNG quick-look, each atomically."""
     from ..io.quicklook import save_png
-    from ..io.raster import write_raster, write_text_atomic
+    from ..io.raster_write import write_raster, write_text_atomic
 
     out = Path(out)
     if out.exists() and not out.is_dir():

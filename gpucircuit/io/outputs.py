@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OutputError
-from .raster import NODATA_OUT, GridSpec, failure_reason, write_raster, write_text_atomic
+from .raster import NODATA_OUT, GridSpec
+from .raster_write import failure_reason, write_raster, write_text_atomic
 
 
 def _make_folder(folder: Path) -> list[Path]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.quicklook import save_png
-from ..io.raster import write_raster, write_text_atomic
+from ..io.raster_write import write_raster, write_text_atomic
 
 LINK_TABLE = "link_table.csv"
 CORRIDORS = "corridors.tif"

@@ -135,7 +135,7 @@ def write_source_outputs(out: Path, found, values, spec, thresholds, probability
     from ..analysis.conefor import threshold_sweep
     from ..analysis.patches import patches_to_polygons
     from ..io.plots import plot_source_sweep
-    from ..io.raster import write_raster, write_text_atomic
+    from ..io.raster_write import write_raster, write_text_atomic
     from ..io.vector import write_polygons
 
     p, ix = found.patches, found.indices

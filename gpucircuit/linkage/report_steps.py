@@ -8,7 +8,10 @@ import numpy as np
 
 from ..analysis import report as rp
 from ..errors import InputError
-from ..io.raster import check_same_grid, read_raster, write_text_atomic
+from ..io.csv_table import rows_to_csv
+from ..io.raster import check_same_grid, read_raster
+from ..io.raster_write import write_text_atomic
+from ..io.report_render import summary_html, summary_markdown
 from . import tables
 from .files import read_link_column
 from .report import Report, map_cutoff, read_landuse, read_landuse_names
@@ -130,7 +133,7 @@ class ReportRun:
         return {"rows": merged, "best_cutoff": ws.best_cutoff}
 
     def table(self, name, rows, columns=None):
-        write_text_atomic(self.rdir / name, rp.rows_to_csv(rows, columns))
+        write_text_atomic(self.rdir / name, rows_to_csv(rows, columns))
         self.outputs.append(self.rdir / name)
 
     def write_tables(self):
@@ -199,11 +202,11 @@ class ReportRun:
                              n_breakpoints=None if self.bp_rows is None else len(self.bp_rows), indices=self.indices,
                              importance=self.importance, sweep=self.sweep_info, timings=self.timings, sources=files,
                              settings=settings)
-        write_text_atomic(self.rdir / "summary.md", rp.summary_markdown(s))
+        write_text_atomic(self.rdir / "summary.md", summary_markdown(s))
         images = {p.name: p.read_bytes() for p in (self.rdir / "pinchpoint_classes.png",
                                                     self.rdir / "barrier_classes.png",
                                                     self.rdir / "width_sweep.png") if p.exists()}
-        write_text_atomic(self.rdir / "summary.html", rp.summary_html(s, images))
+        write_text_atomic(self.rdir / "summary.html", summary_html(s, images))
         self.outputs += [self.rdir / "summary.md", self.rdir / "summary.html"]
         return s
 

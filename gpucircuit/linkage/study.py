@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.raster import check_same_grid, read_raster, write_raster, write_text_atomic
+from ..io.raster import check_same_grid, read_raster
+from ..io.raster_write import write_raster, write_text_atomic
 from .study_config import StudyConfig, read_study_config
 
 RUN_JSON = "run.json"
@@ -138,8 +139,8 @@ class Study:
             return values, path
         from ..analysis.mspa import COLOURS, mspa, mspa_stats
         from ..backend import get_backend
-        from ..io.factors import raster_on_grid
-        from ..io.raster import write_class_raster
+        from ..io.factor_grid import raster_on_grid
+        from ..io.raster_write import write_class_raster
         from .habitat import MSPA_TIF, cell_area_m2, class_mask, save_mspa_png, stats_csv
 
         o, landcover, folder = self.plan.mspa, m.path("landcover"), self.out / "mspa"
@@ -253,7 +254,7 @@ def _jsonable(v):
 
 def study_markdown(run: dict, s: dict) -> str:
     """OUT/summary.md: the headline figures and what ran with which parameters."""
-    from ..analysis.report import summary_headline
+    from ..io.report_render import summary_headline
 
     out = ["# gpucircuit network study", "", f"Config: `{run['config']}`", ""]
     out += [f"- {line}" for line in summary_headline(s)]

@@ -36,10 +36,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import InputError
-from ..grid import build_raster_graph
-from ..solver.system import GroundedSystem, SolveOptions
+from .window_solves import SharedWindow, solve_shared, solve_windows
 
-BRANCH_THRESHOLD = 1e-8  # Circuitscape drops branch currents below this fraction of the largest
 SHARED_CACHE = 32  # flow-potential operators kept (edge windows come in many clip shapes)
 # cells per stacked batch: measured on 2 cores, radius 5 windows ran 2-4x faster in batches of
 # 64 than one by one, and larger stacks got slower (the factorisation's fill grows); radius 50
@@ -231,102 +229,6 @@ class WindowSource:
         for i, c in enumerate(self.conditions):
             src[_condition_mask(c, self.pad, f"present{i}", ly, lx, targets.rows - y0, targets.cols - x0, br)] = 0.0
         return g, src, inside, (oy, cy, ox, cx)
-
-
-def _flows(v: np.ndarray, w: np.ndarray, di: int, dj: int):
-    """Branch flows of one direction on a (M, N) map: from (i, j) to (i+di, j+dj)."""
-    m, n = v.shape
-    rs = slice(0, m - di)
-    rd = slice(di, m)
-    cs = slice(0, n - dj) if dj >= 0 else slice(-dj, n)
-    cd = slice(dj, n) if dj >= 0 else slice(0, n + dj)
-    return w[rs, cs] * (v[rs, cs] - v[rd, cd]), (rs, cs), (rd, cd)
-
-
-def stacked_currents(volts: np.ndarray, edges, k: int, size: int) -> np.ndarray:
-    """Node currents (k, S, S) of a stack of k windows laid out as (k (S+1), S) with empty rows
-    between them; each window's branch cut-off is 1e-8 of its own largest branch current."""
-    rows = volts.shape[0]
-    which = np.minimum(np.arange(rows) // (size + 1), k - 1)
-    largest = np.zeros(k)
-    flows = []
-    for w, di, dj in edges.directions():
-        f, s, t = _flows(volts, w, di, dj)
-        if f.size:
-            np.maximum.at(largest, which[s[0]], np.abs(f).max(axis=1))
-        flows.append((f, s, t))
-    inflow = np.zeros(volts.shape)
-    outflow = np.zeros(volts.shape)
-    for f, s, t in flows:
-        cut = BRANCH_THRESHOLD * largest[which[s[0]]]
-        f[np.abs(f) < cut[:, None]] = 0.0
-        pos, neg = np.maximum(f, 0), np.maximum(-f, 0)
-        outflow[s] += pos
-        inflow[t] += pos
-        inflow[s] += neg
-        outflow[t] += neg
-    cur = np.maximum(inflow, outflow)
-    cur = np.vstack([cur, np.zeros((1, size))])
-    return cur.reshape(k, size + 1, size)[:, :size]
-
-
-def solve_windows(g: np.ndarray, src: np.ndarray, four_neighbors: bool, method: str = "auto") -> np.ndarray:
-    """Node currents (k, S, S) of k windows, each grounded at its centre cell.
-
-    The windows become one block-diagonal circuit (stacked with an empty row between them), so
-    one factorisation (or one multigrid hierarchy) serves the whole batch."""
-    k, size, _ = g.shape
-    gap = np.zeros((k, 1, size))
-    mosaic = np.concatenate([g, gap], axis=1).reshape(k * (size + 1), size)[:-1]
-    rhs = np.concatenate([src, gap], axis=1).reshape(k * (size + 1), size)[:-1]
-    graph = build_raster_graph(mosaic, four_neighbors)
-    d = size // 2
-    centre_rows = np.arange(k) * (size + 1) + d
-    fixed = np.zeros(mosaic.shape, bool)
-    fixed[centre_rows, d] = True
-    grounded = np.unique(graph.components[centre_rows, d])
-    grounded = grounded[grounded > 0]
-    if grounded.size == 0:
-        return np.zeros((k, size, size))
-    solve_mask = np.isin(graph.components, grounded)
-    system = GroundedSystem(graph, fixed=fixed, solve_mask=solve_mask, options=SolveOptions(method=method))
-    volts = system.solve(rhs[None])[0]
-    return stacked_currents(volts, graph.edges, k, size)
-
-
-class SharedWindow:
-    """One window conductance (S, S) grounded at its centre, set up (factorised) once and solved
-    for any number of source layouts."""
-
-    def __init__(self, g: np.ndarray, four_neighbors: bool, method: str = "auto", rhs_hint: int = 1):
-        size = g.shape[0]
-        d = size // 2
-        self.size = size
-        self.system = None
-        if g[d, d] <= 0:
-            return
-        self.graph = build_raster_graph(g, four_neighbors)
-        fixed = np.zeros(g.shape, bool)
-        fixed[d, d] = True
-        solve_mask = self.graph.components == self.graph.components[d, d]
-        self.system = GroundedSystem(self.graph, fixed=fixed, solve_mask=solve_mask,
-                                     options=SolveOptions(method=method), rhs_hint=rhs_hint)
-
-    def currents(self, src: np.ndarray) -> np.ndarray:
-        """Node currents (k, S, S) for source layouts (k, S, S)."""
-        if self.system is None:
-            return np.zeros(src.shape)
-        volts = self.system.solve(src)
-        out = np.empty(src.shape)
-        for i in range(src.shape[0]):
-            out[i] = stacked_currents(volts[i], self.graph.edges, 1, self.size)[0]
-        return out
-
-
-def solve_shared(g: np.ndarray, src: np.ndarray, four_neighbors: bool, method: str = "auto") -> np.ndarray:
-    """Node currents (k, S, S) for k source layouts on one window conductance g (S, S), grounded
-    at the centre: one factorisation, k right-hand sides."""
-    return SharedWindow(g, four_neighbors, method, rhs_hint=src.shape[0]).currents(src)
 
 
 def block_correction(rules: WindowRules, method: str = "auto") -> np.ndarray:

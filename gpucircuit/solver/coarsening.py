@@ -109,21 +109,8 @@ def _rng(d, size):
     return slice(0, size)
 
 
-def padded(a, pad=1):
-    """Copy of ``a`` (..., m, n) with a ring of ``pad`` zeros."""
-    xp = array_module(a)
-    out = xp.zeros(a.shape[:-2] + (a.shape[-2] + 2 * pad, a.shape[-1] + 2 * pad), dtype=a.dtype)
-    out[..., pad:-pad, pad:-pad] = a
-    return out
-
-
 def coarse_shape(shape):
     return tuple((s + 1) // 2 for s in shape)
-
-
-def fine_view(a_pad, ui, uj, mc, nc):
-    """Values at fine cells (2I+ui, 2J+uj), I < mc, J < nc, of a 1-padded fine array."""
-    return a_pad[..., 1 + ui: 1 + ui + 2 * mc - 1: 2, 1 + uj: 1 + uj + 2 * nc - 1: 2]
 
 
 def _span(r0, size, count):

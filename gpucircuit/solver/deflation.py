@@ -159,14 +159,13 @@ class PocketDeflation:
         out[:, self._cells] = y[:, self._col]
         return out.reshape(r.shape)
 
-    def balance(self, apply, precond):
+    def balance(self, precond):
         """The balanced preconditioner (I - QA) M (I - AQ) + Q (M itself when there are no pockets).
 
-        ``apply`` is not used any more (A Q and Z^T A come from the stored AZ); it is kept
-        for the signature. The returned P takes r of shape (k, m, n), C-contiguous as CG's
-        residual is, and leaves r bitwise unchanged; it hands M the array r itself with
-        r - A Q r written on N, so M must not keep a reference to its input (nor return it:
-        an output sharing r's memory is copied before r is restored).
+        A Q and Z^T A come from the stored AZ, so A itself is not needed. The returned P takes r
+        of shape (k, m, n), C-contiguous as CG's residual is, and leaves r bitwise unchanged; it
+        hands M the array r itself with r - A Q r written on N, so M must not keep a reference to
+        its input (nor return it: an output sharing r's memory is copied before r is restored).
         """
         if not self.count:
             return precond

@@ -56,7 +56,7 @@ class GridMultigridSolver:
             # search's temporaries are gone before the hierarchy is built (36 B/cell off the peak)
             pockets = PocketDeflation(self.op)
             self.multigrid = GridMultigrid(self.op, options.multigrid)
-            self.precond = pockets.balance(grid_apply, self.multigrid)
+            self.precond = pockets.balance(self.multigrid)
         else:  # one unknown per region: exact operator, multigrid on strongly linked regions
             leak = leak_for_ungrounded(strong, not eight)
             if leak is not None:
