@@ -103,7 +103,16 @@ def test_demo_linkage_chain(app, tmp_path):
     assert np.all(np.isfinite(cum.compressed())) and cum.min() >= 0 and cum.max() > 0
     with rasterio.open(out / "pinchpoints_adjacent_cutoff5000.tif") as ds:
         adj = ds.read(1, masked=True)
-    assert adj.count() > 0 and adj.min() >= 0 and adj.max() == pytest.approx(1.0, rel=1e-6)  # 1 A per link
+    # each link's cores are nodata (Pinchpoint Mapper), so the 1 A core cells are gone: the
+    # corridor cells carry at most the link's 1 A
+    assert adj.count() > 0 and adj.min() >= 0 and 0 < adj.max() <= 1 + 1e-9
+    with rasterio.open(out / "core_centrality.tif") as ds:
+        core = ds.read_masks(1) > 0  # core cells: those with a centrality
+    assert core.sum() > 0
+    # the all-to-one map has every core cell as nodata (its '_noDataCores' map)
+    assert np.ma.getmaskarray(cum)[core].all()
+    # a core cell keeps adjacent-pairs current only from a link it is not a core of: never 1 A
+    assert not np.any(adj.filled(0)[core] >= 1 - 1e-9)
 
 
 def test_small_pinchpoints_then_centrality(app, small, tmp_path):
