@@ -125,6 +125,12 @@ def test_small_pinchpoints_then_centrality(app, small, tmp_path):
                  "pinchpoints_pairwise_squared_cutoff300.tif", "pinchpoints_pairwise_squared_cutoff300_resistances.csv",
                  "pinchpoints_pairwise_squared_cutoff300.png"):
         assert (out / name).is_file(), name
+    with rasterio.open(out / "pinchpoints_pairwise_squared_cutoff300.tif") as ds:
+        cum = ds.read(1, masked=True)
+    with rasterio.open(cores_tif) as ds:
+        core = ds.read(1) > 0
+    # every core cell is nodata in the all-pairs map; the corridors between them carry current
+    assert np.ma.getmaskarray(cum)[core].all() and cum.count() > 0 and cum.max() > 0
     pairs = rows_of(out / "pinchpoints_pairwise_squared_cutoff300_resistances.csv")
     assert len(pairs) == 3 and all(float(p["resistance"]) > 0 for p in pairs)
     rows = rows_of(out / "link_table.csv")
@@ -195,3 +201,17 @@ def test_small_linkage_without_barriers(app, small, tmp_path):
     assert not list(out.glob("barriers_*"))
     rows = rows_of(out / "link_table.csv")
     assert all(float(row["centrality"]) > 0 for row in rows if row["status"] == "active")
+
+
+def test_small_linkage_raw_scores(app, small, tmp_path):
+    res_tif, cores_tif = small
+    out = tmp_path / "l"
+    res = invoke(app, ["linkage", res_tif, cores_tif, "-o", out, "--cutoff", 300, "--radius-start", 30,
+                       "--radius-end", 30, "--radius-step", 30, "--raw-scores"])
+    assert res.exit_code == 0, res.output
+    with rasterio.open(out / "barriers_max_raw.tif") as ds:
+        raw = ds.read(1, masked=True).astype(float).filled(np.nan)
+    with rasterio.open(out / "barriers_max.tif") as ds:
+        pub = ds.read(1, masked=True).astype(float).filled(np.nan)
+    assert np.nanmin(raw) < 0 <= np.nanmax(raw)
+    np.testing.assert_array_equal(pub, np.where(raw >= 0, raw, np.nan))
