@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
         core_field: str = opt.CORE_FIELD,
         want_sum: bool = opt.WANT_SUM,
         percent: bool = opt.PERCENT,
+        raw_scores: bool = opt.RAW_SCORES,
         method: str = opt.CWD_METHOD,
     ):
         """Barrier Mapper: improvement score of restoring a disc of radius r, max over links and radii."""
@@ -34,7 +35,7 @@ def register(app: typer.Typer) -> None:
         radii = radii_list(radius_start, radius_end, radius_step)
         with analysis_progress() as report:
             _, links, outputs = barrier_tool(resistance, cores, core_field, out, radii, method, percent, want_sum,
-                                             report)
+                                             report, raw_scores)
         n_active = sum(lk.active for lk in links)
         say(f"barriers: {n_active} active links, radii {', '.join(number_tag(x) for x in radii)}; "
             f"wrote {len(outputs)} files to {out} in {time.perf_counter() - t0:.2f} s")

@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
         radius_step: Optional[float] = typer.Option(None, "--radius-step", help="Barriers: radius increment."),
         want_sum: bool = opt.WANT_SUM,
         percent: bool = opt.PERCENT,
+        raw_scores: bool = opt.RAW_SCORES,
         # centrality
         weight: str = opt.WEIGHT,
     ):
@@ -62,7 +63,7 @@ def register(app: typer.Typer) -> None:
             linkage_options(adjacency, max_cwd, max_euclid, knn, connect_constellations, drop_crossing,
                             cwd_threshold, method),
             pinchpoint_options(cutoff, adjacent, all_pairs, all_to_one, squared, solver),
-            radius_start, radius_end, radius_step, weight, write_cwd, percent, want_sum)
+            radius_start, radius_end, radius_step, weight, write_cwd, percent, want_sum, raw_scores)
         with analysis_progress() as report:
             report("load", 0, None)
             r, spec, core_set = load_inputs(resistance, cores, core_field)

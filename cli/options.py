@@ -60,6 +60,9 @@ WANT_SUM = typer.Option(False, "--sum/--no-sum", show_default=True,
                         help="Also write the sum of positive scores over links.")
 PERCENT = typer.Option(False, "--percent/--no-percent", show_default=True,
                        help="Scores as percent of each link's CWD.")
+RAW_SCORES = typer.Option(False, "--raw-scores/--no-raw-scores", show_default=True,
+                          help="Also write each barrier GeoTIFF as NAME_raw.tif with the scores below 0 "
+                               "(the main maps leave them nodata, as Barrier Mapper does).")
 # Centrality Mapper
 WEIGHT = typer.Option("cwd", "--weight", show_default=True,
                       help="Link resistance for centrality: cwd (least-cost distance) or eff-resist (from pinch points).")

@@ -121,3 +121,59 @@ def test_radii_and_errors():
     res = linkage_pathways(r, labels, 1.0, LinkageOptions(max_cwd=1e-9))
     with pytest.raises(InputError, match="no active links"):
         B.barrier_analysis(res.cwd, res.links, [1.0])
+
+
+def test_published_scores_rule():
+    a = np.array([-2.5, -1e-12, 0.0, 1e-12, 3.0, np.nan, -np.inf])
+    got = B.published_scores(a)
+    # Barrier Mapper's SetNull(VALUE < 0): below 0 is nodata, 0 itself is kept
+    np.testing.assert_array_equal(got, [np.nan, np.nan, 0.0, 1e-12, 3.0, np.nan, np.nan])
+
+
+def read_tif(path):
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        return ds.read(1, masked=True).astype(float).filled(np.nan)
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_written_maps_follow_barrier_mapper(tmp_path, raw):
+    """The GeoTIFFs against Barrier Mapper's own order of steps, by brute force: per radius the
+    centre scores with SetNull(VALUE < 0), circles = focal maximum of those nulled centres, then
+    the maximum over radii of the nulled maps (nodata ignored)."""
+    from affine import Affine
+
+    from gpucircuit.io.raster import GridSpec
+    from gpucircuit.linkage.files import write_barrier_outputs
+
+    r, labels = small_landscape()
+    dx = dy = 10.0
+    res = linkage_pathways(r, labels, dx, LinkageOptions())
+    radii = [10.0, 20.0]
+    out = B.barrier_analysis(res.cwd, res.links, radii, dx, valid=np.isfinite(r))
+    spec = GridSpec(r.shape, Affine(dx, 0, 0, 0, -dy, 0), None)
+    files = write_barrier_outputs(tmp_path, out, spec, want_sum=False, raw=raw)
+    centres = circles = np.full(r.shape, np.nan)
+    negative_seen = False
+    for rad in radii:
+        best, _ = brute_scores(res.cwd, res.links, rad, dx, dy, False)
+        best[~np.isfinite(r)] = np.nan
+        negative_seen |= bool(np.nanmin(best) < 0)
+        nulled = np.where(best >= 0, best, np.nan)
+        np.testing.assert_allclose(read_tif(tmp_path / f"barriers_max_r{int(rad)}.tif"), nulled, rtol=1e-12)
+        spread = brute_disc_reduce(np.where(np.isnan(nulled), -np.inf, nulled), rad, dx, dy, max, -np.inf)
+        circles = np.fmax(circles, np.where(np.isfinite(spread), spread, np.nan))
+        centres = np.fmax(centres, nulled)
+    assert negative_seen  # the rule has something to blank
+    circles[~np.isfinite(r)] = np.nan
+    np.testing.assert_allclose(read_tif(tmp_path / "barriers_max.tif"), centres, rtol=1e-12)
+    np.testing.assert_allclose(read_tif(tmp_path / "barriers_max_circles.tif"), circles, rtol=1e-12)
+    raws = sorted(p.name for p in files if p.name.endswith("_raw.tif"))
+    if raw:  # the raw twins hold the scores as computed, negatives included
+        assert raws == ["barriers_max_circles_raw.tif", "barriers_max_r10_raw.tif", "barriers_max_r20_raw.tif",
+                        "barriers_max_raw.tif"]
+        np.testing.assert_allclose(read_tif(tmp_path / "barriers_max_raw.tif"), out.maximum, rtol=1e-12)
+        assert np.nanmin(read_tif(tmp_path / "barriers_max_raw.tif")) < 0
+    else:
+        assert raws == [] and not list(tmp_path.glob("*_raw.tif"))

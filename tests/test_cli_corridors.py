@@ -128,3 +128,28 @@ def test_cli_errors_are_one_line(app, small, tmp_path):
         assert res.exit_code == 1, res.output
         lines = [ln for ln in res.output.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("error:") and pattern in lines[0], res.output
+
+
+def test_small_barriers_raw_scores(app, small, tmp_path):
+    res_tif, cores_tif = small
+    out = tmp_path / "raw"
+    res = invoke(app, ["barriers", res_tif, cores_tif, "-o", out, "--radius-start", 30, "--radius-end", 60,
+                       "--radius-step", 30, "--sum", "--raw-scores"])
+    assert res.exit_code == 0, res.output
+    negative = False
+    for stem in ("barriers_max", "barriers_max_r30", "barriers_max_r60", "barriers_max_circles", "barriers_sum"):
+        with rasterio.open(out / f"{stem}_raw.tif") as ds:
+            raw = ds.read(1, masked=True).astype(float).filled(np.nan)
+        with rasterio.open(out / f"{stem}.tif") as ds:
+            pub = ds.read(1, masked=True).astype(float).filled(np.nan)
+        # Barrier Mapper's SetNull(VALUE < 0) of the raw scores
+        np.testing.assert_array_equal(pub, np.where(raw >= 0, raw, np.nan))
+        negative |= bool(np.nanmin(raw) < 0)
+    assert negative
+    # without the option: no raw twins, and the same published map
+    out2 = tmp_path / "pub"
+    assert invoke(app, ["barriers", res_tif, cores_tif, "-o", out2, "--radius-start", 30, "--radius-end", 60,
+                        "--radius-step", 30]).exit_code == 0
+    assert not list(out2.glob("*_raw.tif"))
+    with rasterio.open(out2 / "barriers_max.tif") as a, rasterio.open(out / "barriers_max.tif") as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))

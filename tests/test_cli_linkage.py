@@ -103,7 +103,16 @@ def test_demo_linkage_chain(app, tmp_path):
     assert np.all(np.isfinite(cum.compressed())) and cum.min() >= 0 and cum.max() > 0
     with rasterio.open(out / "pinchpoints_adjacent_cutoff5000.tif") as ds:
         adj = ds.read(1, masked=True)
-    assert adj.count() > 0 and adj.min() >= 0 and adj.max() == pytest.approx(1.0, rel=1e-6)  # 1 A per link
+    # each link's cores are nodata (Pinchpoint Mapper), so the 1 A core cells are gone: the
+    # corridor cells carry at most the link's 1 A
+    assert adj.count() > 0 and adj.min() >= 0 and 0 < adj.max() <= 1 + 1e-9
+    with rasterio.open(out / "core_centrality.tif") as ds:
+        core = ds.read_masks(1) > 0  # core cells: those with a centrality
+    assert core.sum() > 0
+    # the all-to-one map has every core cell as nodata (its '_noDataCores' map)
+    assert np.ma.getmaskarray(cum)[core].all()
+    # a core cell keeps adjacent-pairs current only from a link it is not a core of: never 1 A
+    assert not np.any(adj.filled(0)[core] >= 1 - 1e-9)
 
 
 def test_small_pinchpoints_then_centrality(app, small, tmp_path):
@@ -116,6 +125,12 @@ def test_small_pinchpoints_then_centrality(app, small, tmp_path):
                  "pinchpoints_pairwise_squared_cutoff300.tif", "pinchpoints_pairwise_squared_cutoff300_resistances.csv",
                  "pinchpoints_pairwise_squared_cutoff300.png"):
         assert (out / name).is_file(), name
+    with rasterio.open(out / "pinchpoints_pairwise_squared_cutoff300.tif") as ds:
+        cum = ds.read(1, masked=True)
+    with rasterio.open(cores_tif) as ds:
+        core = ds.read(1) > 0
+    # every core cell is nodata in the all-pairs map; the corridors between them carry current
+    assert np.ma.getmaskarray(cum)[core].all() and cum.count() > 0 and cum.max() > 0
     pairs = rows_of(out / "pinchpoints_pairwise_squared_cutoff300_resistances.csv")
     assert len(pairs) == 3 and all(float(p["resistance"]) > 0 for p in pairs)
     rows = rows_of(out / "link_table.csv")
@@ -186,3 +201,17 @@ def test_small_linkage_without_barriers(app, small, tmp_path):
     assert not list(out.glob("barriers_*"))
     rows = rows_of(out / "link_table.csv")
     assert all(float(row["centrality"]) > 0 for row in rows if row["status"] == "active")
+
+
+def test_small_linkage_raw_scores(app, small, tmp_path):
+    res_tif, cores_tif = small
+    out = tmp_path / "l"
+    res = invoke(app, ["linkage", res_tif, cores_tif, "-o", out, "--cutoff", 300, "--radius-start", 30,
+                       "--radius-end", 30, "--radius-step", 30, "--raw-scores"])
+    assert res.exit_code == 0, res.output
+    with rasterio.open(out / "barriers_max_raw.tif") as ds:
+        raw = ds.read(1, masked=True).astype(float).filled(np.nan)
+    with rasterio.open(out / "barriers_max.tif") as ds:
+        pub = ds.read(1, masked=True).astype(float).filled(np.nan)
+    assert np.nanmin(raw) < 0 <= np.nanmax(raw)
+    np.testing.assert_array_equal(pub, np.where(raw >= 0, raw, np.nan))

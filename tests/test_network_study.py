@@ -239,3 +239,25 @@ def test_radius_below_cell_size_is_refused(tmp_path):
     assert res.exit_code == 1 and res.output.count("\n") == 1
     assert "barrier radius 20 is smaller than the cell size 30" in res.output
     assert not (tmp_path / "out/linkage").exists()
+
+
+@pytest.mark.parametrize("line, expect", [("", False), ("raw_scores = true\n", True), ("raw_scores = false\n", False)])
+def test_raw_scores_key_reaches_the_chain(tmp_path, line, expect):
+    from gpucircuit.linkage.study import plan_study
+    from gpucircuit.linkage.study_config import read_study_config
+
+    raster = EXAMPLE / "resistance.tif"
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(f'[resistance]\nfile = "{raster}"\n[sources]\ncores = "{raster}"\n[linkage]\ncutoff = 1000\n'
+                   f'radius_start = 30\nradius_end = 60\nradius_step = 30\n{line}')
+    assert plan_study(read_study_config(cfg)).chain.raw_scores is expect
+
+
+def test_raw_scores_key_must_be_boolean(tmp_path):
+    raster = EXAMPLE / "resistance.tif"
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(f'[resistance]\nfile = "{raster}"\n[sources]\ncores = "{raster}"\n[linkage]\ncutoff = 1000\n'
+                   'radius_start = 30\nradius_end = 60\nradius_step = 30\nraw_scores = "yes"\n')
+    res = invoke(["network", cfg, "-o", tmp_path / "out"])
+    assert res.exit_code == 1 and res.output.count("\n") == 1
+    assert "[linkage]" in res.output and "raw_scores" in res.output

@@ -289,7 +289,8 @@ def test_demo_patches_consistent(demo_run):
         cur = ds.read(1, masked=True)
     with rasterio.open(rdir / "pinchpoint_classes.tif") as ds:
         cls = ds.read(1, masked=True)
-    assert cls.count() < cur.count() and np.all(~np.ma.getmaskarray(cur)[~np.ma.getmaskarray(cls)])
+    # the published map already has the cores as nodata: the classes cover exactly its cells
+    assert cls.count() > 0 and np.array_equal(np.ma.getmaskarray(cls), np.ma.getmaskarray(cur))
     top_rows = next(r for r in rows_of(rdir / "pinchpoint_breaks.csv") if r["top"] == "true")
     assert float(min(float(r["max_current"]) for r in pinch)) > float(top_rows["lower"])
     lu = rows_of(rdir / "landuse_composition.csv")

@@ -15,6 +15,12 @@ maximum. "Barrier circles" spread each centre's score over its disc (a focal max
 same disc). Cells where no link has a finite score (or on nodata) are NaN. Scores are not
 clipped at zero in the maximum; negative values mean "restoring here does not help".
 
+The published maps follow Barrier Mapper (``s6_barriers.py``): every barrier-centre raster
+(per radius and across radii, max and percent) is ``SetNull(VALUE < 0)``, so scores below 0 are
+nodata and 0 is kept; circles are the focal maximum of those nulled centres, which equals
+nulling the circles of the raw scores. :func:`published_scores` applies that rule; the raw
+scores stay in :class:`BarrierResult`.
+
 The disc focal minimum is array-parallel through the backend's ``xp`` (NumPy or CuPy): the disc
 is a stack of row spans; per span half-width, a sparse table of row minima over power-of-two
 windows (log2 shifted minima) answers every window by two lookups, and shifted rows are then
@@ -125,6 +131,12 @@ def focal_min_disc(a, radius: float, cellsize=1.0, xp=None):
 def focal_max_disc(a, radius: float, cellsize=1.0, xp=None):
     """Maximum of ``a`` over the disc (``-inf`` where none); used for barrier circles."""
     return -focal_min_disc(-a, radius, cellsize, xp)
+
+
+def published_scores(a: np.ndarray) -> np.ndarray:
+    """Barrier Mapper's published map of ``a``: scores below 0 (and NaN) as NaN, 0 and above kept."""
+    with np.errstate(invalid="ignore"):
+        return np.where(a >= 0, a, np.nan)
 
 
 @dataclass

@@ -7,8 +7,11 @@ normalised least-cost corridor ``CWD_A + CWD_B - LCD`` is at most the CWD cutoff
 
 Adjacent pairs
     Per active link: habitat = the resistance raster on the link's corridor plus the cells of
-    cores A and B (nodata elsewhere); Circuitscape pairwise between the two cores. The per-link
-    current maps are mosaicked by maximum. The link's effective resistance ``R`` (Circuitscape's
+    cores A and B (nodata elsewhere); Circuitscape pairwise between the two cores. Each per-link
+    current map has the cells of cores A and B set to nodata (Pinchpoint Mapper's
+    ``SETCORESTONULL`` in ``s8_pinchpoints.py``: their short-circuited cells would swamp the colour
+    ramp and the classes), then the maps are mosaicked by maximum; so a core cell keeps the current
+    of any other link whose corridor crosses it. The link's effective resistance ``R`` (Circuitscape's
     value, in resistance units: a cell of resistance ``r`` contributes about ``r``) is reported
     as ``Eff_Resist = cell size x R`` so that it is in the same cost-distance units as the LCD
     (as in DESIGN.md section 5), and ``CWD:ER = LCD / Eff_Resist``. With non-square cells the
@@ -16,7 +19,9 @@ Adjacent pairs
 All pairs
     Habitat = the union of all active links' corridors plus every core; Circuitscape all-to-one
     (the mode the seed studies use) or pairwise over all cores. The cumulative current map is
-    returned (and the pairwise resistance matrix in pairwise mode).
+    returned with the cores' current (and the pairwise resistance matrix in pairwise mode); the
+    published map is :func:`blank_cores` of it (Pinchpoint Mapper's ``_noDataCores`` map: every
+    core cell set to nodata).
 
 ``squared`` squares the resistances of every Circuitscape run (Linkage Mapper's "square
 resistance values", which sharpens pinch points). ``Eff_Resist`` is then in squared units and
@@ -65,12 +70,12 @@ class PinchpointOptions:
 class PinchpointResult:
     cutoff: float
     core_ids: list[int]
-    adjacent_current: np.ndarray | None = None  # max over links of per-link current, NaN outside corridors
+    adjacent_current: np.ndarray | None = None  # max over links of per-link current (its cores blanked)
     resistance: dict[int, float] = field(default_factory=dict)  # link id -> Circuitscape R
     eff_resist: dict[int, float] = field(default_factory=dict)  # link id -> cell size x R
     cwd_to_eff_resist: dict[int, float] = field(default_factory=dict)  # link id -> LCD / Eff_Resist
     all_pairs_mode: str | None = None
-    all_pairs_current: np.ndarray | None = None  # cumulative current, NaN outside the circuit
+    all_pairs_current: np.ndarray | None = None  # cumulative current, NaN outside the circuit, cores kept
     all_pairs_resistances: np.ndarray | None = None  # (k, k) Circuitscape R, pairwise mode only
     squared: bool = False
     stats: list = field(default_factory=list)  # solver statistics of every system solved
@@ -146,6 +151,11 @@ def _paste(shape, win, values: np.ndarray, where: np.ndarray) -> np.ndarray:
     return out
 
 
+def blank_cores(current: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``current`` with every core cell (``labels > 0``) set to NaN: the published all-pairs map."""
+    return np.where(np.asarray(labels) > 0, np.nan, current)
+
+
 def _effective_cellsize(cellsize) -> float:
     dx, dy = cell_steps(cellsize)
     return dx if dx == dy else math.sqrt(dx * dy)
@@ -156,8 +166,9 @@ def adjacent_pair_currents(resistance: np.ndarray, labels: np.ndarray, cwds: dic
                    progress: Callable[[str, int, int], None] | None = None):
     """Per active link: pairwise current between its cores on the link's corridor.
 
-    Returns ``(current, resistance_by_link, stats)``: the per-link current maps mosaicked by
-    maximum (NaN outside every link's circuit) and Circuitscape's effective resistance per link
+    Returns ``(current, resistance_by_link, stats)``: the per-link current maps, the link's two
+    cores blanked, mosaicked by maximum (NaN outside every link's circuit and where only the
+    blanked cores of links cover a cell) and Circuitscape's effective resistance per link
     id (-1 when the cores are not connected within the corridor, which cannot happen for a link
     whose least-cost path lies in its corridor).
     """
@@ -176,7 +187,9 @@ def adjacent_pair_currents(resistance: np.ndarray, labels: np.ndarray, cwds: dic
         res[lk.link_id] = float(rr.resistances[0, 1])
         stats += rr.stats
         sub = out[win]
-        out[win] = np.fmax(sub, np.where(np.isfinite(hab[win]), rr.cum_current, np.nan))
+        lab = labels[win]
+        keep = np.isfinite(hab[win]) & (lab != lk.core_a) & (lab != lk.core_b)
+        out[win] = np.fmax(sub, np.where(keep, rr.cum_current, np.nan))
         report("pinch points: adjacent pairs", n + 1, len(active))
     return out, res, stats
 

@@ -90,10 +90,11 @@ class ChainOptions:
     write_cwd: bool = False
     percent: bool = False
     want_sum: bool = False
+    raw_scores: bool = False  # also write the barrier scores below 0 (``_raw`` GeoTIFFs)
 
 
 def chain_options(link_opts, pp_opts, radius_start=None, radius_end=None, radius_step=None, weight="cwd",
-                  write_cwd=False, percent=False, want_sum=False) -> ChainOptions:
+                  write_cwd=False, percent=False, want_sum=False, raw_scores=False) -> ChainOptions:
     """Check the cross-step rules (eff-resist weights need adjacent pairs; radii all or none)."""
     from ..analysis.barriers import radii_list
 
@@ -104,7 +105,7 @@ def chain_options(link_opts, pp_opts, radius_start=None, radius_end=None, radius
     if any(given) and not all(given):
         raise InputError("barriers need all of --radius-start, --radius-end and --radius-step (or none)")
     radii = radii_list(radius_start, radius_end, radius_step) if all(given) else []
-    return ChainOptions(link_opts, pp_opts, radii, w, write_cwd, percent, want_sum)
+    return ChainOptions(link_opts, pp_opts, radii, w, write_cwd, percent, want_sum, raw_scores)
 
 
 def check_radii(radii, cellsize) -> None:
@@ -205,7 +206,7 @@ def run_chain(r, spec, core_set, options: ChainOptions, out: Path,
         bar = barrier_analysis(result.cwd, result.links, options.radii, cellsize, valid=np.isfinite(r),
                                percent=options.percent, want_sum=options.want_sum, progress=report)
         report("write: barriers", 0, None)
-        outputs += write_barrier_outputs(out, bar, spec, options.want_sum)
+        outputs += write_barrier_outputs(out, bar, spec, options.want_sum, options.raw_scores)
         timings["barriers"] = time.perf_counter() - t
 
     t = time.perf_counter()

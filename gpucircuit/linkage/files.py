@@ -104,14 +104,18 @@ def pinchpoint_name(result, mode: str) -> str:
     return f"pinchpoints_{mode}{sq}_cutoff{number_tag(result.cutoff)}"
 
 
-def write_pinchpoint_outputs(out: Path, result, spec, links, labels=None) -> list[Path]:
+def write_pinchpoint_outputs(out: Path, result, spec, links, labels) -> list[Path]:
     """Current maps (GeoTIFF + PNG), the pairwise resistance matrix (pairwise mode) and link-table columns.
 
-    With core ``labels`` the PNG quick-looks leave the cores out (their short-circuited cells carry
-    the whole current and would flatten the colour scale); the GeoTIFFs keep Circuitscape's values.
+    The maps are Pinchpoint Mapper's published ones: the adjacent-pairs mosaic as computed (each
+    link's own cores blanked) and the all-pairs map with every core cell of ``labels`` as nodata
+    (short-circuited cores carry the whole current and would flatten the colour scale and the
+    classes). The PNG quick-looks leave every core out.
     """
+    from ..analysis.pinchpoints import blank_cores
+
     def look(a):
-        return a if labels is None else np.where(labels > 0, np.nan, a)
+        return blank_cores(a, labels)
 
     tag = number_tag(result.cutoff)
     outputs = []
@@ -124,7 +128,8 @@ def write_pinchpoint_outputs(out: Path, result, spec, links, labels=None) -> lis
         outputs.append(update_link_table(out / LINK_TABLE, links, result.link_columns()))
     if result.all_pairs_current is not None:
         name = pinchpoint_name(result, result.all_pairs_mode.replace("-", "_"))
-        outputs.append(write_raster(out / f"{name}.tif", result.all_pairs_current, spec, compress=True))
+        outputs.append(write_raster(out / f"{name}.tif", blank_cores(result.all_pairs_current, labels), spec,
+                                    compress=True))
         outputs.append(save_png(out / f"{name}.png", look(result.all_pairs_current),
                                 f"pinch points: {result.all_pairs_mode}, CWD cutoff {tag} "
                                 "(cumulative current, cores masked)",
@@ -161,21 +166,34 @@ def barrier_map(out: Path, percent: bool) -> Path:
     return out / f"barriers_max{'_pct' if percent else ''}.tif"
 
 
-def write_barrier_outputs(out: Path, res, spec, want_sum: bool) -> list[Path]:
-    """The files ``gpucircuit barriers`` writes, from a :class:`BarrierResult`."""
+def write_barrier_outputs(out: Path, res, spec, want_sum: bool, raw: bool = False) -> list[Path]:
+    """The files ``gpucircuit barriers`` writes, from a :class:`BarrierResult`.
+
+    Every map is Barrier Mapper's published one (scores below 0 as nodata); with ``raw`` each
+    GeoTIFF also gets a ``_raw`` twin holding the scores as computed, negatives included.
+    """
+    from ..analysis.barriers import published_scores
+
     outputs = []
     pct = "_pct" if res.percent else ""
     stats = [("max", res.max_by_radius, res.maximum, res.circles_max)]
     if want_sum:
         stats.append(("sum", res.sum_by_radius, res.total, res.circles_sum))
     label = "percent improvement" if res.percent else "improvement score"
+
+    def tif(stem, a):
+        outputs.append(write_raster(out / f"{stem}.tif", published_scores(a), spec, compress=True))
+        if raw:
+            outputs.append(write_raster(out / f"{stem}_raw.tif", a, spec, compress=True))
+
     for stat, by_radius, agg, circles in stats:
         for rad, a in by_radius.items():
-            outputs.append(write_raster(out / f"barriers_{stat}{pct}_r{number_tag(rad)}.tif", a, spec, compress=True))
-        outputs.append(write_raster(out / f"barriers_{stat}{pct}.tif", agg, spec, compress=True))
-        outputs.append(write_raster(out / f"barriers_{stat}{pct}_circles.tif", circles, spec, compress=True))
-        outputs.append(save_png(out / f"barriers_{stat}{pct}.png", agg, f"barriers: {stat} {label}", cmap="inferno"))
-        outputs.append(save_png(out / f"barriers_{stat}{pct}_circles.png", circles,
+            tif(f"barriers_{stat}{pct}_r{number_tag(rad)}", a)
+        tif(f"barriers_{stat}{pct}", agg)
+        tif(f"barriers_{stat}{pct}_circles", circles)
+        outputs.append(save_png(out / f"barriers_{stat}{pct}.png", published_scores(agg), f"barriers: {stat} {label}",
+                                cmap="inferno"))
+        outputs.append(save_png(out / f"barriers_{stat}{pct}_circles.png", published_scores(circles),
                                 f"barrier circles: {stat} {label}", cmap="inferno"))
     return outputs
 

@@ -80,7 +80,8 @@ def plan_study(cfg: StudyConfig) -> StudyPlan:
         lk.number("cwd_threshold"), lk.string("cwd_method", "auto")), lk.checked(
         pinchpoint_options, lk.number("cutoff"), lk.boolean("adjacent", True), lk.boolean("all_pairs", True),
         lk.boolean("all_to_one", True), lk.boolean("squared"), lk.string("solver", "auto")),
-        *radii, lk.string("weight", "cwd"), lk.boolean("write_cwd"), lk.boolean("percent"), lk.boolean("sum"))
+        *radii, lk.string("weight", "cwd"), lk.boolean("write_cwd"), lk.boolean("percent"), lk.boolean("sum"),
+        lk.boolean("raw_scores"))
     # without its own landuse the report reads the land cover as put on the grid by the MSPA step
     plan.landuse_from_mspa = not rp.has("landuse") and m.has("landcover")
     landuse = m.path("landcover") if plan.landuse_from_mspa else rp.path("landuse")

@@ -43,7 +43,8 @@ KEYS = {
                 "sweep", "cores", "core_field"),
     "linkage": ("adjacency", "max_cwd", "max_euclid", "knn", "connect_constellations", "drop_crossing",
                 "cwd_threshold", "write_cwd", "cwd_method", "cutoff", "adjacent", "all_pairs", "all_to_one",
-                "squared", "solver", "radius_start", "radius_end", "radius_step", "sum", "percent", "weight"),
+                "squared", "solver", "radius_start", "radius_end", "radius_step", "sum", "percent", "raw_scores",
+                "weight"),
     "report": ("classes", "barrier_classes", "method", "landuse", "landuse_names", "lines", "line_field",
                "d_threshold", "p_threshold", "gravity_threshold", "sweep", "cwd_method"),
 }

@@ -42,7 +42,7 @@ def pinchpoint_tool(resistance: Path, cores: Path, core_field: str, out: Path, o
 
 
 def barrier_tool(resistance: Path, cores: Path, core_field: str, out: Path, radii, method: str, percent: bool,
-                 want_sum: bool, report):
+                 want_sum: bool, report, raw_scores: bool = False):
     """Barrier Mapper: improvement scores over the radii (a radius below the cell size is refused first)."""
     from ..analysis.barriers import barrier_analysis
 
@@ -52,7 +52,7 @@ def barrier_tool(resistance: Path, cores: Path, core_field: str, out: Path, radi
     links, cwds, outputs = _links(out, r, spec, core_set, method, report)
     res = barrier_analysis(cwds, links, radii, cellsize_of(spec), valid=np.isfinite(r), percent=percent,
                            want_sum=want_sum, progress=report)
-    return res, links, outputs + write_barrier_outputs(out, res, spec, want_sum)
+    return res, links, outputs + write_barrier_outputs(out, res, spec, want_sum, raw_scores)
 
 
 def centrality_tool(resistance: Path | None, cores: Path | None, core_field: str, out: Path, weight: str,
