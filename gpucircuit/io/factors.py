@@ -35,17 +35,13 @@ Every error is one line naming the TOML file, the table or factor and the key.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 from ..errors import InputError
+from .toml_doc import read_toml
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 CATEGORICAL_KINDS = ("reclass", "distance")
 CLASS_KINDS = ("jenks", "quantile", "equal_interval")
@@ -192,15 +188,7 @@ class _Table:
 def read_resistance_config(path) -> ResistanceConfig:
     """Parse and check a ``resistance`` TOML file (see the module docstring)."""
     source = Path(path)
-    if not source.is_file():
-        raise InputError(f"resistance config not found: {source}")
-    try:
-        with open(source, "rb") as fh:
-            doc = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"{source}: not valid TOML: {err}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{source}: not valid TOML: not UTF-8 text") from None
+    doc = read_toml(source, "resistance config")
     top = _Table(source, "top level", doc, _TOP_KEYS)
     if "grid" not in doc:
         raise top.error("[grid] table is missing (like = a raster, or crs, cellsize and extent)")

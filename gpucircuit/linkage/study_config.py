@@ -25,16 +25,12 @@ Every error is one line naming the file, the table and the key.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.toml_doc import read_toml
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 KEYS = {
     "resistance": ("config", "file"),
@@ -129,15 +125,7 @@ class StudyConfig:
 def read_study_config(path) -> StudyConfig:
     """Parse the TOML and check its tables and keys (values are checked by :mod:`.study`)."""
     source = Path(path)
-    if not source.is_file():
-        raise InputError(f"network config not found: {source}")
-    try:
-        with open(source, "rb") as fh:
-            doc = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"{source}: not valid TOML: {err}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{source}: not valid TOML: not UTF-8 text") from None
+    doc = read_toml(source, "network config")
     unknown = [k for k in doc if k not in KEYS]
     if unknown:
         raise InputError(f"{source}: unknown table [{unknown[0]}]; the steps are {', '.join(KEYS)}")
