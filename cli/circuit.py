@@ -11,7 +11,6 @@ from typing import Optional
 
 import typer
 
-from gpucircuit.errors import InputError
 
 from . import options as opt
 from .common import cli_command, exit_if_solves_failed, job_progress, say
@@ -49,14 +48,8 @@ def _config(resistance, outdir, scenario, conductance, four, avg_res, mask, poly
         use_mask=mask is not None, mask_file=mask, use_polygons=polygons is not None, polygon_file=polygons,
         output_file=outdir / f"{scenario.replace('-', '_')}.out", write_as_tif=True, write_cur_maps=pair_maps,
         write_cum_cur_map_only=not pair_maps, write_volt_maps=voltages, solver=solver,
-        precision=_precision(precision),
+        precision=precision,
     )
-
-
-def _precision(value: str) -> str:
-    if value not in ("single", "double"):
-        raise InputError(f"--precision must be single or double, not {value!r}")
-    return value
 
 
 def _finish(cfg, report):

@@ -3,7 +3,7 @@ checked against dense pseudo-inverse solves of the same graphs."""
 import numpy as np
 import pytest
 
-from gpucircuit.errors import SolverError
+from gpucircuit.errors import InputError, SolverError
 from gpucircuit.graph import Network
 from gpucircuit.io.config import parse_config
 from gpucircuit.modes import network as netmode
@@ -69,8 +69,9 @@ def test_residual_check_bites():
 
 
 def test_unknown_method_is_an_error():
-    with pytest.raises(SolverError, match="unknown solver method"):
-        netmode.pairwise(network(random_edges(5, seed=1)), [0, 4], SolveOptions(method="cholesky"))
+    # refused where the options are made, before any network mode sees them
+    with pytest.raises(InputError, match="solver method must be one of auto, direct, mg, amg, not 'cholesky'"):
+        SolveOptions(method="cholesky")
 
 
 def read_rows(path):

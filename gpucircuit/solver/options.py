@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
+from ..errors import InputError
 from .multigrid import MultigridOptions
+
+Method = Literal["auto", "direct", "mg", "amg"]
+Precision = Literal["double", "single"]
 
 
 @dataclass
 class SolveOptions:
-    method: str = "auto"  # auto | direct | mg | amg
+    method: Method = "auto"
     rtol: float = 1e-6
     maxiter: int = 1000
     direct_limit: int = 50_000  # unknowns; auto uses a direct solver up to here
@@ -20,7 +25,7 @@ class SolveOptions:
     # (and 2 cores, all-to-one over 43 points, 1.89 M unknowns, 42 right-hand sides: multigrid
     # 11 iterations, about 250 s CPU; the factorisation with a symmetric ordering, about 2.5x less)
     many_rhs_limit: int = 2_500_000
-    precision: str = "double"  # single: fp32 edge conductances (CG keeps fp64 vectors either way)
+    precision: Precision = "double"  # single: fp32 edge conductances (CG keeps fp64 vectors either way)
     multigrid: MultigridOptions = field(default_factory=MultigridOptions)  # the mg method's hierarchy and cycle
     # a dask.distributed Client: right-hand sides are spread over its workers. Only the distribution
     # layer above the solver (gpucircuit.distribute) reads it; nothing under solver/ does.
@@ -28,6 +33,13 @@ class SolveOptions:
     # a right-hand side that fails the residual check is listed in SolveStats.failed instead of
     # stopping the job (Circuitscape reports -777 for that pair and carries on)
     keep_going: bool = False
+
+    def __post_init__(self):
+        # the library's edge: the API and every caller get the same one-line error for a bad choice
+        for name, kind in (("method", Method), ("precision", Precision)):
+            if getattr(self, name) not in get_args(kind):
+                raise InputError(f"solver {name} must be one of {', '.join(get_args(kind))}, "
+                                 f"not {getattr(self, name)!r}")
 
 
 @dataclass
