@@ -71,3 +71,22 @@ def test_link_tables_round_trip_through_the_shared_formatter(tmp_path):
     back = read_link_table(path)
     assert [(lk.link_id, lk.status, lk.crossed_core) for lk in back] == [(1, "active", None), (2, "max_cwd", 4)]
     assert back[0].lcd == pytest.approx(1 / 3, abs=1e-6) and np.isnan(back[1].lcd)
+
+
+def test_toml_table_getters_name_file_place_and_key(tmp_path):
+    from gpucircuit.errors import InputError
+    from gpucircuit.io.toml_doc import TomlTable
+
+    src = tmp_path / "study.toml"
+    t = TomlTable(src, "[mspa]", {"foreground": 41, "edge_width": 2.5, "flag": "yes"}, ("foreground", "edge_width",
+                                                                                        "flag", "landcover"))
+    assert t.string("foreground") == "41"  # a bare integer is its text
+    with pytest.raises(InputError, match=r"study.toml: \[mspa\] key 'edge_width': must be an integer, got 2.5"):
+        t.number("edge_width", integer=True)
+    with pytest.raises(InputError, match=r"key 'flag': must be true or false"):
+        t.boolean("flag")
+    with pytest.raises(InputError, match=r"key 'landcover': is missing"):
+        t.path("landcover", required=True)
+    assert t.path("landcover") is None
+    with pytest.raises(InputError, match=r"\[mspa\]: unknown key 'bogus'"):
+        TomlTable(src, "[mspa]", {"bogus": 1}, ("foreground",))

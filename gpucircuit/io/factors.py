@@ -40,7 +40,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import InputError
-from .toml_doc import read_toml
+from .toml_doc import TomlTable, read_toml
 
 
 CATEGORICAL_KINDS = ("reclass", "distance")
@@ -116,83 +116,14 @@ class ResistanceConfig:
 
 # --------------------------------------------------------------------------- parsing
 
-class _Table:
-    """One TOML table with typed getters whose errors say file, place and key."""
-
-    def __init__(self, source: Path, where: str, data, allowed: tuple[str, ...] | None):
-        self.source, self.where = source, where
-        if not isinstance(data, dict):
-            raise self.error(f"must be a table, got {type(data).__name__}")
-        self.data = data
-        if allowed is not None:
-            unknown = [k for k in data if k not in allowed]
-            if unknown:
-                raise self.error(f"unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
-
-    def error(self, message: str, key: str | None = None) -> InputError:
-        place = self.where + (f" key {key!r}" if key else "")
-        return InputError(f"{self.source}: {place}: {message}")
-
-    def number(self, key, default=None, positive=False):
-        v = self.data.get(key, default)
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise self.error(f"must be a finite number, got {v!r}", key)
-        if positive and v <= 0:
-            raise self.error(f"must be positive, got {v!r}", key)
-        return float(v)
-
-    def string(self, key, default=None, choices=None):
-        v = self.data.get(key, default)
-        if v is None:
-            return None
-        if not isinstance(v, str) or not v.strip():
-            raise self.error(f"must be a non-empty string, got {v!r}", key)
-        if choices is not None and v not in choices:
-            raise self.error(f"{v!r} is not one of {', '.join(choices)}", key)
-        return v
-
-    def boolean(self, key, default=False):
-        v = self.data.get(key, default)
-        if not isinstance(v, bool):
-            raise self.error(f"must be true or false, got {v!r}", key)
-        return v
-
-    def numbers(self, key, length=None, min_length=1):
-        v = self.data.get(key)
-        if v is None:
-            return None
-        if not isinstance(v, list) or any(isinstance(x, bool) or not isinstance(x, (int, float))
-                                          or not math.isfinite(x) for x in v):
-            raise self.error(f"must be a list of finite numbers, got {v!r}", key)
-        if length is not None and len(v) != length:
-            raise self.error(f"must hold {length} numbers, got {len(v)}", key)
-        if len(v) < min_length:
-            raise self.error(f"must hold at least {min_length} number(s)", key)
-        return tuple(float(x) for x in v)
-
-    def path(self, key, required=True):
-        v = self.string(key)
-        if v is None:
-            if required:
-                raise self.error("is missing", key)
-            return None
-        p = Path(v).expanduser()
-        p = p if p.is_absolute() else self.source.parent / p
-        if not p.exists():
-            raise self.error(f"file not found: {p}", key)
-        return p
-
-
 def read_resistance_config(path) -> ResistanceConfig:
     """Parse and check a ``resistance`` TOML file (see the module docstring)."""
     source = Path(path)
     doc = read_toml(source, "resistance config")
-    top = _Table(source, "top level", doc, _TOP_KEYS)
+    top = TomlTable(source, "top level", doc, _TOP_KEYS)
     if "grid" not in doc:
         raise top.error("[grid] table is missing (like = a raster, or crs, cellsize and extent)")
-    grid = _parse_grid(_Table(source, "[grid]", doc["grid"], ("like", "crs", "cellsize", "extent")))
+    grid = _parse_grid(TomlTable(source, "[grid]", doc["grid"], ("like", "crs", "cellsize", "extent")))
     raw = doc.get("factors")
     if not isinstance(raw, list) or not raw:
         raise top.error("needs at least one [[factors]] table")
@@ -204,13 +135,13 @@ def read_resistance_config(path) -> ResistanceConfig:
     weights = _parse_weights(source, doc, names)
     correction = None
     if "correction" in doc:
-        t = _Table(source, "[correction]", doc["correction"], ("path", "relative", "nodata_value", "resampling"))
-        correction = CorrectionConfig(t.path("path"), t.boolean("relative"), t.number("nodata_value"),
-                                      t.string("resampling", "bilinear", RESAMPLING))
+        t = TomlTable(source, "[correction]", doc["correction"], ("path", "relative", "nodata_value", "resampling"))
+        correction = CorrectionConfig(t.path("path", required=True), t.boolean("relative"),
+                                      t.number("nodata_value"), t.string("resampling", "bilinear", RESAMPLING))
     return ResistanceConfig(source, grid, factors, weights, correction)
 
 
-def _parse_grid(t: _Table) -> GridConfig:
+def _parse_grid(t: TomlTable) -> GridConfig:
     like = t.path("like", required=False)
     cellsize = t.number("cellsize", positive=True)
     if like is not None:
@@ -233,7 +164,7 @@ def _parse_grid(t: _Table) -> GridConfig:
 def _parse_factor(source: Path, index: int, data) -> FactorConfig:
     name = data.get("name") if isinstance(data, dict) else None
     where = f"factor {name!r}" if isinstance(name, str) and name.strip() else f"[[factors]] #{index + 1}"
-    t = _Table(source, where, data, _FACTOR_KEYS)
+    t = TomlTable(source, where, data, _FACTOR_KEYS)
     name = t.string("name")
     if name is None:
         raise t.error("is missing", "name")
@@ -242,7 +173,7 @@ def _parse_factor(source: Path, index: int, data) -> FactorConfig:
         raise t.error(f"is missing; one of {', '.join(KINDS)}", "kind")
     if kind not in KINDS:
         raise t.error(f"unknown factor kind {kind!r}; use one of {', '.join(KINDS)}", "kind")
-    path = t.path("path")
+    path = t.path("path", required=True)
     grade_range = t.numbers("grade_range", length=2)
     grades = t.numbers("grades")
     for key, values in (("grade_range", grade_range), ("grades", grades)):
@@ -283,7 +214,7 @@ def _parse_factor(source: Path, index: int, data) -> FactorConfig:
     return FactorConfig(**fields)
 
 
-def _parse_table(t: _Table, grade_range) -> dict[float, float]:
+def _parse_table(t: TomlTable, grade_range) -> dict[float, float]:
     raw = t.data.get("table")
     if not isinstance(raw, dict) or not raw:
         raise t.error("is missing or empty: a table { class value = grade, ... }", "table")
@@ -303,7 +234,7 @@ def _parse_table(t: _Table, grade_range) -> dict[float, float]:
     return table
 
 
-def _parse_classes(t: _Table, kind: str, fields: dict) -> int:
+def _parse_classes(t: TomlTable, kind: str, fields: dict) -> int:
     """Number of classes of a graded continuous factor; stores breaks/classes/method in ``fields``."""
     if kind in ("breaks", "distance") and "breaks" in t.data:
         b = t.numbers("breaks")
@@ -329,7 +260,7 @@ def _parse_weights(source: Path, doc: dict, names: list[str]) -> WeightsConfig:
         raise InputError(f"{source}: give either a [weights] table or an [ahp] table, "
                          f"{'not both' if 'weights' in doc else 'neither is present'}")
     if "weights" in doc:
-        t = _Table(source, "[weights]", doc["weights"], None)
+        t = TomlTable(source, "[weights]", doc["weights"], None)
         w = {k: t.number(k) for k in t.data}
         _check_names(t, names, list(w), "weights")
         for k, v in w.items():
@@ -339,7 +270,7 @@ def _parse_weights(source: Path, doc: dict, names: list[str]) -> WeightsConfig:
         if abs(total - 1.0) > WEIGHT_SUM_TOL:
             raise t.error(f"weights sum to {total:.6g}, not 1")
         return WeightsConfig(by_factor=w)
-    t = _Table(source, "[ahp]", doc["ahp"], ("matrix", "factors", "allow_inconsistent"))
+    t = TomlTable(source, "[ahp]", doc["ahp"], ("matrix", "factors", "allow_inconsistent"))
     order = t.data.get("factors", names)
     if not isinstance(order, list) or not all(isinstance(n, str) for n in order):
         raise t.error(f"must be a list of factor names, got {order!r}", "factors")
@@ -354,7 +285,7 @@ def _parse_weights(source: Path, doc: dict, names: list[str]) -> WeightsConfig:
     return WeightsConfig(matrix=matrix, order=tuple(order), allow_inconsistent=t.boolean("allow_inconsistent"))
 
 
-def _check_names(t: _Table, names: list[str], given: list[str], key: str) -> None:
+def _check_names(t: TomlTable, names: list[str], given: list[str], key: str) -> None:
     unknown = [n for n in given if n not in names]
     if unknown:
         raise t.error(f"{unknown[0]!r} is not a factor name (factors: {', '.join(names)})", key)
@@ -365,7 +296,7 @@ def _check_names(t: _Table, names: list[str], given: list[str], key: str) -> Non
         raise t.error("lists a factor twice", key)
 
 
-def _judgement(t: _Table, v, i: int, j: int) -> float:
+def _judgement(t: TomlTable, v, i: int, j: int) -> float:
     try:
         if isinstance(v, bool):
             raise ValueError

@@ -24,12 +24,11 @@ Every error is one line naming the file, the table and the key.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..io.toml_doc import read_toml
+from ..io.toml_doc import TomlTable, read_toml
 
 
 KEYS = {
@@ -46,79 +45,17 @@ KEYS = {
 }
 
 
-class Section:
-    """One step's table with typed getters; errors say file, table and key."""
-
-    def __init__(self, source: Path, name: str, data):
-        self.source, self.name = source, name
-        if not isinstance(data, dict):
-            raise self.error(f"must be a table, got {type(data).__name__}")
-        unknown = [k for k in data if k not in KEYS[name]]
-        if unknown:
-            raise self.error(f"unknown key {unknown[0]!r}; allowed: {', '.join(KEYS[name])}")
-        self.data = data
-
-    def error(self, message: str, key: str | None = None) -> InputError:
-        return InputError(f"{self.source}: [{self.name}]" + (f" key {key!r}" if key else "") + f": {message}")
-
-    def has(self, key) -> bool:
-        return key in self.data
-
-    def number(self, key, default=None, integer=False):
-        v = self.data.get(key, default)
-        if v is None:
-            return None
-        ok = isinstance(v, int) if integer else isinstance(v, (int, float))
-        if isinstance(v, bool) or not ok or not math.isfinite(v):
-            raise self.error(f"must be {'an integer' if integer else 'a finite number'}, got {v!r}", key)
-        return int(v) if integer else float(v)
-
-    def string(self, key, default=None):
-        v = self.data.get(key, default)
-        if v is not None and (not isinstance(v, (str, int)) or isinstance(v, bool) or not str(v).strip()):
-            raise self.error(f"must be a non-empty string, got {v!r}", key)
-        return None if v is None else str(v)
-
-    def boolean(self, key, default=False) -> bool:
-        v = self.data.get(key, default)
-        if not isinstance(v, bool):
-            raise self.error(f"must be true or false, got {v!r}", key)
-        return v
-
-    def path(self, key, required=False):
-        v = self.string(key)
-        if v is None:
-            if required:
-                raise self.error("is missing", key)
-            return None
-        p = Path(v).expanduser()
-        p = p if p.is_absolute() else self.source.parent / p
-        if not p.exists():
-            raise self.error(f"file not found: {p}", key)
-        return p
-
-    def paths(self, key) -> list[Path]:
-        v = self.data.get(key, [])
-        if isinstance(v, str):
-            v = [v]
-        if not isinstance(v, list):
-            raise self.error(f"must be a path or a list of paths, got {v!r}", key)
-        return [Section(self.source, self.name, {key: x}).path(key) for x in v]
-
-    def checked(self, fn, *args):
-        """Call an option parser; its error (which names the command-line option) gets this file and table."""
-        try:
-            return fn(*args)
-        except InputError as err:
-            raise self.error(str(err)) from None
+def step_table(source: Path, name: str, data) -> TomlTable:
+    """One step's table (``[name]``), its keys checked against the step's options."""
+    return TomlTable(source, f"[{name}]", data, KEYS[name])
 
 
 @dataclass
 class StudyConfig:
     source: Path
-    sections: dict[str, Section]
+    sections: dict[str, TomlTable]
 
-    def __getitem__(self, name: str) -> Section:
+    def __getitem__(self, name: str) -> TomlTable:
         return self.sections[name]
 
 
@@ -132,7 +69,7 @@ def read_study_config(path) -> StudyConfig:
     for name in ("resistance", "linkage"):
         if name not in doc:
             raise InputError(f"{source}: [{name}] table is missing")
-    sections = {name: Section(source, name, doc.get(name, {})) for name in KEYS}
+    sections = {name: step_table(source, name, doc.get(name, {})) for name in KEYS}
     r = sections["resistance"]
     if r.has("config") == r.has("file"):
         raise r.error("give either config = a resistance TOML or file = a resistance raster")
