@@ -1,0 +1,132 @@
+"""The size table of issue 9: one pairwise job per raster size, end to end, as a user runs it.
+
+For each size the generator's landscape (``landscape.py``: 1-1e4 classes, roads, 10 % nodata,
+8 neighbours unless ``--four``) is written once as a GeoTIFF into ``--cache`` (kept between
+runs: generating 96 M cells takes minutes), then ``gpucircuit run JOB.ini --stats`` runs in a
+child process with one pair of focal points, current maps on, GeoTIFF output. Reported per size:
+unknowns, CG iterations, setup / solve / write / total seconds, peak RSS of the child and its
+bytes per cell, maps + writing as a share of the job, and CPU seconds. ``--pyamg-max`` adds
+Circuitscape's algorithm (pyamg smoothed aggregation + CG, same matrix, in this process) for
+the smaller sizes, with the ratio. ``--ini`` adds a given Circuitscape INI (e.g. the shared 24 M
+BigTests case) to the table.
+
+    python benchmarks/bench_sizes.py --sides 1000 2000 4000 8000 9798 --cache /tmp/sizes \\
+        --ini /tmp/24m/24m.ini --pyamg-max 2000
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_scale import run_pyamg, write_inputs  # noqa: E402
+from landscape import make_landscape, pick_focal_points  # noqa: E402
+
+
+def inputs(cache: Path, side: int, seed: int, contrast: float) -> tuple[Path, Path]:
+    folder = cache / f"side{side}-seed{seed}-c{contrast:g}"
+    tif, txt = folder / "resistance.tif", folder / "points.txt"
+    if not (tif.exists() and txt.exists()):
+        folder.mkdir(parents=True, exist_ok=True)
+        res = make_landscape((side, side), seed=seed, contrast=contrast)
+        pts = pick_focal_points(res, 2, seed)
+        write_inputs(folder, res, pts)
+    return tif, txt
+
+
+def job_ini(folder: Path, tif: Path, txt: Path, four: bool) -> Path:
+    ini = folder / ("job4.ini" if four else "job.ini")
+    out = folder / ("out4" if four else "out")
+    ini.write_text("\n".join([
+        "[Circuitscape mode]", "data_type = raster", "scenario = pairwise", f"habitat_file = {tif}",
+        "habitat_map_is_resistances = True", f"point_file = {txt}", f"output_file = {out / 'job.out'}",
+        "write_cur_maps = True", "write_as_tif = True", f"connect_four_neighbors_only = {four}", ""]))
+    return ini
+
+
+def run_child(ini: Path, solver: str) -> dict:
+    stats = ini.with_suffix(".stats.json")
+    cmd = [str(Path(sys.executable).with_name("gpucircuit")), "--quiet", "run", str(ini), "--stats", str(stats),
+           "--solver", solver]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ini.parent)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"gpucircuit failed ({proc.returncode}) on {ini}: {proc.stderr.strip()}")
+    st = json.loads(stats.read_text())
+    t = st["timings"]
+    return dict(command=" ".join(cmd), wall_s=wall,
+                cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+                peak_rss_bytes=st["peak_rss_bytes"], cells=st["cells"], unknowns=st["unknowns"],
+                iterations=st["iterations"], max_residual=st["max_residual"], solver=st["solver"], timings=t,
+                bytes_per_cell=st["peak_rss_bytes"] / st["cells"], write_share=t["write"] / t["total"])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sides", type=int, nargs="*", default=[1000, 2000], help="cells per side")
+    ap.add_argument("--ini", nargs="*", default=[], help="Circuitscape INI files to add to the table")
+    ap.add_argument("--cache", default="/tmp/gpucircuit-sizes", help="folder for the generated inputs")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--contrast", type=float, default=1e4)
+    ap.add_argument("--four", action="store_true", help="4 neighbours")
+    ap.add_argument("--solver", default="auto")
+    ap.add_argument("--pyamg-max", type=int, default=0, help="largest side also solved by pyamg SA + CG")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+
+    rows = []
+    cache = Path(args.cache)
+    jobs = [(f"generator {s}x{s}", s) for s in args.sides] + [(str(p), Path(p)) for p in args.ini]
+    for label, what in jobs:
+        if isinstance(what, Path):
+            ini, side = what.resolve(), None
+        else:
+            side = what
+            tif, txt = inputs(cache, side, args.seed, args.contrast)
+            ini = job_ini(tif.parent, tif, txt, args.four)
+        row = dict(label=label, load_average=os.getloadavg(), **run_child(ini, args.solver))
+        if side is not None and side <= args.pyamg_max and not args.four:
+            import rasterio
+
+            with rasterio.open(tif) as ds:
+                res = ds.read(1, masked=True).astype(np.float64).filled(np.nan)
+            pts = pick_focal_points(res, 2, args.seed)
+            row["pyamg_sa"] = run_pyamg(res, pts)
+            ours = row["timings"]["setup"] + row["timings"]["solve"]
+            row["pyamg_ratio_setup_solve"] = row["pyamg_sa"]["total_s"] / ours
+            del res
+        rows.append(row)
+        t = row["timings"]
+        extra = f", pyamg {row['pyamg_sa']['iterations']} its {row['pyamg_ratio_setup_solve']:.1f}x" \
+            if "pyamg_sa" in row else ""
+        print(f"{label}: {row['cells'] / 1e6:.1f} M cells, {row['unknowns']} unknowns, {row['iterations']} its, "
+              f"setup {t['setup']:.1f} s, solve {t['solve']:.1f} s, write {t['write']:.1f} s, total {t['total']:.1f} s "
+              f"(wall {row['wall_s']:.1f} s, CPU {row['cpu_s']:.1f} s), peak {row['peak_rss_bytes'] / 2**30:.2f} GiB "
+              f"= {row['bytes_per_cell']:.0f} B/cell, maps+writing {row['write_share']:.0%}{extra}", flush=True)
+    result = dict(date=dt.datetime.now().isoformat(timespec="seconds"),
+                  command="python benchmarks/bench_sizes.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                  machine=dict(platform=platform.platform(), python=platform.python_version(), cpus=os.cpu_count()),
+                  settings=vars(args), results=rows)
+    out = Path(args.out) if args.out else HERE / "results" / f"sizes-cpu-{dt.date.today().isoformat()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=float))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
