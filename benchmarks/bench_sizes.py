@@ -8,7 +8,9 @@ unknowns, CG iterations, setup / solve / write / total seconds, peak RSS of the 
 bytes per cell, maps + writing as a share of the job, and CPU seconds. ``--pyamg-max`` adds
 Circuitscape's algorithm (pyamg smoothed aggregation + CG, same matrix, in this process) for
 the smaller sizes, with the ratio. ``--ini`` adds a given Circuitscape INI (e.g. the shared 24 M
-BigTests case) to the table.
+BigTests case) to the table. ``--landcover TIF --landcover-sides ...`` adds real land cover: a
+resistance raster (e.g. the Frederick NLCD example reclassified, 694 x 725) mirrored tile by tile
+up to the given sides, so the large maps keep real patch shapes and class contrasts.
 
     python benchmarks/bench_sizes.py --sides 1000 2000 4000 8000 9798 --cache /tmp/sizes \\
         --ini /tmp/24m/24m.ini --pyamg-max 2000
@@ -46,6 +48,24 @@ def inputs(cache: Path, side: int, seed: int, contrast: float) -> tuple[Path, Pa
     return tif, txt
 
 
+def landcover_inputs(cache: Path, source: Path, side: int, seed: int) -> tuple[Path, Path]:
+    """``source`` mirrored (flipped every other tile, so no seams) to side x side."""
+    import rasterio
+
+    folder = cache / f"landcover-{source.stem}-side{side}"
+    tif, txt = folder / "resistance.tif", folder / "points.txt"
+    if not (tif.exists() and txt.exists()):
+        folder.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(source) as ds:
+            base = ds.read(1, masked=True).astype(np.float64).filled(np.nan)
+        m, n = base.shape
+        block = np.block([[base, base[:, ::-1]], [base[::-1], base[::-1, ::-1]]])
+        res = np.tile(block, (side // (2 * m) + 1, side // (2 * n) + 1))[:side, :side].copy()
+        del block
+        write_inputs(folder, res, pick_focal_points(res, 2, seed))
+    return tif, txt
+
+
 def job_ini(folder: Path, tif: Path, txt: Path, four: bool) -> Path:
     ini = folder / ("job4.ini" if four else "job.ini")
     out = folder / ("out4" if four else "out")
@@ -80,6 +100,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sides", type=int, nargs="*", default=[1000, 2000], help="cells per side")
     ap.add_argument("--ini", nargs="*", default=[], help="Circuitscape INI files to add to the table")
+    ap.add_argument("--landcover", default=None, help="resistance raster to mirror up to --landcover-sides")
+    ap.add_argument("--landcover-sides", type=int, nargs="*", default=[])
     ap.add_argument("--cache", default="/tmp/gpucircuit-sizes", help="folder for the generated inputs")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--contrast", type=float, default=1e4)
@@ -92,12 +114,17 @@ def main(argv=None):
     rows = []
     cache = Path(args.cache)
     jobs = [(f"generator {s}x{s}", s) for s in args.sides] + [(str(p), Path(p)) for p in args.ini]
+    jobs += [(f"land cover {s}x{s}", ("landcover", s)) for s in args.landcover_sides]
     for label, what in jobs:
         if isinstance(what, Path):
             ini, side = what.resolve(), None
         else:
-            side = what
-            tif, txt = inputs(cache, side, args.seed, args.contrast)
+            if isinstance(what, tuple):
+                side = what[1]
+                tif, txt = landcover_inputs(cache, Path(args.landcover), side, args.seed)
+            else:
+                side = what
+                tif, txt = inputs(cache, side, args.seed, args.contrast)
             ini = job_ini(tif.parent, tif, txt, args.four)
         row = dict(label=label, load_average=os.getloadavg(), **run_child(ini, args.solver))
         if side is not None and side <= args.pyamg_max and not args.four:
