@@ -18,7 +18,7 @@ app = typer.Typer(
 
 # each module defines register(app) and imports its heavy dependencies lazily, so --help is instant
 COMMANDS = ("run", "circuit", "corridors", "pinchpoints", "barriers", "centrality", "linkage", "report",
-            "omniscape", "resistance", "mspa", "sources", "network")
+            "omniscape", "resistance", "mspa", "sources", "network", "plan")
 
 
 @app.callback()

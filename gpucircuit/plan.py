@@ -1,0 +1,77 @@
+"""Memory plan of a raster circuit job from its size alone: what the host and the GPU must hold,
+on the machines a user names, and the largest raster that fits each.
+
+The figures are the same per-cell constants the job's own refusal uses (:mod:`.memory`), so a plan
+that says "fits" is what ``gpucircuit run`` will accept, and they are measured (peak RSS of a
+one-pair job, traced device arrays; benchmarks/README.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .memory import FIXED_BYTES, HEADROOM, HOST_BYTES, need_bytes
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    where: str  # "CPU" or "GPU": where the solver runs
+    precision: str  # double | single
+    host_bytes: int
+    device_bytes: int | None  # None on the CPU
+    host_fits: bool | None  # None: host memory not given
+    device_fits: bool | None
+    largest_cells: int | None  # largest raster (cells) that fits the memory given
+
+    @property
+    def fits(self) -> bool | None:
+        known = [f for f in (self.host_fits, self.device_fits) if f is not None]
+        return all(known) if known else None
+
+
+def _per_cell(eight: bool, single: bool, on_gpu: bool) -> tuple[float, float]:
+    """(host, device) bytes per cell, from a very large raster's plan (fixed costs left out)."""
+    big = 10**9
+    solver = (need_bytes(big, 1, eight, single) - FIXED_BYTES) / big
+    return (HOST_BYTES if on_gpu else HOST_BYTES + solver), (solver if on_gpu else 0.0)
+
+
+def plan_rows(cells: int, eight: bool = True, host_memory: int | None = None,
+              device_memory: int | None = None) -> list[PlanRow]:
+    """One row per (CPU, GPU) x (double, single); ``*_memory`` in bytes (None: not checked)."""
+    rows = []
+    for on_gpu in (False, True):
+        for precision in ("double", "single"):
+            single = precision == "single"
+            solver = need_bytes(cells, 1, eight, single)
+            host = cells * HOST_BYTES + (0 if on_gpu else solver)
+            device = solver if on_gpu else None
+            host_fits = None if host_memory is None else host <= host_memory * HEADROOM
+            device_fits = None if (device_memory is None or not on_gpu) else device <= device_memory * HEADROOM
+            host_pc, device_pc = _per_cell(eight, single, on_gpu)
+            limits = []
+            if host_memory is not None:
+                limits.append((host_memory * HEADROOM - (0 if on_gpu else FIXED_BYTES)) / host_pc)
+            if on_gpu and device_memory is not None:
+                limits.append((device_memory * HEADROOM - FIXED_BYTES) / device_pc)
+            largest = int(max(0, min(limits))) if limits else None
+            rows.append(PlanRow("GPU" if on_gpu else "CPU", precision, int(host), device, host_fits, device_fits,
+                                largest))
+    return rows
+
+
+def parse_bytes(text: str, what: str) -> int:
+    """'64G', '24GiB', '512M', '1.5T' or a plain number of bytes (powers of 1024)."""
+    from .errors import InputError
+
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    s = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = s[-1:] if s[-1:] in units and s[-1:] != "" and not s[-1:].isdigit() else ""
+    number = s[:-1] if unit else s
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        raise InputError(f"{what} {text!r} is not a size: give bytes or a number with K, M, G or T (e.g. 64G)") \
+            from None
+    if value <= 0:
+        raise InputError(f"{what} {text!r} must be positive")
+    return int(value)
