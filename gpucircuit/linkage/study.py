@@ -177,6 +177,7 @@ class Study:
         values, mspa_path = self.mspa()
         from ..analysis.sources import screen_sources
         from ..io.notice import warn_user
+        from .chain import cellsize_of
         from .habitat import cell_area_m2, habitat, write_source_outputs
 
         o, folder, cost = dict(self.plan.sources), self.out / "sources", s.boolean("cost")
@@ -186,7 +187,7 @@ class Study:
         def run():
             cells, study = habitat(values, None, False, mspa_path)
             found = screen_sources(cells, study, cell_area_m2(self.spec, mspa_path, strict=True),
-                                   (abs(self.spec.transform.a), abs(self.spec.transform.e)),
+                                   cellsize_of(self.spec),
                                    resistance=self.r if cost else None, notice=warn_user,
                                    progress=lambda i, n: self.report_cb("edge-to-edge distances", i, n), **o)
             write_source_outputs(folder, found, values, self.spec, sweep, o["probability"],
