@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io.csv_table import csv_cell
 from ..io.quicklook import save_png
 from ..io.raster_write import write_raster, write_text_atomic
 
@@ -25,14 +26,6 @@ CORE_TABLE = "core_centrality.csv"
 def number_tag(x: float) -> str:
     """A number as it appears in file names: ``5000``, ``2p5``."""
     return str(int(x)) if float(x).is_integer() else f"{x:g}".replace(".", "p")
-
-
-def table_cell(x) -> str:
-    if x is None:
-        return ""
-    if isinstance(x, float):
-        return "" if math.isnan(x) else ("inf" if math.isinf(x) else repr(round(x, 6)))
-    return str(x)
 
 
 def read_link_column(path: Path, name: str) -> dict[int, float]:
@@ -58,7 +51,7 @@ def update_link_table(path: Path, links, columns: dict[str, dict[int, float]]) -
         if name not in header:
             header.append(name)
         for row in rows:
-            row[name] = table_cell(values.get(int(row["link_id"])))
+            row[name] = csv_cell(values.get(int(row["link_id"])), 6)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
     w.writeheader()
@@ -137,7 +130,7 @@ def write_pinchpoint_outputs(out: Path, result, spec, links, labels) -> list[Pat
         if result.all_pairs_resistances is not None:
             ids, R = result.core_ids, result.all_pairs_resistances
             lines = ["core_a,core_b,resistance"]
-            lines += [f"{ids[i]},{ids[j]},{table_cell(float(R[i, j]))}" for i in range(len(ids))
+            lines += [f"{ids[i]},{ids[j]},{csv_cell(float(R[i, j]), 6)}" for i in range(len(ids))
                       for j in range(i + 1, len(ids))]
             path = out / f"{name}_resistances.csv"
             write_text_atomic(path, "\n".join(lines) + "\n")
@@ -201,7 +194,7 @@ def write_barrier_outputs(out: Path, res, spec, want_sum: bool, raw: bool = Fals
 def write_centrality_outputs(out: Path, result, links, spec=None, labels=None) -> list[Path]:
     """Link-table column ``centrality``, the core table and (with a grid) a core centrality raster + PNG."""
     outputs = [update_link_table(out / LINK_TABLE, links, result.link_columns())]
-    lines = ["core_id,centrality"] + [f"{c},{table_cell(result.core_centrality[c])}" for c in result.core_ids]
+    lines = ["core_id,centrality"] + [f"{c},{csv_cell(result.core_centrality[c], 6)}" for c in result.core_ids]
     write_text_atomic(out / CORE_TABLE, "\n".join(lines) + "\n")
     outputs.append(out / CORE_TABLE)
     if spec is not None and labels is not None:
