@@ -23,7 +23,8 @@ from .io.notice import warn_user
 from .io.omniscape_config import OmniscapeConfig
 from .io.raster import GridSpec, read_raster
 from .io.raster_write import write_raster
-from .modes.omniscape import Condition, WindowRules, block_correction, find_targets, omniscape
+from .modes.omniscape import WindowRules, block_correction, find_targets, omniscape
+from .omniscape_layers import CellRules, FileLayers, OmniscapeLayers, check_aligned, layer_files
 from .progress import current
 
 
@@ -36,99 +37,19 @@ class OmniscapeReport:
     maps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # every map computed, NaN = nodata
 
 
-@dataclass
-class OmniscapeLayers:
-    """The job's inputs as arrays (NaN = nodata) on the resistance raster's grid."""
-
-    resistance: np.ndarray  # after reclassification
-    conductance: np.ndarray
-    source: np.ndarray
-    conditions: list[Condition]
-    spec: GridSpec
-
-
-def read_reclass_table(path: Path) -> list[tuple[float, float]]:
-    """Two columns per line: old value, new value (``missing`` / ``NaN`` = nodata)."""
-    if not Path(path).exists():
-        raise InputError(f"reclass_table file not found: {path}")
-    rows = []
-    for lineno, line in enumerate(Path(path).read_text(errors="replace").splitlines(), 1):
-        words = line.replace(",", " ").split()
-        if not words:
-            continue
-        if len(words) != 2:
-            raise InputError(f"reclass_table {path} line {lineno}: expected two values (old new), got {line.strip()!r}")
-        try:
-            old = float(words[0])
-            new_word = words[1].strip("\"'")
-            new = np.nan if new_word.lower() in ("missing", "nan", "nodata") else float(new_word)
-        except ValueError:
-            raise InputError(f"reclass_table {path} line {lineno}: {line.strip()!r} is not two numbers "
-                             "(the new value may be 'missing')") from None
-        rows.append((old, new))
-    if not rows:
-        raise InputError(f"reclass_table {path} is empty")
-    return rows
-
-
-def reclassify(values: np.ndarray, table: list[tuple[float, float]]) -> np.ndarray:
-    """Each cell equal to an old value takes its new value (matched on the original values)."""
-    out = values.copy()
-    for old, new in table:
-        out[values == old] = new
-    return out
-
-
-def _check_positive(res: np.ndarray, cfg: OmniscapeConfig) -> None:
-    bad = ~np.isnan(res) & (res <= 0)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        kind = "conductance" if cfg.resistance_is_conductance else "resistance"
-        raise InputError(f"resistance_file {cfg.resistance_file} has a {kind} of {res[r, c]:g} at row {r}, column {c} "
-                         f"({int(bad.sum())} cells <= 0): values must be positive (nodata for no habitat)")
-
-
-def _aligned(path: Path, key: str, spec: GridSpec, cfg: OmniscapeConfig, precision) -> np.ndarray:
-    data, other = read_raster(path, key)
-    if other.shape != spec.shape:
-        raise InputError(f"{key} {path} has {other.shape[0]} rows x {other.shape[1]} columns, but the "
-                         f"resistance_file has {spec.shape[0]} x {spec.shape[1]}")
-    if not cfg.allow_different_projections and (not spec.matches(other) or spec.crs != other.crs):
-        warn_user(f"{key} {path} and the resistance_file have different georeferencing; "
-                  "proceeding as Omniscape does (set allow_different_projections = true to silence this)")
-    return data.astype(precision).astype(np.float64)
-
-
 def load_layers(cfg: OmniscapeConfig) -> OmniscapeLayers:
-    """Read and prepare the layers with Omniscape.jl's rules (reclassification, sources from
-    resistance with r_cutoff, source_threshold, condition layers per compare_to_future)."""
-    precision = np.float32 if cfg.precision == "single" else np.float64  # Omniscape reads in this type
-    raw, spec = read_raster(cfg.resistance_file, "resistance_file")
-    raw = raw.astype(precision).astype(np.float64)
-    _check_positive(raw, cfg)
-    res = raw
-    if cfg.reclassify_resistance:
-        res = reclassify(raw, read_reclass_table(cfg.reclass_table))
-        _check_positive(res, cfg)
-    with np.errstate(divide="ignore"):
-        conductance = res if cfg.resistance_is_conductance else 1.0 / res
-    if cfg.source_from_resistance:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            source = np.where(np.isnan(conductance) | (conductance < 1.0 / cfg.r_cutoff), 0.0, conductance)
-    else:
-        source = _aligned(cfg.source_file, "source_file", spec, cfg, precision)
-        source = np.where(np.isnan(source) | (source < cfg.source_threshold), 0.0, source)
-    conditions = []
-    if cfg.conditional:
-        for i in range(1, cfg.n_conditions + 1):
-            present = _aligned(getattr(cfg, f"condition{i}_file"), f"condition{i}_file", spec, cfg, precision)
-            future = present
-            if cfg.compare_to_future in (str(i), "both"):
-                key = f"condition{i}_future_file"
-                future = _aligned(getattr(cfg, key), key, spec, cfg, precision)
-            conditions.append(Condition(present, future, getattr(cfg, f"comparison{i}"),
-                                        getattr(cfg, f"condition{i}_lower"), getattr(cfg, f"condition{i}_upper")))
-    return OmniscapeLayers(res, conductance, source, conditions, spec)
+    """Read the whole layers and prepare them with Omniscape.jl's rules (:class:`CellRules`)."""
+    files = {}
+    spec = None
+    for key, path in layer_files(cfg).items():
+        files[key], other = read_raster(path, key)
+        if spec is None:
+            spec = other
+        else:
+            check_aligned(other, path, key, spec, cfg.allow_different_projections)
+    conditions = [(files[f"condition{i}_file"], files.get(f"condition{i}_future_file", files[f"condition{i}_file"]))
+                  for i in range(1, cfg.n_conditions + 1)] if cfg.conditional else []
+    return CellRules.of(cfg).apply(files["resistance_file"], files.get("source_file"), conditions, spec=spec)
 
 
 def rules_of(cfg: OmniscapeConfig) -> WindowRules:
