@@ -1,7 +1,9 @@
 """An Omniscape job: INI config -> layers -> moving-window mode -> project folder of rasters.
 
-Everything is computed before the project folder is made, so a failed run leaves nothing
-behind. The folder is ``project_name`` in the current directory, as Omniscape.jl places it; if
+Layers that fit in memory are read whole and everything is computed before the project folder
+is made; larger ones (or with ``--tiles``) are read a tile's slab at a time and the maps pass
+through scratch files in the project folder (:mod:`gpucircuit.omniscape_stream`). Either way a
+failed run leaves nothing behind. The folder is ``project_name`` in the current directory, as Omniscape.jl places it; if
 it exists, ``project_name_1``, ``_2``... is used instead (with a warning), never overwritten.
 
 ``precision = single`` reads the layers as Omniscape does (values rounded to float32) but solves in
@@ -21,7 +23,7 @@ import numpy as np
 from .errors import InputError
 from .io.notice import warn_user
 from .io.omniscape_config import OmniscapeConfig
-from .io.raster import GridSpec, read_raster
+from .io.raster import read_raster
 from .io.raster_write import write_raster
 from .modes.omniscape import WindowRules, block_correction, find_targets, omniscape
 from .omniscape_layers import CellRules, FileLayers, OmniscapeLayers, check_aligned, layer_files
@@ -62,18 +64,29 @@ def rules_of(cfg: OmniscapeConfig) -> WindowRules:
 BATCH_BYTES_PER_CELL = 600
 
 
-def plan_memory(shape, rules: WindowRules, n_conditions: int, tiles: tuple[int, int] | None) -> int:
+def plan_memory(shape, rules: WindowRules, n_conditions: int, tiles: tuple[int, int] | None,
+                streamed: bool = False) -> int:
     """Host bytes a run holds at its peak: the layers, their padded window views, the maps and
-    one batch in flight. Tiles pad and accumulate one slab at a time."""
+    one batch in flight. Tiles pad and accumulate one slab at a time; ``streamed`` tiles also
+    read their layers one slab at a time and add their maps into scratch files on disk, so
+    beside the slab only a block of rows (counting windows, writing outputs) is held."""
     from .modes.omniscape import default_batch
+    from .modes.omniscape_tiles import halo
+    from .omniscape_stream import rows_per_block
 
     m, n = shape
-    d = rules.half
+    d = halo(rules)
     cells = m * n
-    layers = (3 + 2 * n_conditions) * cells * 8 + 3 * cells * 8  # inputs, then the output maps
-    if tiles is not None:
-        m, n = -(-m // tiles[0]) + 2 * d, -(-n // tiles[1]) + 2 * d  # one slab at a time
-        layers += 2 * cells * 8  # the whole-map sums the tiles are added into
+    per_cell = (3 + 2 * n_conditions) * 8  # the layers as read and prepared
+    if streamed:
+        m, n = min(-(-m // tiles[0]) + 2 * d, m), min(-(-n // tiles[1]) + 2 * d, n)
+        block = rows_per_block(shape[1], rules.block_size) * shape[1]
+        layers = 2 * m * n * per_cell + 3 * m * n * 8 + block * (per_cell + 6 * 8)
+    else:
+        layers = per_cell * cells + 3 * cells * 8  # inputs, then the output maps
+        if tiles is not None:
+            m, n = -(-m // tiles[0]) + 2 * d, -(-n // tiles[1]) + 2 * d  # one slab at a time
+            layers += 2 * cells * 8  # the whole-map sums the tiles are added into
     padded = (m + 2 * d) * (n + 2 * d)
     windows = padded * ((2 + n_conditions) * 8 + 1) + 2 * padded * 8
     batch = default_batch(rules) * rules.size ** 2 * BATCH_BYTES_PER_CELL
@@ -91,6 +104,34 @@ def check_memory(need: int, free: int | None, tiles) -> None:
                      f"is free: {advice} or a machine with more memory")
 
 
+def choose_tiles(shape, rules: WindowRules, n_conditions: int, free: int | None,
+                 asked: tuple[int, int] | None, stream: bool = False) -> tuple[tuple[int, int] | None, int]:
+    """(tiles or None for a run on whole layers in memory, planned peak bytes), from the raster's
+    shape alone. Asked-for tiles (or ``stream``) always stream; otherwise the whole layers are
+    used when they fit in ``free`` and the fewest square tiles that fit when they do not. A run
+    that does not fit even in tiles a block or two wide is an InputError."""
+    from .memory import HEADROOM
+
+    if asked is None and not stream:
+        need = plan_memory(shape, rules, n_conditions, None)
+        if free is None or need <= HEADROOM * free:
+            return None, need
+        k = 2
+        while True:
+            need = plan_memory(shape, rules, n_conditions, (k, k), streamed=True)
+            if need <= HEADROOM * free:
+                return (k, k), need
+            if -(-max(shape) // k) <= rules.block_size:
+                raise InputError(f"this Omniscape run does not fit in {free / 2**30:.2f} GiB of free memory even in "
+                                 f"{k}x{k} tiles (about {need / 2**30:.2f} GiB each, most of it the windows of "
+                                 f"radius {rules.radius} + buffer {rules.buffer}): use a machine with more memory")
+            k += max(1, k // 4)
+    tiles = asked or (2, 2)
+    need = plan_memory(shape, rules, n_conditions, tiles, streamed=True)
+    check_memory(need, free, tiles)
+    return tiles, need
+
+
 def project_folder(name: str, base: Path | None = None) -> Path:
     """``name`` under ``base`` (default: the current directory), or ``name_1``, ``name_2``... if
     it exists (Omniscape's rule)."""
@@ -105,43 +146,84 @@ def project_folder(name: str, base: Path | None = None) -> Path:
     return base / f"{name}_{k}"
 
 
+def _wanted(cfg: OmniscapeConfig) -> dict[str, bool]:
+    """Output name -> whether the INI asks for it (in the order they are written)."""
+    return {"classified_resistance": cfg.reclassify_resistance and cfg.write_reclassified_resistance,
+            "cum_currmap": cfg.write_raw_currmap, "flow_potential": cfg.calc_flow_potential,
+            "normalized_cum_currmap": cfg.calc_normalized_current}
+
+
 def run_omniscape_config(cfg: OmniscapeConfig, base: Path | None = None, method: str = "direct",
                          tiles: tuple[int, int] | None = None, client=None, checkpoint: Path | None = None,
-                         progress: Callable[[int, int], None] | None = None) -> OmniscapeReport:
+                         progress: Callable[[int, int], None] | None = None, memory: int | None = None,
+                         tell: Callable[[str], None] | None = None) -> OmniscapeReport:
     """Run an Omniscape job and write its project folder; windows done are reported to
     :func:`gpucircuit.progress.current` and, if given, to ``progress(done, total)``.
 
-    With ``tiles`` the windows are solved tile by tile; with ``checkpoint`` (a folder) too, each
-    finished tile is kept there and a rerun after a stop solves only the tiles still missing."""
-    if checkpoint is not None and tiles is None:
-        tiles = (2, 2)
-    t0 = time.perf_counter()
+    The memory plan comes first, from the raster headers, against ``memory`` bytes (default: the
+    host memory free now); ``tell`` receives one line saying how the run will go. Layers that fit
+    are read whole; otherwise, or with ``tiles`` (or ``checkpoint`` or a ``client``), tiles read
+    their slabs from the files and the maps go to disk a block of rows at a time (the report then
+    holds no maps). With ``checkpoint`` (a folder) each finished tile is kept there and a rerun
+    after a stop solves only the tiles still missing."""
     from .memory import host_free_bytes
 
-    layers = load_layers(cfg)
+    t0 = time.perf_counter()
     rules = rules_of(cfg)
-    check_memory(plan_memory(layers.source.shape, rules, len(layers.conditions), tiles), host_free_bytes(), tiles)
-    total = len(find_targets(layers.source, rules.block_size))
+    files = FileLayers(cfg)  # headers only
+    free = host_free_bytes() if memory is None else memory
+    tiles, need = choose_tiles(files.spec.shape, rules, files.n_conditions, free, tiles,
+                               stream=checkpoint is not None or client is not None)
+    if tell is not None:
+        how = "whole layers in memory" if tiles is None else \
+            f"{tiles[0]}x{tiles[1]} tiles read from the files with a halo of {rules.half} cells"
+        tell(f"omniscape: {files.spec.shape[0]} x {files.spec.shape[1]} cells, {how}; peak memory about "
+             f"{need / 2**30:.2f} GiB" + ("" if free is None else f" of {free / 2**30:.2f} GiB free"))
     done = 0
-    current().stage("windows", total)
 
-    def advance(k: int):
-        nonlocal done
-        done += k
-        current().advance(k)
-        if progress is not None:
-            progress(done, total)
+    def started(total: int):
+        current().stage("windows", total)
+
+        def advance(k: int):
+            nonlocal done
+            done += k
+            current().advance(k)
+            if progress is not None:
+                progress(done, total)
+        return advance
 
     if tiles is None:
-        maps = omniscape(layers.conductance, layers.source, rules, layers.conditions, method=method,
-                         progress=advance)
-    else:
-        from .modes.omniscape_tiles import omniscape_tiled
+        return _run_in_memory(cfg, rules, method, base, started, t0)
+    from .omniscape_stream import run_streamed
 
-        correction = block_correction(rules, method) if rules.correct_artifacts and rules.block_size > 1 else None
-        maps = omniscape_tiled(layers.conductance, layers.source, rules, layers.conditions, tiles=tiles,
-                               method=method, correction=correction, client=client, checkpoint=checkpoint,
-                               progress=advance)
+    correction = block_correction(rules, method) if rules.correct_artifacts and rules.block_size > 1 else None
+
+    folder = project_folder(cfg.project_name, base)
+    folder.mkdir(parents=True)
+    shown = {}
+    try:
+        outputs = _copy_config(cfg, folder)
+        windows, written = run_streamed(files, rules, tiles, folder, ".tif" if cfg.write_as_tif else ".asc",
+                                        _wanted(cfg), cfg.mask_nodata, method, correction, client, checkpoint,
+                                        started=lambda total: shown.update(advance=started(total)),
+                                        progress=lambda k: shown["advance"](k))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return OmniscapeReport(folder, outputs + written, windows, time.perf_counter() - t0)
+
+
+def _copy_config(cfg: OmniscapeConfig, folder: Path) -> list[Path]:
+    if cfg.source is None:
+        return []
+    shutil.copyfile(cfg.source, folder / "config.ini")
+    return [folder / "config.ini"]
+
+
+def _run_in_memory(cfg: OmniscapeConfig, rules: WindowRules, method: str, base, started, t0) -> OmniscapeReport:
+    layers = load_layers(cfg)
+    advance = started(len(find_targets(layers.source, rules.block_size)))
+    maps = omniscape(layers.conductance, layers.source, rules, layers.conditions, method=method, progress=advance)
     cum, fp = maps.cum_currmap, maps.flow_potential
     norm = None
     if cfg.calc_normalized_current:
@@ -155,20 +237,14 @@ def run_omniscape_config(cfg: OmniscapeConfig, base: Path | None = None, method:
                 a[nodata] = np.nan
     folder = project_folder(cfg.project_name, base)
     ext = ".tif" if cfg.write_as_tif else ".asc"
-    outputs = []
     folder.mkdir(parents=True)
     try:
-        if cfg.source is not None:
-            shutil.copyfile(cfg.source, folder / "config.ini")
-            outputs.append(folder / "config.ini")
-        wanted = [("classified_resistance", layers.resistance if cfg.reclassify_resistance
-                   and cfg.write_reclassified_resistance else None),
-                  ("cum_currmap", cum if cfg.write_raw_currmap else None),
-                  ("flow_potential", fp if cfg.calc_flow_potential else None),
-                  ("normalized_cum_currmap", norm)]
-        for name, data in wanted:
-            if data is not None:
-                outputs.append(write_raster(folder / f"{name}{ext}", data, layers.spec))
+        outputs = _copy_config(cfg, folder)
+        data = {"classified_resistance": layers.resistance, "cum_currmap": cum, "flow_potential": fp,
+                "normalized_cum_currmap": norm}
+        for name, on in _wanted(cfg).items():
+            if on:
+                outputs.append(write_raster(folder / f"{name}{ext}", data[name], layers.spec))
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
