@@ -80,7 +80,7 @@ def plan_memory(shape, rules: WindowRules, n_conditions: int, tiles: tuple[int, 
     per_cell = (3 + 2 * n_conditions) * 8  # the layers as read and prepared
     if streamed:
         m, n = min(-(-m // tiles[0]) + 2 * d, m), min(-(-n // tiles[1]) + 2 * d, n)
-        block = rows_per_block(shape[1], rules.block_size) * shape[1]
+        block = min(rows_per_block(shape[1], rules.block_size), shape[0]) * shape[1]
         layers = 2 * m * n * per_cell + 3 * m * n * 8 + block * (per_cell + 6 * 8)
     else:
         layers = per_cell * cells + 3 * cells * 8  # inputs, then the output maps

@@ -179,6 +179,10 @@ class FileLayers:
         return self.rules.apply(cells("resistance_file"), cells("source_file"), conditions,
                                 origin=(rows.start, cols.start))
 
+    def close(self) -> None:
+        for layer in self.files.values():
+            layer.close()
+
     def slab(self, rows: slice, cols: slice) -> "FileSlab":
         return FileSlab(self, rows, cols)
 

@@ -23,7 +23,7 @@ from .modes.omniscape import WindowRules, find_targets
 from .modes.omniscape_tiles import Tile, plan_tiles, run_tiles
 from .omniscape_layers import FileLayers
 
-BLOCK_CELLS = 1 << 20  # cells per block of rows read or written in one go (8 MiB per float64 array)
+BLOCK_CELLS = 1 << 16  # cells per block of rows read or written in one go (512 KiB per float64 array)
 
 
 def rows_per_block(n: int, step: int = 1) -> int:
@@ -140,3 +140,4 @@ def run_streamed(layers: FileLayers, rules: WindowRules, tiles: tuple[int, int],
         return total, write_outputs(folder, ext, layers, cum, fp, wanted, mask_nodata)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        layers.close()

@@ -21,7 +21,7 @@ from .raster import ASCII_HEADER_KEYS, GZIP_MAGIC, NODATA_OUT, GridSpec, is_asci
 from .raster_write import ascii_grid_blocks, ascii_grid_header, write_failure
 
 
-ASCII_CHUNK_CELLS = 1 << 20  # cells of an ASCII grid parsed at once (8 MiB of float64)
+ASCII_CHUNK_CELLS = 1 << 18  # cells of an ASCII grid parsed at once (2 MiB of float64)
 
 
 def _is_gzipped(path: Path) -> bool:
@@ -51,7 +51,8 @@ class RasterWindows:
         except (RasterioIOError, ValueError) as err:
             raise InputError(f"cannot read {name} {self.path}: {str(err).splitlines()[0]}") from None
         self._where = where
-        self._rows: list[tuple[int, int]] | None = None  # ASCII: (byte offset of a line, values before the row on it)
+        self._ds = None
+        self._rows: np.ndarray | None = None  # ASCII, per row: byte offset of its line, values before it there
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -95,14 +96,14 @@ class RasterWindows:
         if seen != m * n:
             raise InputError(f"{self.name} {self.path} holds {seen} values, but its header says {m} rows x "
                              f"{n} columns = {m * n}")
-        self._rows = rows
+        self._rows = np.array(rows, dtype=np.int64).reshape(-1, 2)  # 16 bytes a row, not a Python tuple's 100
 
     def _read_ascii(self, rows: slice) -> np.ndarray:
         if self._rows is None:
             self._index_rows()
         n = self.shape[1]
         want = (rows.stop - rows.start) * n
-        pos, skip = self._rows[rows.start]
+        pos, skip = (int(v) for v in self._rows[rows.start])
         out = np.empty(want)
         filled = 0
         with self._open() as fh:
@@ -133,10 +134,18 @@ class RasterWindows:
         import rasterio
         from rasterio.windows import Window
 
+        if self._ds is None:  # opened once per process (opening costs more than a small window's read)
+            self._ds = rasterio.open(self._where)
         window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-        with rasterio.open(self._where) as ds:
-            data = ds.read(1, window=window, masked=True).astype(np.float64)
-        return data.filled(np.nan)
+        return self._ds.read(1, window=window, masked=True).astype(np.float64).filled(np.nan)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_ds": None}  # a dataset handle does not travel to dask workers
+
+    def close(self) -> None:
+        if self._ds is not None:
+            self._ds.close()
+            self._ds = None
 
 
 def _is_number(word: bytes) -> bool:
