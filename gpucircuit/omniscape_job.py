@@ -174,14 +174,14 @@ def run_omniscape_config(cfg: OmniscapeConfig, base: Path | None = None, method:
     free = host_free_bytes() if memory is None else memory
     tiles, need = choose_tiles(files.spec.shape, rules, files.n_conditions, free, tiles,
                                stream=checkpoint is not None or client is not None)
-    if tell is not None:
-        how = "whole layers in memory" if tiles is None else \
-            f"{tiles[0]}x{tiles[1]} tiles read from the files with a halo of {rules.half} cells"
-        tell(f"omniscape: {files.spec.shape[0]} x {files.spec.shape[1]} cells, {how}; peak memory about "
-             f"{need / 2**30:.2f} GiB" + ("" if free is None else f" of {free / 2**30:.2f} GiB free"))
+    how = "whole layers in memory" if tiles is None else \
+        f"{tiles[0]}x{tiles[1]} tiles read from the files with a halo of {rules.half} cells"
     done = 0
 
     def started(total: int):
+        if tell is not None:  # once the layers are read and checked: bad input stays a one-line error
+            tell(f"omniscape: {files.spec.shape[0]} x {files.spec.shape[1]} cells, {total} windows, {how}; peak "
+                 f"memory about {need / 2**30:.2f} GiB" + ("" if free is None else f" of {free / 2**30:.2f} GiB free"))
         current().stage("windows", total)
 
         def advance(k: int):
