@@ -71,6 +71,7 @@ def plan_memory(shape, rules: WindowRules, n_conditions: int, tiles: tuple[int, 
     read their layers one slab at a time and add their maps into scratch files on disk, so
     beside the slab only a block of rows (counting windows, writing outputs) is held."""
     from .modes.omniscape import default_batch
+    from .io.raster_window import gdal_cache_bytes
     from .modes.omniscape_tiles import halo
     from .omniscape_stream import rows_per_block
 
@@ -81,7 +82,7 @@ def plan_memory(shape, rules: WindowRules, n_conditions: int, tiles: tuple[int, 
     if streamed:
         m, n = min(-(-m // tiles[0]) + 2 * d, m), min(-(-n // tiles[1]) + 2 * d, n)
         block = min(rows_per_block(shape[1], rules.block_size), shape[0]) * shape[1]
-        layers = 2 * m * n * per_cell + 3 * m * n * 8 + block * (per_cell + 6 * 8)
+        layers = 2 * m * n * per_cell + 3 * m * n * 8 + block * (per_cell + 6 * 8) + gdal_cache_bytes(shape[1])
     else:
         layers = per_cell * cells + 3 * cells * 8  # inputs, then the output maps
         if tiles is not None:
@@ -104,32 +105,34 @@ def check_memory(need: int, free: int | None, tiles) -> None:
                      f"is free: {advice} or a machine with more memory")
 
 
-def choose_tiles(shape, rules: WindowRules, n_conditions: int, free: int | None,
-                 asked: tuple[int, int] | None, stream: bool = False) -> tuple[tuple[int, int] | None, int]:
+def choose_tiles(shape, rules: WindowRules, n_conditions: int, free: int | None, asked: tuple[int, int] | None,
+                 stream: bool = False, min_tiles: int = 4) -> tuple[tuple[int, int] | None, int]:
     """(tiles or None for a run on whole layers in memory, planned peak bytes), from the raster's
-    shape alone. Asked-for tiles (or ``stream``) always stream; otherwise the whole layers are
-    used when they fit in ``free`` and the fewest square tiles that fit when they do not. A run
-    that does not fit even in tiles a block or two wide is an InputError."""
+    shape alone. Asked-for tiles are used as asked (if they fit); otherwise the whole layers when
+    they fit in ``free`` and ``stream`` is not set, else the fewest square tiles, at least
+    ``min_tiles``, that fit. A run that does not fit even in tiles a block wide is an InputError."""
+    import math
+
     from .memory import HEADROOM
 
-    if asked is None and not stream:
+    if asked is not None:
+        need = plan_memory(shape, rules, n_conditions, asked, streamed=True)
+        check_memory(need, free, asked)
+        return asked, need
+    if not stream:
         need = plan_memory(shape, rules, n_conditions, None)
         if free is None or need <= HEADROOM * free:
             return None, need
-        k = 2
-        while True:
-            need = plan_memory(shape, rules, n_conditions, (k, k), streamed=True)
-            if need <= HEADROOM * free:
-                return (k, k), need
-            if -(-max(shape) // k) <= rules.block_size:
-                raise InputError(f"this Omniscape run does not fit in {free / 2**30:.2f} GiB of free memory even in "
-                                 f"{k}x{k} tiles (about {need / 2**30:.2f} GiB each, most of it the windows of "
-                                 f"radius {rules.radius} + buffer {rules.buffer}): use a machine with more memory")
-            k += max(1, k // 4)
-    tiles = asked or (2, 2)
-    need = plan_memory(shape, rules, n_conditions, tiles, streamed=True)
-    check_memory(need, free, tiles)
-    return tiles, need
+    k = max(2, math.ceil(math.sqrt(min_tiles)))
+    while True:
+        need = plan_memory(shape, rules, n_conditions, (k, k), streamed=True)
+        if free is None or need <= HEADROOM * free:
+            return (k, k), need
+        if -(-max(shape) // k) <= rules.block_size:
+            raise InputError(f"this Omniscape run does not fit in {free / 2**30:.2f} GiB of free memory even in "
+                             f"{k}x{k} tiles (about {need / 2**30:.2f} GiB each, most of it the windows of "
+                             f"radius {rules.radius} + buffer {rules.buffer}): use a machine with more memory")
+        k += max(1, k // 4)
 
 
 def project_folder(name: str, base: Path | None = None) -> Path:
@@ -172,8 +175,9 @@ def run_omniscape_config(cfg: OmniscapeConfig, base: Path | None = None, method:
     rules = rules_of(cfg)
     files = FileLayers(cfg)  # headers only
     free = host_free_bytes() if memory is None else memory
+    workers = len(client.scheduler_info().get("workers", {})) if client is not None else 1
     tiles, need = choose_tiles(files.spec.shape, rules, files.n_conditions, free, tiles,
-                               stream=checkpoint is not None or client is not None)
+                               stream=checkpoint is not None or client is not None, min_tiles=2 * workers)
     how = "whole layers in memory" if tiles is None else \
         f"{tiles[0]}x{tiles[1]} tiles read from the files with a halo of {rules.half} cells"
     done = 0

@@ -19,7 +19,7 @@ from .errors import InputError
 from .io.notice import warn_user
 from .io.omniscape_config import OmniscapeConfig
 from .io.raster import GridSpec
-from .io.raster_window import RasterWindows
+from .io.raster_window import RasterWindows, small_gdal_cache
 from .modes.omniscape import Condition
 
 
@@ -187,6 +187,9 @@ class FileLayers:
         return FileSlab(self, rows, cols)
 
 
+READ_CACHE_BYTES = 8 << 20  # GDAL's block cache where a slab is only read: each block is decoded once per read
+
+
 @dataclass
 class FileSlab:
     """A tile's reader (see :mod:`gpucircuit.modes.omniscape_tiles`): its slab, read from the files where it runs."""
@@ -196,5 +199,6 @@ class FileSlab:
     cols: slice
 
     def __call__(self):
-        cells = self.layers.read(self.rows, self.cols)
+        with small_gdal_cache(READ_CACHE_BYTES):  # on a dask worker too
+            cells = self.layers.read(self.rows, self.cols)
         return cells.conductance, cells.source, cells.conditions

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from .io.raster_window import WindowedWriter
+from .io.raster_window import WindowedWriter, gdal_cache_bytes, small_gdal_cache
 from .modes.omniscape import WindowRules, find_targets
 from .modes.omniscape_tiles import Tile, plan_tiles, run_tiles
 from .omniscape_layers import FileLayers
@@ -84,7 +84,7 @@ def write_outputs(folder: Path, ext: str, layers: FileLayers, cum: Scratch, fp: 
     m, n = layers.spec.shape
     writers = {name: WindowedWriter(folder / f"{name}{ext}", layers.spec) for name, on in wanted.items() if on}
     try:
-        step = rows_per_block(n)
+        step = rows_per_block(n)  # GDAL's cache holds a GeoTIFF's band of blocks until it is whole
         for a in range(0, m, step):
             rows = slice(a, min(a + step, m))
             blocks = {"cum_currmap": cum.rows(rows)}
@@ -116,6 +116,13 @@ def run_streamed(layers: FileLayers, rules: WindowRules, tiles: tuple[int, int],
                  progress: Callable[[int], None] | None = None) -> tuple[int, list[Path]]:
     """Solve every tile reading only its slab, write the outputs into ``folder`` (which must exist);
     (windows, files written). ``started(total windows)`` is called once the windows are counted."""
+    with small_gdal_cache(gdal_cache_bytes(layers.spec.shape[1])):
+        return _run_streamed(layers, rules, tiles, folder, ext, wanted, mask_nodata, method, correction, client,
+                             checkpoint, started, progress)
+
+
+def _run_streamed(layers, rules, tiles, folder, ext, wanted, mask_nodata, method, correction, client, checkpoint,
+                  started, progress):
     shape = layers.spec.shape
     plan = plan_tiles(shape, tiles, rules)
     counts = count_targets(layers, plan, rules.block_size)

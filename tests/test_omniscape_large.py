@@ -109,9 +109,9 @@ def test_ascii_outputs_written_by_blocks_equal_whole(tmp_path):
 def test_small_memory_makes_the_job_choose_tiles(tmp_path):
     from gpucircuit.memory import HEADROOM
 
-    shape = (400, 400)  # large enough that the layers, not one batch of windows, dominate the plan
+    shape = (600, 600)  # large enough that the layers, not one batch of windows or GDAL's cache, dominate the plan
     d = layers(tmp_path, ".tif", shape)
-    sparse = FROM_FILE.replace("0.5", "1.95")  # few sources: a quick run
+    sparse = FROM_FILE.replace("0.5", "1.98")  # few sources: a quick run
     rules = WindowRules(4, 1, 3, False, True, True)
     budget = int(plan_memory(shape, rules, 1, None) * 0.98)  # the whole layers need a little more than this
     said = []
@@ -177,6 +177,9 @@ def test_tiles_on_a_dask_cluster_equal_serial(tmp_path):
 
 
 def test_peak_memory_of_a_tiled_run_is_a_tiles_not_the_rasters(tmp_path):
+    """Python's share, which tracemalloc sees; GDAL's block cache (a band of 256-row blocks per
+    output being written: the raster's width, not its size) is bounded apart and counted in the
+    plan, and the whole process's RSS is measured by benchmarks/bench_omniscape_tiled.py."""
     shape = (2000, 2000)
     rng = np.random.default_rng(3)
     spec = GridSpec(shape, SPEC.transform)

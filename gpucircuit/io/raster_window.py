@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,25 @@ from .raster_write import ascii_grid_blocks, ascii_grid_header, write_failure
 
 
 ASCII_CHUNK_CELLS = 1 << 18  # cells of an ASCII grid parsed at once (2 MiB of float64)
+
+
+TIFF_BLOCK = 256  # rows and columns of a written GeoTIFF's blocks; write whole bands of them
+
+
+def gdal_cache_bytes(width: int, outputs: int = 4) -> int:
+    """GDAL's block cache for reading and writing by windows: a band of blocks per output file being
+    written, twice over. Its default (5 % of RAM) would keep every block written until the file is
+    closed, which is the raster's size again."""
+    return 2 * outputs * TIFF_BLOCK * max(width, TIFF_BLOCK) * 8
+
+
+@contextmanager
+def small_gdal_cache(nbytes: int):
+    """GDAL's block cache held to ``nbytes`` inside the block."""
+    import rasterio
+
+    with rasterio.Env(GDAL_CACHEMAX=max(nbytes, 1 << 20)):
+        yield
 
 
 def _is_gzipped(path: Path) -> bool:
@@ -178,8 +198,8 @@ class WindowedWriter:
                 profile = dict(driver="GTiff", height=m, width=n, count=1, dtype="float64",
                                transform=spec.transform, nodata=nodata, crs=spec.crs, compress="deflate",
                                predictor=3, zlevel=1, num_threads="ALL_CPUS", BIGTIFF="IF_SAFER")
-                if min(m, n) >= 256:
-                    profile.update(tiled=True, blockxsize=256, blockysize=256)
+                if min(m, n) >= TIFF_BLOCK:
+                    profile.update(tiled=True, blockxsize=TIFF_BLOCK, blockysize=TIFF_BLOCK)
                 self.ds = rasterio.open(self.tmp, "w", **profile)
             else:
                 self.ds = gzip.open(self.tmp, "wt", compresslevel=1) if self.path.suffix == ".gz" \
