@@ -1,7 +1,7 @@
 """Omniscape on a large GeoTIFF, whole layers in memory against tiles read from the files.
 
 Both runs are the same job (``gpucircuit omniscape`` through :func:`run_omniscape_config`), each
-in its own child process so that each one's peak RSS (``ru_maxrss``) is its own; the tiled run is
+in its own child process so that each one's peak RSS (``VmHWM``) is its own; the tiled run is
 given a memory budget (``memory=``, as ``--memory`` on the command line) that forces tiles. Wall
 and CPU seconds, peak RSS and the load average are recorded, and the two runs' maps compared.
 
@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shlex
 import subprocess
 import sys
@@ -45,7 +44,8 @@ def child(ini: str, memory: int | None) -> None:
     report = run_omniscape_config(load_omniscape_config(ini), base=Path(ini).parent,
                                   memory=memory if memory else 1 << 40, tell=said.append)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child would report its parent's peak
+    rss = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM"))
     print(json.dumps({"plan": said[0], "windows": report.windows, "wall_s": wall, "cpu_s": cpu,
                       "peak_rss_bytes": rss, "project": str(report.project)}))
 

@@ -201,16 +201,13 @@ def run_omniscape_config(cfg: OmniscapeConfig, base: Path | None = None, method:
     from .omniscape_stream import run_streamed
 
     correction = block_correction(rules, method) if rules.correct_artifacts and rules.block_size > 1 else None
-
     folder = project_folder(cfg.project_name, base)
     folder.mkdir(parents=True)
-    shown = {}
     try:
         outputs = _copy_config(cfg, folder)
         windows, written = run_streamed(files, rules, tiles, folder, ".tif" if cfg.write_as_tif else ".asc",
                                         _wanted(cfg), cfg.mask_nodata, method, correction, client, checkpoint,
-                                        started=lambda total: shown.update(advance=started(total)),
-                                        progress=lambda k: shown["advance"](k))
+                                        started)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -112,24 +112,23 @@ def write_outputs(folder: Path, ext: str, layers: FileLayers, cum: Scratch, fp: 
 def run_streamed(layers: FileLayers, rules: WindowRules, tiles: tuple[int, int], folder: Path, ext: str,
                  wanted: dict[str, bool], mask_nodata: bool, method: str = "direct", correction=None,
                  client=None, checkpoint: Path | None = None,
-                 started: Callable[[int], None] | None = None,
-                 progress: Callable[[int], None] | None = None) -> tuple[int, list[Path]]:
+                 started: Callable[[int], Callable[[int], None]] | None = None) -> tuple[int, list[Path]]:
     """Solve every tile reading only its slab, write the outputs into ``folder`` (which must exist);
-    (windows, files written). ``started(total windows)`` is called once the windows are counted."""
+    (windows, files written). ``started(total windows)`` is called once the windows are counted
+    and returns the callback that receives the windows done as they finish."""
     with small_gdal_cache(gdal_cache_bytes(layers.spec.shape[1])):
         return _run_streamed(layers, rules, tiles, folder, ext, wanted, mask_nodata, method, correction, client,
-                             checkpoint, started, progress)
+                             checkpoint, started)
 
 
 def _run_streamed(layers, rules, tiles, folder, ext, wanted, mask_nodata, method, correction, client, checkpoint,
-                  started, progress):
+                  started):
     shape = layers.spec.shape
     plan = plan_tiles(shape, tiles, rules)
     counts = count_targets(layers, plan, rules.block_size)
     jobs = [(tile, layers.slab(tile.rows, tile.cols), int(c)) for tile, c in zip(plan, counts) if c]
     total = int(counts.sum())
-    if started is not None:
-        started(total)
+    progress = started(total) if started is not None else None
     scratch = folder / ".scratch"
     scratch.mkdir()
     try:
