@@ -67,11 +67,15 @@ def check_gpus(n: int) -> None:
     from .errors import InputError
 
     try:
-        from dask_cuda.utils import get_n_gpus
+        import dask_cuda  # noqa: F401
     except ImportError:
         raise InputError(f"--gpus {n} needs dask-cuda: pip install 'gpucircuit[multi-gpu]'") from None
+    try:  # dask-cuda's count honours CUDA_VISIBLE_DEVICES; NVML's through distributed otherwise
+        from dask_cuda.utils import get_n_gpus
+    except ImportError:
+        from distributed.diagnostics.nvml import device_get_count as get_n_gpus
     try:
-        have = get_n_gpus()
+        have = int(get_n_gpus())
     except Exception:  # noqa: BLE001 - no driver, no NVML: no GPU to use
         have = 0
     if have < n:
