@@ -251,3 +251,18 @@ def test_cli_memory_option_plans_and_says_so(tmp_path, monkeypatch):
         bad = CliRunner().invoke(app, ["--backend", "cpu", "omniscape", str(d / "cli.ini"), "--memory", size])
         assert bad.exit_code == 1 and bad.output.startswith(start) and bad.output.count("\n") == 1, bad.output
     assert not (tmp_path / "cli_1").exists()
+
+
+def test_bad_ascii_cell_in_a_tiled_run_is_one_error_and_no_folder(tmp_path):
+    d = layers(tmp_path, ".asc")
+    lines = (d / "res.asc").read_text().splitlines()
+    words = lines[30].split()
+    words[7] = "x1"
+    lines[30] = " ".join(words)
+    (d / "res.asc").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"res\.asc has 'x1' near row 24"):
+        run_omniscape_config(config(d, ".asc", "bad"), base=d, tiles=(2, 2))
+    (d / "res.asc").write_text("\n".join(lines[:-1]) + "\n")  # a row short
+    with pytest.raises(InputError, match="holds 2668 values, but its header says 47 rows x 58 columns"):
+        run_omniscape_config(config(d, ".asc", "short"), base=d, tiles=(2, 2))
+    assert not (d / "bad").exists() and not (d / "short").exists()
