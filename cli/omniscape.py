@@ -10,6 +10,21 @@ from . import options as opt
 from .common import cli_command, job_progress, say
 
 
+def memory_bytes(text: str) -> int:
+    """``8GB``, ``512MiB``, ``2e9``... as bytes (dask's reading of sizes)."""
+    from dask.utils import parse_bytes
+
+    from gpucircuit.errors import InputError
+
+    try:
+        value = parse_bytes(text)
+    except (ValueError, TypeError):
+        value = 0
+    if value <= 0:
+        raise InputError(f"--memory must be a size such as 8GB or 512MiB, not {text!r}")
+    return int(value)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("omniscape")
     @cli_command
@@ -24,7 +39,12 @@ def register(app: typer.Typer) -> None:
                                                   help="Keep finished tiles in this folder; rerun the same command "
                                                        "after a stop to solve only the missing tiles "
                                                        "(implies --tiles 2x2)."),
+        memory: Optional[str] = typer.Option(None, "--memory", help="Host memory the run may use, e.g. 8GB "
+                                                                  "(default: what is free); layers that do not "
+                                                                  "fit are read tile by tile."),
         workers: int = opt.WORKERS,
+        gpus: int = typer.Option(0, "--gpus", show_default=True,
+                                 help="Spread the tiles over this many GPUs (dask-cuda, one worker per GPU)."),
         scheduler: Optional[str] = opt.SCHEDULER,
     ):
         """Omniscape: a circuit around every target block, currents added into one map.
@@ -33,7 +53,7 @@ def register(app: typer.Typer) -> None:
         (as the INI asks) and a copy of the INI; an existing PROJECT folder is kept and the
         outputs go to PROJECT_1, PROJECT_2...
         """
-        from gpucircuit.distribute import cluster
+        from gpucircuit.distribute import check_gpus, cluster
         from gpucircuit.errors import InputError
         from gpucircuit.io.omniscape_config import load_omniscape_config
         from gpucircuit.omniscape_job import run_omniscape_config
@@ -48,10 +68,12 @@ def register(app: typer.Typer) -> None:
                     raise ValueError
             except ValueError:
                 raise InputError(f"--tiles must look like 4x4 (rows x columns of tiles), not {tiles!r}") from None
+        budget = memory_bytes(memory) if memory else None
+        if gpus:
+            check_gpus(gpus)
         cfg = load_omniscape_config(config)
-        with cluster(workers, scheduler, False) as client, job_progress():
-            if client is not None and grid is None:
-                grid = (2, 2)
-            report = run_omniscape_config(cfg, method=solver, tiles=grid, client=client, checkpoint=checkpoint)
+        with cluster(gpus or workers, scheduler, bool(gpus)) as client, job_progress():
+            report = run_omniscape_config(cfg, method=solver, tiles=grid, client=client, checkpoint=checkpoint,
+                                          memory=budget, tell=say)
         say(f"omniscape: {report.windows} windows; wrote {len(report.outputs)} files to {report.project} "
             f"in {report.seconds:.2f} s")

@@ -62,6 +62,26 @@ class DistributedSystem:
         return self.solve(unit_batches(cells, self.graph.shape)(0, len(cells)))
 
 
+def check_gpus(n: int) -> None:
+    """An InputError (one line) unless dask-cuda is installed and at least ``n`` GPUs are visible."""
+    from .errors import InputError
+
+    try:
+        import dask_cuda  # noqa: F401
+    except ImportError:
+        raise InputError(f"--gpus {n} needs dask-cuda: pip install 'gpucircuit[multi-gpu]'") from None
+    try:  # dask-cuda's count honours CUDA_VISIBLE_DEVICES; NVML's through distributed otherwise
+        from dask_cuda.utils import get_n_gpus
+    except ImportError:
+        from distributed.diagnostics.nvml import device_get_count as get_n_gpus
+    try:
+        have = int(get_n_gpus())
+    except Exception:  # noqa: BLE001 - no driver, no NVML: no GPU to use
+        have = 0
+    if have < n:
+        raise InputError(f"--gpus {n}: {have} GPU{'s' if have != 1 else ''} visible on this machine")
+
+
 @contextmanager
 def cluster(workers: int = 0, scheduler: str | None = None, gpus: bool = False):
     """A dask client for the CLI: an existing scheduler, a local cluster of ``workers``, or None."""

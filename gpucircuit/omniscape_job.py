@@ -1,7 +1,9 @@
 """An Omniscape job: INI config -> layers -> moving-window mode -> project folder of rasters.
 
-Everything is computed before the project folder is made, so a failed run leaves nothing
-behind. The folder is ``project_name`` in the current directory, as Omniscape.jl places it; if
+Layers that fit in memory are read whole and everything is computed before the project folder
+is made; larger ones (or with ``--tiles``) are read a tile's slab at a time and the maps pass
+through scratch files in the project folder (:mod:`gpucircuit.omniscape_stream`). Either way a
+failed run leaves nothing behind. The folder is ``project_name`` in the current directory, as Omniscape.jl places it; if
 it exists, ``project_name_1``, ``_2``... is used instead (with a warning), never overwritten.
 
 ``precision = single`` reads the layers as Omniscape does (values rounded to float32) but solves in
@@ -21,9 +23,10 @@ import numpy as np
 from .errors import InputError
 from .io.notice import warn_user
 from .io.omniscape_config import OmniscapeConfig
-from .io.raster import GridSpec, read_raster
+from .io.raster import read_raster
 from .io.raster_write import write_raster
-from .modes.omniscape import Condition, WindowRules, block_correction, find_targets, omniscape
+from .modes.omniscape import WindowRules, block_correction, find_targets, omniscape
+from .omniscape_layers import CellRules, FileLayers, OmniscapeLayers, check_aligned, layer_files
 from .progress import current
 
 
@@ -36,99 +39,19 @@ class OmniscapeReport:
     maps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # every map computed, NaN = nodata
 
 
-@dataclass
-class OmniscapeLayers:
-    """The job's inputs as arrays (NaN = nodata) on the resistance raster's grid."""
-
-    resistance: np.ndarray  # after reclassification
-    conductance: np.ndarray
-    source: np.ndarray
-    conditions: list[Condition]
-    spec: GridSpec
-
-
-def read_reclass_table(path: Path) -> list[tuple[float, float]]:
-    """Two columns per line: old value, new value (``missing`` / ``NaN`` = nodata)."""
-    if not Path(path).exists():
-        raise InputError(f"reclass_table file not found: {path}")
-    rows = []
-    for lineno, line in enumerate(Path(path).read_text(errors="replace").splitlines(), 1):
-        words = line.replace(",", " ").split()
-        if not words:
-            continue
-        if len(words) != 2:
-            raise InputError(f"reclass_table {path} line {lineno}: expected two values (old new), got {line.strip()!r}")
-        try:
-            old = float(words[0])
-            new_word = words[1].strip("\"'")
-            new = np.nan if new_word.lower() in ("missing", "nan", "nodata") else float(new_word)
-        except ValueError:
-            raise InputError(f"reclass_table {path} line {lineno}: {line.strip()!r} is not two numbers "
-                             "(the new value may be 'missing')") from None
-        rows.append((old, new))
-    if not rows:
-        raise InputError(f"reclass_table {path} is empty")
-    return rows
-
-
-def reclassify(values: np.ndarray, table: list[tuple[float, float]]) -> np.ndarray:
-    """Each cell equal to an old value takes its new value (matched on the original values)."""
-    out = values.copy()
-    for old, new in table:
-        out[values == old] = new
-    return out
-
-
-def _check_positive(res: np.ndarray, cfg: OmniscapeConfig) -> None:
-    bad = ~np.isnan(res) & (res <= 0)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        kind = "conductance" if cfg.resistance_is_conductance else "resistance"
-        raise InputError(f"resistance_file {cfg.resistance_file} has a {kind} of {res[r, c]:g} at row {r}, column {c} "
-                         f"({int(bad.sum())} cells <= 0): values must be positive (nodata for no habitat)")
-
-
-def _aligned(path: Path, key: str, spec: GridSpec, cfg: OmniscapeConfig, precision) -> np.ndarray:
-    data, other = read_raster(path, key)
-    if other.shape != spec.shape:
-        raise InputError(f"{key} {path} has {other.shape[0]} rows x {other.shape[1]} columns, but the "
-                         f"resistance_file has {spec.shape[0]} x {spec.shape[1]}")
-    if not cfg.allow_different_projections and (not spec.matches(other) or spec.crs != other.crs):
-        warn_user(f"{key} {path} and the resistance_file have different georeferencing; "
-                  "proceeding as Omniscape does (set allow_different_projections = true to silence this)")
-    return data.astype(precision).astype(np.float64)
-
-
 def load_layers(cfg: OmniscapeConfig) -> OmniscapeLayers:
-    """Read and prepare the layers with Omniscape.jl's rules (reclassification, sources from
-    resistance with r_cutoff, source_threshold, condition layers per compare_to_future)."""
-    precision = np.float32 if cfg.precision == "single" else np.float64  # Omniscape reads in this type
-    raw, spec = read_raster(cfg.resistance_file, "resistance_file")
-    raw = raw.astype(precision).astype(np.float64)
-    _check_positive(raw, cfg)
-    res = raw
-    if cfg.reclassify_resistance:
-        res = reclassify(raw, read_reclass_table(cfg.reclass_table))
-        _check_positive(res, cfg)
-    with np.errstate(divide="ignore"):
-        conductance = res if cfg.resistance_is_conductance else 1.0 / res
-    if cfg.source_from_resistance:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            source = np.where(np.isnan(conductance) | (conductance < 1.0 / cfg.r_cutoff), 0.0, conductance)
-    else:
-        source = _aligned(cfg.source_file, "source_file", spec, cfg, precision)
-        source = np.where(np.isnan(source) | (source < cfg.source_threshold), 0.0, source)
-    conditions = []
-    if cfg.conditional:
-        for i in range(1, cfg.n_conditions + 1):
-            present = _aligned(getattr(cfg, f"condition{i}_file"), f"condition{i}_file", spec, cfg, precision)
-            future = present
-            if cfg.compare_to_future in (str(i), "both"):
-                key = f"condition{i}_future_file"
-                future = _aligned(getattr(cfg, key), key, spec, cfg, precision)
-            conditions.append(Condition(present, future, getattr(cfg, f"comparison{i}"),
-                                        getattr(cfg, f"condition{i}_lower"), getattr(cfg, f"condition{i}_upper")))
-    return OmniscapeLayers(res, conductance, source, conditions, spec)
+    """Read the whole layers and prepare them with Omniscape.jl's rules (:class:`CellRules`)."""
+    files = {}
+    spec = None
+    for key, path in layer_files(cfg).items():
+        files[key], other = read_raster(path, key)
+        if spec is None:
+            spec = other
+        else:
+            check_aligned(other, path, key, spec, cfg.allow_different_projections)
+    conditions = [(files[f"condition{i}_file"], files.get(f"condition{i}_future_file", files[f"condition{i}_file"]))
+                  for i in range(1, cfg.n_conditions + 1)] if cfg.conditional else []
+    return CellRules.of(cfg).apply(files["resistance_file"], files.get("source_file"), conditions, spec=spec)
 
 
 def rules_of(cfg: OmniscapeConfig) -> WindowRules:
@@ -141,18 +64,30 @@ def rules_of(cfg: OmniscapeConfig) -> WindowRules:
 BATCH_BYTES_PER_CELL = 600
 
 
-def plan_memory(shape, rules: WindowRules, n_conditions: int, tiles: tuple[int, int] | None) -> int:
+def plan_memory(shape, rules: WindowRules, n_conditions: int, tiles: tuple[int, int] | None,
+                streamed: bool = False) -> int:
     """Host bytes a run holds at its peak: the layers, their padded window views, the maps and
-    one batch in flight. Tiles pad and accumulate one slab at a time."""
+    one batch in flight. Tiles pad and accumulate one slab at a time; ``streamed`` tiles also
+    read their layers one slab at a time and add their maps into scratch files on disk, so
+    beside the slab only a block of rows (counting windows, writing outputs) is held."""
     from .modes.omniscape import default_batch
+    from .io.raster_window import gdal_cache_bytes
+    from .modes.omniscape_tiles import halo
+    from .omniscape_stream import rows_per_block
 
     m, n = shape
-    d = rules.half
+    d = halo(rules)
     cells = m * n
-    layers = (3 + 2 * n_conditions) * cells * 8 + 3 * cells * 8  # inputs, then the output maps
-    if tiles is not None:
-        m, n = -(-m // tiles[0]) + 2 * d, -(-n // tiles[1]) + 2 * d  # one slab at a time
-        layers += 2 * cells * 8  # the whole-map sums the tiles are added into
+    per_cell = (3 + 2 * n_conditions) * 8  # the layers as read and prepared
+    if streamed:
+        m, n = min(-(-m // tiles[0]) + 2 * d, m), min(-(-n // tiles[1]) + 2 * d, n)
+        block = min(rows_per_block(shape[1], rules.block_size), shape[0]) * shape[1]
+        layers = 2 * m * n * per_cell + 3 * m * n * 8 + block * (per_cell + 6 * 8) + gdal_cache_bytes(shape[1])
+    else:
+        layers = per_cell * cells + 3 * cells * 8  # inputs, then the output maps
+        if tiles is not None:
+            m, n = -(-m // tiles[0]) + 2 * d, -(-n // tiles[1]) + 2 * d  # one slab at a time
+            layers += 2 * cells * 8  # the whole-map sums the tiles are added into
     padded = (m + 2 * d) * (n + 2 * d)
     windows = padded * ((2 + n_conditions) * 8 + 1) + 2 * padded * 8
     batch = default_batch(rules) * rules.size ** 2 * BATCH_BYTES_PER_CELL
@@ -170,6 +105,36 @@ def check_memory(need: int, free: int | None, tiles) -> None:
                      f"is free: {advice} or a machine with more memory")
 
 
+def choose_tiles(shape, rules: WindowRules, n_conditions: int, free: int | None, asked: tuple[int, int] | None,
+                 stream: bool = False, min_tiles: int = 4) -> tuple[tuple[int, int] | None, int]:
+    """(tiles or None for a run on whole layers in memory, planned peak bytes), from the raster's
+    shape alone. Asked-for tiles are used as asked (if they fit); otherwise the whole layers when
+    they fit in ``free`` and ``stream`` is not set, else the fewest square tiles, at least
+    ``min_tiles``, that fit. A run that does not fit even in tiles a block wide is an InputError."""
+    import math
+
+    from .memory import HEADROOM
+
+    if asked is not None:
+        need = plan_memory(shape, rules, n_conditions, asked, streamed=True)
+        check_memory(need, free, asked)
+        return asked, need
+    if not stream:
+        need = plan_memory(shape, rules, n_conditions, None)
+        if free is None or need <= HEADROOM * free:
+            return None, need
+    k = max(2, math.ceil(math.sqrt(min_tiles)))
+    while True:
+        need = plan_memory(shape, rules, n_conditions, (k, k), streamed=True)
+        if free is None or need <= HEADROOM * free:
+            return (k, k), need
+        if -(-max(shape) // k) <= rules.block_size:
+            raise InputError(f"this Omniscape run does not fit in {free / 2**30:.2f} GiB of free memory even in "
+                             f"{k}x{k} tiles (about {need / 2**30:.2f} GiB each, most of it the windows of "
+                             f"radius {rules.radius} + buffer {rules.buffer}): use a machine with more memory")
+        k += max(1, k // 4)
+
+
 def project_folder(name: str, base: Path | None = None) -> Path:
     """``name`` under ``base`` (default: the current directory), or ``name_1``, ``name_2``... if
     it exists (Omniscape's rule)."""
@@ -184,43 +149,82 @@ def project_folder(name: str, base: Path | None = None) -> Path:
     return base / f"{name}_{k}"
 
 
+def _wanted(cfg: OmniscapeConfig) -> dict[str, bool]:
+    """Output name -> whether the INI asks for it (in the order they are written)."""
+    return {"classified_resistance": cfg.reclassify_resistance and cfg.write_reclassified_resistance,
+            "cum_currmap": cfg.write_raw_currmap, "flow_potential": cfg.calc_flow_potential,
+            "normalized_cum_currmap": cfg.calc_normalized_current}
+
+
 def run_omniscape_config(cfg: OmniscapeConfig, base: Path | None = None, method: str = "direct",
                          tiles: tuple[int, int] | None = None, client=None, checkpoint: Path | None = None,
-                         progress: Callable[[int, int], None] | None = None) -> OmniscapeReport:
+                         progress: Callable[[int, int], None] | None = None, memory: int | None = None,
+                         tell: Callable[[str], None] | None = None) -> OmniscapeReport:
     """Run an Omniscape job and write its project folder; windows done are reported to
     :func:`gpucircuit.progress.current` and, if given, to ``progress(done, total)``.
 
-    With ``tiles`` the windows are solved tile by tile; with ``checkpoint`` (a folder) too, each
-    finished tile is kept there and a rerun after a stop solves only the tiles still missing."""
-    if checkpoint is not None and tiles is None:
-        tiles = (2, 2)
-    t0 = time.perf_counter()
+    The memory plan comes first, from the raster headers, against ``memory`` bytes (default: the
+    host memory free now); ``tell`` receives one line saying how the run will go. Layers that fit
+    are read whole; otherwise, or with ``tiles`` (or ``checkpoint`` or a ``client``), tiles read
+    their slabs from the files and the maps go to disk a block of rows at a time (the report then
+    holds no maps). With ``checkpoint`` (a folder) each finished tile is kept there and a rerun
+    after a stop solves only the tiles still missing."""
     from .memory import host_free_bytes
 
-    layers = load_layers(cfg)
+    t0 = time.perf_counter()
     rules = rules_of(cfg)
-    check_memory(plan_memory(layers.source.shape, rules, len(layers.conditions), tiles), host_free_bytes(), tiles)
-    total = len(find_targets(layers.source, rules.block_size))
+    files = FileLayers(cfg)  # headers only
+    free = host_free_bytes() if memory is None else memory
+    workers = len(client.scheduler_info().get("workers", {})) if client is not None else 1
+    tiles, need = choose_tiles(files.spec.shape, rules, files.n_conditions, free, tiles,
+                               stream=checkpoint is not None or client is not None, min_tiles=2 * workers)
+    how = "whole layers in memory" if tiles is None else \
+        f"{tiles[0]}x{tiles[1]} tiles read from the files with a halo of {rules.half} cells"
     done = 0
-    current().stage("windows", total)
 
-    def advance(k: int):
-        nonlocal done
-        done += k
-        current().advance(k)
-        if progress is not None:
-            progress(done, total)
+    def started(total: int):
+        if tell is not None:  # once the layers are read and checked: bad input stays a one-line error
+            tell(f"omniscape: {files.spec.shape[0]} x {files.spec.shape[1]} cells, {total} windows, {how}; peak "
+                 f"memory about {need / 2**30:.2f} GiB" + ("" if free is None else f" of {free / 2**30:.2f} GiB free"))
+        current().stage("windows", total)
+
+        def advance(k: int):
+            nonlocal done
+            done += k
+            current().advance(k)
+            if progress is not None:
+                progress(done, total)
+        return advance
 
     if tiles is None:
-        maps = omniscape(layers.conductance, layers.source, rules, layers.conditions, method=method,
-                         progress=advance)
-    else:
-        from .modes.omniscape_tiles import omniscape_tiled
+        return _run_in_memory(cfg, rules, method, base, started, t0)
+    from .omniscape_stream import run_streamed
 
-        correction = block_correction(rules, method) if rules.correct_artifacts and rules.block_size > 1 else None
-        maps = omniscape_tiled(layers.conductance, layers.source, rules, layers.conditions, tiles=tiles,
-                               method=method, correction=correction, client=client, checkpoint=checkpoint,
-                               progress=advance)
+    correction = block_correction(rules, method) if rules.correct_artifacts and rules.block_size > 1 else None
+    folder = project_folder(cfg.project_name, base)
+    folder.mkdir(parents=True)
+    try:
+        outputs = _copy_config(cfg, folder)
+        windows, written = run_streamed(files, rules, tiles, folder, ".tif" if cfg.write_as_tif else ".asc",
+                                        _wanted(cfg), cfg.mask_nodata, method, correction, client, checkpoint,
+                                        started)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return OmniscapeReport(folder, outputs + written, windows, time.perf_counter() - t0)
+
+
+def _copy_config(cfg: OmniscapeConfig, folder: Path) -> list[Path]:
+    if cfg.source is None:
+        return []
+    shutil.copyfile(cfg.source, folder / "config.ini")
+    return [folder / "config.ini"]
+
+
+def _run_in_memory(cfg: OmniscapeConfig, rules: WindowRules, method: str, base, started, t0) -> OmniscapeReport:
+    layers = load_layers(cfg)
+    advance = started(len(find_targets(layers.source, rules.block_size)))
+    maps = omniscape(layers.conductance, layers.source, rules, layers.conditions, method=method, progress=advance)
     cum, fp = maps.cum_currmap, maps.flow_potential
     norm = None
     if cfg.calc_normalized_current:
@@ -234,20 +238,14 @@ def run_omniscape_config(cfg: OmniscapeConfig, base: Path | None = None, method:
                 a[nodata] = np.nan
     folder = project_folder(cfg.project_name, base)
     ext = ".tif" if cfg.write_as_tif else ".asc"
-    outputs = []
     folder.mkdir(parents=True)
     try:
-        if cfg.source is not None:
-            shutil.copyfile(cfg.source, folder / "config.ini")
-            outputs.append(folder / "config.ini")
-        wanted = [("classified_resistance", layers.resistance if cfg.reclassify_resistance
-                   and cfg.write_reclassified_resistance else None),
-                  ("cum_currmap", cum if cfg.write_raw_currmap else None),
-                  ("flow_potential", fp if cfg.calc_flow_potential else None),
-                  ("normalized_cum_currmap", norm)]
-        for name, data in wanted:
-            if data is not None:
-                outputs.append(write_raster(folder / f"{name}{ext}", data, layers.spec))
+        outputs = _copy_config(cfg, folder)
+        data = {"classified_resistance": layers.resistance, "cum_currmap": cum, "flow_potential": fp,
+                "normalized_cum_currmap": norm}
+        for name, on in _wanted(cfg).items():
+            if on:
+                outputs.append(write_raster(folder / f"{name}{ext}", data[name], layers.spec))
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

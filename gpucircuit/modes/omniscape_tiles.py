@@ -2,13 +2,17 @@
 buffer, and the tiles' maps are added where they overlap (overlap-add, not ``map_overlap``'s
 discard: a window's current reaches up to d cells outside its tile).
 
-Targets are split by position, so each is solved in exactly one tile and the sum equals the
-untiled run. Tiles run as dask tasks (on a dask.distributed client when one is given, one
-after another in this process otherwise); with ``checkpoint`` each finished tile is saved and
-a stopped run resumes from the tiles it has.
+Tile edges fall on block edges, so a tile finds its own targets on its slab (a target's block
+lies inside the halo) and each target is solved in exactly one tile: the sum equals the untiled
+run. A tile's layers come from a *reader*, a picklable callable returning the slab's
+(conductance, source, conditions): slices of arrays in memory (:class:`ArraySlab`), or windows
+read from the raster files by the job, so a raster larger than memory is never read whole.
+Tiles run one after another in this process, or as tasks on a dask.distributed client; with a
+checkpoint folder each finished tile is saved and a stopped run resumes from the tiles it has.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,16 +22,132 @@ from ..errors import InputError
 from .omniscape import Condition, OmniscapeMaps, Targets, WindowRules, WindowSource, accumulate, find_targets
 
 
-def _bands(n: int, parts: int) -> list[tuple[int, int]]:
-    edges = np.linspace(0, n, min(parts, n) + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+@dataclass(frozen=True)
+class Tile:
+    """Targets in rows ``r0:r1`` and columns ``c0:c1``, solved on the slab ``rows x cols`` (with halo)."""
+
+    key: tuple[int, int]
+    r0: int
+    r1: int
+    c0: int
+    c1: int
+    rows: slice
+    cols: slice
 
 
-def _tile_maps(conductance, source, conditions, targets: Targets, rules: WindowRules, origin, full_shape, method,
-               correction, batch) -> tuple[np.ndarray, np.ndarray | None]:
-    cut = WindowSource(conductance, source, rules, conditions, origin=origin, full_shape=full_shape)
-    maps = accumulate(cut, targets, conductance.shape, method, batch, correction)
+def _edges(n: int, parts: int, step: int) -> list[int]:
+    """About ``parts`` bands of ``n`` cells, cut at multiples of ``step`` (block edges)."""
+    cuts = {int(round(n * k / parts / step)) * step for k in range(1, parts)}
+    return sorted({0, n} | {c for c in cuts if 0 < c < n})
+
+
+def halo(rules: WindowRules) -> int:
+    """Cells a slab reaches beyond its tile: a window's half-width, or a target's block if wider."""
+    return max(rules.half, rules.block_radius)
+
+
+def plan_tiles(shape: tuple[int, int], tiles: tuple[int, int], rules: WindowRules) -> list[Tile]:
+    m, n = shape
+    h = halo(rules)
+    rows, cols = _edges(m, tiles[0], rules.block_size), _edges(n, tiles[1], rules.block_size)
+    return [Tile((i, j), r0, r1, c0, c1, slice(max(r0 - h, 0), min(r1 + h, m)), slice(max(c0 - h, 0), min(c1 + h, n)))
+            for i, (r0, r1) in enumerate(zip(rows[:-1], rows[1:]))
+            for j, (c0, c1) in enumerate(zip(cols[:-1], cols[1:]))]
+
+
+def tile_targets(source: np.ndarray, tile: Tile, block_size: int, shape: tuple[int, int]) -> Targets:
+    """The targets of ``tile`` (raster frame) from its slab's source: the sub-slab starting at the
+    tile's corner (a block edge) has the raster's block grid, and reaches one block radius past
+    the tile's end so that only blocks centred inside the tile are whole in it."""
+    br = (block_size - 1) // 2
+    r_end, c_end = min(tile.r1 + br, shape[0]), min(tile.c1 + br, shape[1])
+    sub = source[tile.r0 - tile.rows.start:r_end - tile.rows.start, tile.c0 - tile.cols.start:c_end - tile.cols.start]
+    t = find_targets(np.nan_to_num(sub), block_size)
+    return Targets(t.rows + tile.r0, t.cols + tile.c0, t.amps)
+
+
+@dataclass
+class ArraySlab:
+    """A reader for layers already in memory: the slab's arrays themselves."""
+
+    conductance: np.ndarray
+    source: np.ndarray
+    conditions: Sequence[Condition] = ()
+
+    @classmethod
+    def cut(cls, conductance, source, conditions, tile: Tile) -> "ArraySlab":
+        rs, cs = tile.rows, tile.cols
+        return cls(conductance[rs, cs], source[rs, cs],
+                   [Condition(c.present[rs, cs], c.future[rs, cs], c.comparison, c.lower, c.upper) for c in conditions])
+
+    def __call__(self):
+        return self.conductance, self.source, self.conditions
+
+
+def tile_maps(read, tile: Tile, rules: WindowRules, shape, method: str = "direct", correction=None,
+              batch: int | None = None, progress: Callable[[int], None] | None = None):
+    """(cumulative current, flow potential or None) of the tile's targets on its slab."""
+    conductance, source, conditions = read()
+    targets = tile_targets(source, tile, rules.block_size, shape)
+    cut = WindowSource(conductance, source, rules, conditions, origin=(tile.rows.start, tile.cols.start),
+                       full_shape=shape)
+    maps = accumulate(cut, targets, conductance.shape, method, batch, correction, progress)
     return maps.cum_currmap, maps.flow_potential
+
+
+def _claim(checkpoint: Path, key: str) -> None:
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    stamp = checkpoint / "run.txt"
+    if stamp.exists() and stamp.read_text().strip() != key:
+        raise InputError(f"checkpoint folder {checkpoint} holds tiles of another run (other inputs, options or "
+                         "tiles): give an empty folder")
+    stamp.write_text(key + "\n")
+
+
+def run_tiles(jobs, rules: WindowRules, shape, add: Callable, method: str = "direct", correction=None,
+              client=None, batch: int | None = None, checkpoint: tuple[Path, str] | None = None,
+              progress: Callable[[int], None] | None = None) -> None:
+    """Solve ``jobs`` ((tile, reader, windows) each) and hand each tile's maps to
+    ``add(tile, cum, fp)`` as it finishes. ``checkpoint`` = (folder, fingerprint of the run)."""
+    folder = None
+    if checkpoint is not None:
+        folder = Path(checkpoint[0])
+        _claim(folder, checkpoint[1])
+
+    def saved(tile):
+        return None if folder is None else folder / f"tile_{tile.key[0]}_{tile.key[1]}.npz"
+
+    def finish(tile, windows, cum, fp, counted=False):
+        path = saved(tile)
+        if path is not None:
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, cum=cum, fp=fp if fp is not None else np.zeros(0))
+            tmp.replace(path)
+        add(tile, cum, fp)
+        if progress is not None and not counted:
+            progress(windows)
+
+    pending = []
+    for tile, read, windows in jobs:
+        path = saved(tile)
+        if path is not None and path.exists():
+            with np.load(path) as z:
+                add(tile, z["cum"], z["fp"] if rules.flow_potential else None)
+            if progress is not None:
+                progress(windows)
+        else:
+            pending.append((tile, read, windows))
+    if client is None:  # in this process: progress window batch by window batch
+        for tile, read, windows in pending:
+            finish(tile, windows, *tile_maps(read, tile, rules, shape, method, correction, batch, progress),
+                   counted=True)
+        return
+    from distributed import as_completed
+
+    futures = {client.submit(tile_maps, read, tile, rules, shape, method, correction, batch, pure=False):
+               (tile, windows) for tile, read, windows in pending}
+    for future in as_completed(list(futures)):
+        finish(*futures[future], *future.result())
 
 
 def _fingerprint(conductance, source, conditions, rules, tiles, correction) -> str:
@@ -43,84 +163,28 @@ def _fingerprint(conductance, source, conditions, rules, tiles, correction) -> s
     return h.hexdigest()
 
 
-def _claim(checkpoint: Path, key: str) -> None:
-    checkpoint.mkdir(parents=True, exist_ok=True)
-    stamp = checkpoint / "run.txt"
-    if stamp.exists() and stamp.read_text().strip() != key:
-        raise InputError(f"checkpoint folder {checkpoint} holds tiles of another run (other inputs, options or "
-                         "tiles): give an empty folder")
-    stamp.write_text(key + "\n")
-
-
-def _slab_condition(c: Condition, rs: slice, cs: slice) -> Condition:
-    return Condition(c.present[rs, cs], c.future[rs, cs], c.comparison, c.lower, c.upper)
-
-
 def omniscape_tiled(conductance: np.ndarray, source: np.ndarray, rules: WindowRules,
                     conditions: Sequence[Condition] = (), tiles: tuple[int, int] = (2, 2), method: str = "direct",
                     correction: np.ndarray | None = None, client=None, batch: int | None = None,
                     checkpoint: Path | None = None,
                     progress: Callable[[int], None] | None = None) -> OmniscapeMaps:
-    """The maps of :func:`~gpucircuit.modes.omniscape.omniscape`, computed tile by tile."""
-    import dask
+    """The maps of :func:`~gpucircuit.modes.omniscape.omniscape` on layers in memory, computed tile by tile."""
+    shape = conductance.shape
+    cum = np.zeros(shape)
+    fp = np.zeros(shape) if rules.flow_potential else None
+    jobs, total = [], 0
+    for tile in plan_tiles(shape, tiles, rules):
+        count = len(tile_targets(source[tile.rows, tile.cols], tile, rules.block_size, shape))
+        if count:
+            jobs.append((tile, ArraySlab.cut(conductance, source, conditions, tile), count))
+            total += count
 
-    m, n = conductance.shape
-    d = rules.half
-    targets = find_targets(np.nan_to_num(source), rules.block_size)
-    cum = np.zeros((m, n))
-    fp = np.zeros((m, n)) if rules.flow_potential else None
-    jobs = []
-    for ti, (r0, r1) in enumerate(_bands(m, tiles[0])):
-        for tj, (c0, c1) in enumerate(_bands(n, tiles[1])):
-            mine = np.flatnonzero((targets.rows >= r0) & (targets.rows < r1) & (targets.cols >= c0) & (targets.cols < c1))
-            if not mine.size:
-                continue
-            rs = slice(max(r0 - d, 0), min(r1 + d, m))
-            cs = slice(max(c0 - d, 0), min(c1 + d, n))
-            jobs.append(((ti, tj), rs, cs, targets.take(mine)))
-
-    def add(rs, cs, result):
-        cum[rs, cs] += result[0]
+    def add(tile, c, f):
+        cum[tile.rows, tile.cols] += c
         if fp is not None:
-            fp[rs, cs] += result[1]
+            fp[tile.rows, tile.cols] += f
 
-    def saved(key):
-        return None if checkpoint is None else Path(checkpoint) / f"tile_{key[0]}_{key[1]}.npz"
-
-    if checkpoint is not None:
-        _claim(Path(checkpoint), _fingerprint(conductance, source, conditions, rules, tiles, correction))
-    pending = []
-    for key, rs, cs, part in jobs:
-        path = saved(key)
-        if path is not None and path.exists():
-            with np.load(path) as z:
-                add(rs, cs, (z["cum"], z["fp"] if fp is not None else None))
-            if progress is not None:
-                progress(len(part))
-            continue
-        task = dask.delayed(_tile_maps)(conductance[rs, cs], source[rs, cs],
-                                        [_slab_condition(c, rs, cs) for c in conditions], part, rules,
-                                        (rs.start, cs.start), (m, n), method, correction, batch)
-        pending.append((key, rs, cs, part, task))
-
-    def finish(key, rs, cs, part, result):
-        path = saved(key)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, cum=result[0], fp=result[1] if result[1] is not None else np.zeros(0))
-            tmp.replace(path)
-        add(rs, cs, result)
-        if progress is not None:
-            progress(len(part))
-
-    if client is None:
-        for key, rs, cs, part, task in pending:
-            finish(key, rs, cs, part, task.compute(scheduler="sync"))
-    else:
-        from distributed import as_completed
-
-        futures = {client.compute(task): (key, rs, cs, part) for key, rs, cs, part, task in pending}
-        for future in as_completed(list(futures)):
-            finish(*futures[future], future.result())
-    return OmniscapeMaps(cum, fp, len(targets))
+    stamp = None if checkpoint is None else \
+        (checkpoint, _fingerprint(conductance, source, conditions, rules, tiles, correction))
+    run_tiles(jobs, rules, shape, add, method, correction, client, batch, stamp, progress)
+    return OmniscapeMaps(cum, fp, total)
