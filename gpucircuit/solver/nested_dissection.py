@@ -1,0 +1,206 @@
+"""Batched nested-dissection elimination: many circuits on one S x S grid pattern at once.
+
+Every window of a moving-window run has the same sparsity pattern (the full S x S grid with the
+4- or 8-neighbour stencil; a cell without conductance simply has no edges), only the numbers
+differ. So the symbolic work is done once per ``(S, four_neighbors)`` and the numeric work is
+vectorised over a batch of B circuits (batch axis first):
+
+* ordering: the rectangle is cut in two by a one-cell-wide row or column (a full line separates
+  the 8-neighbour stencil too), recursively, down to leaf boxes of at most ``leaf`` cells;
+* a node's front is its own cells plus the one-cell ring around its rectangle; the ring lies in
+  ancestors' separators (or their rings), so a child's ring maps into its parent's front and the
+  extend-add index maps are fixed;
+* numeric, per node (multifrontal): gather the node's rows of each circuit's matrix, add the
+  children's update matrices, then one batched dense solve ``F11 Z = [F12 | b1]`` gives the
+  update ``F22 - F21 Z12`` for the parent and the eliminated right-hand side ``b2 -= F21 Zb``;
+  back substitution is ``x1 = Zb - Z12 x2``, top down. The right-hand sides are known before
+  the factorisation starts, so only ``Z`` is kept (no triangular factor, no triangular solves).
+
+Why LU-solves and not Cholesky: NumPy has batched ``solve`` and ``cholesky`` but no batched
+triangular solve; ``solve`` with the right-hand sides appended does the pivot block, the
+off-diagonal block and the forward elimination in one LAPACK call per matrix (partial pivoting
+on an SPD block is stable). On a GPU the same code runs on CuPy: ``cupy.linalg.solve`` on stacks
+(cuSOLVER batched getrf/getrs) and batched ``matmul`` (cuBLAS gemm) carry all the flops.
+
+Cells that are not ``active`` are held at 0 V: identity rows with zero right-hand side, and
+their links to active cells only add to the active cells' diagonals (a grounded Dirichlet node).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..backend import array_module
+from ..edges import GridEdges, neighbour_view
+
+LEAF_CELLS = 48  # largest leaf box; measured on 2 cores (radius 50: 24-96 within 10 %)
+
+
+@dataclass(frozen=True)
+class FrontNode:
+    """One node of the elimination tree, with its index maps (all host int64 arrays)."""
+
+    own: np.ndarray  # cells eliminated here (flat S*S indices)
+    ring: np.ndarray  # cells of the ring, eliminated by ancestors
+    put: np.ndarray  # flat positions in the (f, f) front of the circuit's own entries ...
+    take: np.ndarray  # ... and where they come from in the value table
+    children: tuple[tuple[int, np.ndarray], ...]  # (node, flat positions of its ring x ring here)
+
+    @property
+    def size(self) -> int:
+        return self.own.size + self.ring.size
+
+
+def _boxes(r0, r1, c0, c1, leaf, out):
+    """Post-order list of (own box, subtree rectangle, children) of a rectangle's dissection."""
+    h, w = r1 - r0, c1 - c0
+    if h * w <= leaf:
+        out.append(((r0, r1, c0, c1), (r0, r1, c0, c1), ()))
+        return len(out) - 1
+    kids = []
+    if h >= w:
+        m = r0 + h // 2
+        own = (m, m + 1, c0, c1)
+        parts = [(r0, m, c0, c1), (m + 1, r1, c0, c1)]
+    else:
+        m = c0 + w // 2
+        own = (r0, r1, m, m + 1)
+        parts = [(r0, r1, c0, m), (r0, r1, m + 1, c1)]
+    for p in parts:
+        if p[1] > p[0] and p[3] > p[2]:
+            kids.append(_boxes(*p, leaf, out))
+    out.append((own, (r0, r1, c0, c1), tuple(kids)))
+    return len(out) - 1
+
+
+def _box_cells(box, size):
+    r0, r1, c0, c1 = box
+    rr, cc = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
+    return (rr * size + cc).ravel()
+
+
+def _ring_cells(rect, size, four_neighbors):
+    """Cells outside ``rect`` next to it (diagonal corners only for the 8-neighbour stencil)."""
+    r0, r1, c0, c1 = rect
+    rr, cc = np.meshgrid(np.arange(r0 - 1, r1 + 1), np.arange(c0 - 1, c1 + 1), indexing="ij")
+    inside = (rr >= r0) & (rr < r1) & (cc >= c0) & (cc < c1)
+    corner = ((rr == r0 - 1) | (rr == r1)) & ((cc == c0 - 1) | (cc == c1))
+    keep = ~inside & (rr >= 0) & (rr < size) & (cc >= 0) & (cc < size)
+    if four_neighbors:
+        keep &= ~corner
+    return (rr[keep] * size + cc[keep]).ravel()
+
+
+def _stencil(four_neighbors):
+    """(di, dj) of the stored edge directions, in GridEdges' order."""
+    return [(0, 1), (1, 0)] + ([] if four_neighbors else [(1, 1), (1, -1)])
+
+
+def _assembly(own, front, size, four_neighbors):
+    """(positions in the flat front, indices into the value table) of the own rows' entries:
+    the diagonal, links inside the front (both ways when the other end is in the ring)."""
+    n = size * size
+    loc = np.full(n, -1)
+    loc[front] = np.arange(front.size)
+    f = front.size
+    own_set = np.zeros(n, bool)
+    own_set[own] = True
+    put = [loc[own] * f + loc[own]]
+    take = [own]
+    r, c = own // size, own % size
+    for k, (di, dj) in enumerate(_stencil(four_neighbors)):
+        base = n * (k + 1)
+        for sign in (1, -1):  # the link to the neighbour at +(di, dj), then at -(di, dj)
+            rn, cn = r + sign * di, c + sign * dj
+            ok = (rn >= 0) & (rn < size) & (cn >= 0) & (cn < size)
+            i, j = own[ok], rn[ok] * size + cn[ok]
+            ok = loc[j] >= 0
+            i, j = i[ok], j[ok]
+            edge = base + (i if sign == 1 else j)  # a link is stored at its upper-left end
+            put.append(loc[i] * f + loc[j])
+            take.append(edge)
+            ring = ~own_set[j]
+            put.append(loc[j[ring]] * f + loc[i[ring]])
+            take.append(edge[ring])
+    return np.concatenate(put), np.concatenate(take)
+
+
+@lru_cache(maxsize=8)
+def dissection(size: int, four_neighbors: bool, leaf: int = LEAF_CELLS) -> tuple[FrontNode, ...]:
+    """The elimination tree of an S x S grid, children before parents (symbolic, done once)."""
+    boxes = []
+    _boxes(0, size, 0, size, leaf, boxes)
+    nodes = []
+    for own_box, rect, kids in boxes:
+        own = _box_cells(own_box, size)
+        ring = _ring_cells(rect, size, four_neighbors)
+        front = np.concatenate([own, ring])
+        put, take = _assembly(own, front, size, four_neighbors)
+        loc = np.full(size * size, -1)
+        loc[front] = np.arange(front.size)
+        maps = []
+        for k in kids:
+            pos = loc[nodes[k].ring]
+            assert (pos >= 0).all(), "a child's ring must lie in its parent's front"
+            maps.append((k, (pos[:, None] * front.size + pos[None, :]).ravel()))
+        nodes.append(FrontNode(own, ring, put, take, tuple(maps)))
+    return tuple(nodes)
+
+
+def factor_stats(size: int, four_neighbors: bool, rhs: int = 1) -> dict:
+    """Flops and bytes kept per circuit (the LU-solve and the gemm of every node)."""
+    flops = kept = 0
+    for node in dissection(size, four_neighbors):
+        p, r = node.own.size, node.ring.size
+        flops += 2 * p ** 3 / 3 + 2 * p * p * (r + rhs) + 2 * p * r * r + 2 * p * r * rhs
+        kept += p * (r + rhs)
+    return {"flops": flops, "kept_bytes": 8 * kept}
+
+
+def grid_values(edges: GridEdges, active):
+    """The value table (B, (1 + directions) S*S) of the grounded matrices: diagonals first (1 on
+    held cells), then each direction's negated link weights (0 where an end is held)."""
+    xp = array_module(edges.e)
+    b = edges.e.shape[0]
+    act = active.astype(edges.e.dtype)
+    diag = xp.where(active, edges.degree(), 1.0)
+    parts = [diag.reshape(b, -1)]
+    for w, di, dj in edges.directions():
+        both = act * neighbour_view(act, di, dj, 0.0)
+        parts.append((-w * both).reshape(b, -1))
+    return xp.concatenate(parts, axis=1)
+
+
+def solve_grid_batch(edges: GridEdges, active, rhs):
+    """Potentials (B, q, S, S) of B grid circuits for q right-hand sides each.
+
+    ``edges``: link weights as (B, S, S) arrays; ``active``: (B, S, S) bool, the unknowns (the
+    others are held at 0 V; an active component must touch a held cell, so each matrix is SPD);
+    ``rhs``: (B, q, S, S) currents injected (ignored on held cells)."""
+    xp = array_module(edges.e)
+    b, q, size, _ = rhs.shape
+    four = edges.se is None
+    values = grid_values(edges, active).T.copy()  # (values, B): gathers and scatters move rows of B
+    rest = xp.where(active[:, None], rhs, 0.0).reshape(b, q, -1).transpose(0, 2, 1).copy()  # (B, n, q)
+    kept = []
+    pending = {}
+    for k, node in enumerate(dissection(size, four)):
+        p, f = node.own.size, node.size
+        front = xp.zeros((f * f, b), dtype=values.dtype)
+        front[node.put] = values[node.take]
+        for child, pos in node.children:
+            front[pos] += pending.pop(child)
+        front = xp.ascontiguousarray(front.T).reshape(b, f, f)
+        z = xp.linalg.solve(front[:, :p, :p], xp.concatenate([front[:, :p, p:], rest[:, node.own]], axis=2))
+        z12, zb = z[:, :, :f - p], z[:, :, f - p:]
+        if f > p:
+            f21 = front[:, p:, :p]
+            pending[k] = (front[:, p:, p:] - f21 @ z12).reshape(b, -1).T
+            rest[:, node.ring] -= f21 @ zb
+        kept.append((z12, zb))
+    x = xp.zeros_like(rest)
+    for node, (z12, zb) in zip(reversed(dissection(size, four)), reversed(kept)):
+        x[:, node.own] = zb - z12 @ x[:, node.ring] if node.ring.size else zb
+    return x.transpose(0, 2, 1).reshape(b, q, size, size)
