@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import sys
 import time
@@ -61,6 +62,22 @@ def interior_sample(targets: Targets, shape, d: int, k: int) -> Targets:
     return targets.take(pick)
 
 
+class Clock:
+    """Wall and CPU seconds of the calls it times (the shared machine inflates wall time, so
+    both are kept, with the load average)."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    def __call__(self, name, fn):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        self.wall[name] = time.perf_counter() - t0
+        self.cpu[name] = time.process_time() - c0
+        return out
+
+
 def timed(fn):
     t0 = time.perf_counter()
     out = fn()
@@ -75,12 +92,17 @@ def run_case(res, radius: int, block: int, sample: int, amg_sample: int) -> dict
     picked = interior_sample(targets, res.shape, rules.half, sample)
     cut = WindowSource(g, source, rules)
     correction, t_corr = timed(lambda: block_correction(rules) if block > 1 else None)
-    ours, t_ours = timed(lambda: accumulate(cut, picked, res.shape, "direct", None, correction))
-    base, t_base = timed(lambda: per_window(cut, picked, res.shape, "direct", correction))
+    clock = Clock()
+    ours = clock("ours", lambda: accumulate(cut, picked, res.shape, "direct", None, correction))
+    base = clock("omniscape_direct", lambda: per_window(cut, picked, res.shape, "direct", correction))
+    t_ours, t_base = clock.wall["ours"], clock.wall["omniscape_direct"]
     diff = float(np.abs(ours.cum_currmap - base.cum_currmap).max() / np.abs(base.cum_currmap).max())
     fdiff = float(np.abs(ours.flow_potential - base.flow_potential).max() / np.abs(base.flow_potential).max())
     amg_picked = picked.take(slice(0, amg_sample))
-    _, t_amg = timed(lambda: per_window(cut, amg_picked, res.shape, "amg", correction))
+    clock("omniscape_amg", lambda: per_window(cut, amg_picked, res.shape, "amg", correction))
+    t_amg = clock.wall["omniscape_amg"]
+    counts = {"ours": len(picked), "omniscape_direct": len(picked), "omniscape_amg": len(amg_picked)}
+    cpu_ms = {k: 1e3 * clock.cpu[k] / counts[k] for k in counts}
     rate = {"ours": len(picked) / t_ours, "omniscape_direct": len(picked) / t_base,
             "omniscape_amg": len(amg_picked) / t_amg}
     return {
@@ -91,6 +113,10 @@ def run_case(res, radius: int, block: int, sample: int, amg_sample: int) -> dict
         "end_to_end_s_extrapolated": {k: len(targets) / v for k, v in rate.items()},
         "ratio_vs_direct": rate["ours"] / rate["omniscape_direct"],
         "ratio_vs_amg": rate["ours"] / rate["omniscape_amg"],
+        "cpu_ms_per_window": cpu_ms,
+        "cpu_ratio_vs_direct": cpu_ms["omniscape_direct"] / cpu_ms["ours"],
+        "cpu_ratio_vs_amg": cpu_ms["omniscape_amg"] / cpu_ms["ours"],
+        "load_average": os.getloadavg(),
         "max_rel_diff_cum": diff, "max_rel_diff_flow_potential": fdiff,
     }
 
@@ -113,7 +139,9 @@ def main(argv=None):
             w = case["windows_per_s"]
             print(f"{case['cells']:>9} cells  R={radius:<3} block={block}  ours {w['ours']:7.2f} w/s  "
                   f"per-window direct {w['omniscape_direct']:7.2f} w/s  per-window amg {w['omniscape_amg']:7.2f} w/s  "
-                  f"x{case['ratio_vs_direct']:.1f} / x{case['ratio_vs_amg']:.1f}  diff {case['max_rel_diff_cum']:.1e}",
+                  f"x{case['ratio_vs_direct']:.1f} / x{case['ratio_vs_amg']:.1f}  cpu ms/window "
+                  f"{case['cpu_ms_per_window']['ours']:.1f} vs {case['cpu_ms_per_window']['omniscape_direct']:.1f} "
+                  f"(x{case['cpu_ratio_vs_direct']:.1f})  diff {case['max_rel_diff_cum']:.1e}",
                   flush=True)
     record = {"date": dt.date.today().isoformat(), "machine": platform.processor() or platform.machine(),
               "python": platform.python_version(), "backend": "cpu", "cases": cases}

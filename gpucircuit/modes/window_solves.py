@@ -11,7 +11,7 @@ from scipy import ndimage as ndi
 
 from ..edges import GridEdges, shift_slices
 from ..grid import build_raster_graph, edges_from_conductance
-from ..solver.nested_dissection import solve_grid_batch
+from ..solver.nested_dissection import pattern_cells, solve_grid_batch
 from ..solver.system import GroundedSystem, SolveOptions
 
 
@@ -132,7 +132,10 @@ def solve_windows_nd(g: np.ndarray, src: np.ndarray, four_neighbors: bool) -> np
     dissection (same rules as :func:`solve_windows`: only the centre's component is solved)."""
     edges = window_edges(g, four_neighbors)
     active = grounded_component(g, four_neighbors)
-    volts = solve_grid_batch(edges, active, src[:, None])[:, 0]
+    size = g.shape[1]
+    disc = pattern_cells(size, size // 2)
+    radius = size // 2 if not (g[:, ~disc] > 0).any() else None  # Omniscape's windows: a disc
+    volts = solve_grid_batch(edges, active, src[:, None], radius)[:, 0]
     return window_currents(volts, edges)
 
 

@@ -36,6 +36,7 @@ from ..backend import array_module
 from ..edges import GridEdges, neighbour_view
 
 LEAF_CELLS = 48  # largest leaf box; measured on 2 cores (radius 50: 24-96 within 10 %)
+TRI_BLOCK = 16  # triangular blocks this small are inverted by LAPACK directly
 
 
 @dataclass(frozen=True)
@@ -127,35 +128,54 @@ def _assembly(own, front, size, four_neighbors):
     return np.concatenate(put), np.concatenate(take)
 
 
+def pattern_cells(size: int, radius: float | None) -> np.ndarray:
+    """(S, S) True on the cells that may carry a link: all, or those within ``radius`` of the
+    centre (a moving window's disc; the corners outside it are never unknowns)."""
+    if radius is None:
+        return np.ones((size, size), bool)
+    i = np.arange(size) - size // 2
+    return np.hypot(i[:, None], i[None, :]) <= radius
+
+
 @lru_cache(maxsize=8)
-def dissection(size: int, four_neighbors: bool, leaf: int = LEAF_CELLS) -> tuple[FrontNode, ...]:
-    """The elimination tree of an S x S grid, children before parents (symbolic, done once)."""
+def dissection(size: int, four_neighbors: bool, leaf: int = LEAF_CELLS,
+               radius: float | None = None) -> tuple[FrontNode, ...]:
+    """The elimination tree of an S x S grid (or of its cells within ``radius`` of the centre),
+    children before parents (symbolic, done once). Nodes left with no cells are dropped."""
     boxes = []
     _boxes(0, size, 0, size, leaf, boxes)
-    nodes = []
-    for own_box, rect, kids in boxes:
+    keep = pattern_cells(size, radius).ravel()
+    nodes: list[FrontNode] = []
+    index: dict[int, int] = {}
+    for b, (own_box, rect, kids) in enumerate(boxes):
         own = _box_cells(own_box, size)
         ring = _ring_cells(rect, size, four_neighbors)
+        own, ring = own[keep[own]], ring[keep[ring]]
+        if own.size + ring.size == 0:
+            continue
         front = np.concatenate([own, ring])
         put, take = _assembly(own, front, size, four_neighbors)
         loc = np.full(size * size, -1)
         loc[front] = np.arange(front.size)
         maps = []
-        for k in kids:
+        for k in (index[k] for k in kids if k in index):
             pos = loc[nodes[k].ring]
             assert (pos >= 0).all(), "a child's ring must lie in its parent's front"
-            maps.append((k, (pos[:, None] * front.size + pos[None, :]).ravel()))
+            if pos.size:
+                maps.append((k, (pos[:, None] * front.size + pos[None, :]).ravel()))
+        index[b] = len(nodes)
         nodes.append(FrontNode(own, ring, put, take, tuple(maps)))
     return tuple(nodes)
 
 
-def factor_stats(size: int, four_neighbors: bool, rhs: int = 1) -> dict:
-    """Flops and bytes kept per circuit (the LU-solve and the gemm of every node)."""
+def factor_stats(size: int, four_neighbors: bool, rhs: int = 1, radius: float | None = None) -> dict:
+    """Flops (Cholesky, triangular inverse, the two gemms, right-hand sides) and bytes kept per
+    circuit, over every node of the elimination tree."""
     flops = kept = 0
-    for node in dissection(size, four_neighbors):
+    for node in dissection(size, four_neighbors, radius=radius):
         p, r = node.own.size, node.ring.size
         flops += 2 * p ** 3 / 3 + 2 * p * p * (r + rhs) + 2 * p * r * r + 2 * p * r * rhs
-        kept += p * (r + rhs)
+        kept += p * (p + r + rhs)
     return {"flops": flops, "kept_bytes": 8 * kept}
 
 
@@ -173,34 +193,61 @@ def grid_values(edges: GridEdges, active):
     return xp.concatenate(parts, axis=1)
 
 
-def solve_grid_batch(edges: GridEdges, active, rhs):
+def _lower_inverse(low):
+    """Inverses of a stack of lower-triangular matrices, by 2 x 2 blocks: all the flops go to
+    batched matmul (no batched triangular solve in NumPy; gemm is what a GPU wants)."""
+    xp = array_module(low)
+    p = low.shape[-1]
+    if p <= TRI_BLOCK:
+        return xp.linalg.inv(low)
+    h = p // 2
+    a = _lower_inverse(low[:, :h, :h])
+    d = _lower_inverse(low[:, h:, h:])
+    out = xp.zeros_like(low)
+    out[:, :h, :h] = a
+    out[:, h:, h:] = d
+    out[:, h:, :h] = -(d @ (low[:, h:, :h] @ a))
+    return out
+
+
+def solve_grid_batch(edges: GridEdges, active, rhs, radius: float | None = None):
     """Potentials (B, q, S, S) of B grid circuits for q right-hand sides each.
 
     ``edges``: link weights as (B, S, S) arrays; ``active``: (B, S, S) bool, the unknowns (the
     others are held at 0 V; an active component must touch a held cell, so each matrix is SPD);
-    ``rhs``: (B, q, S, S) currents injected (ignored on held cells)."""
+    ``rhs``: (B, q, S, S) currents injected (ignored on held cells); ``radius``: every active
+    cell lies within it of the centre (see :func:`pattern_cells`), None for the whole grid."""
     xp = array_module(edges.e)
     b, q, size, _ = rhs.shape
-    four = edges.se is None
+    nodes = dissection(size, edges.se is None, radius=radius)
     values = grid_values(edges, active).T.copy()  # (values, B): gathers and scatters move rows of B
     rest = xp.where(active[:, None], rhs, 0.0).reshape(b, q, -1).transpose(0, 2, 1).copy()  # (B, n, q)
     kept = []
     pending = {}
-    for k, node in enumerate(dissection(size, four)):
+    for k, node in enumerate(nodes):
         p, f = node.own.size, node.size
         front = xp.zeros((f * f, b), dtype=values.dtype)
         front[node.put] = values[node.take]
         for child, pos in node.children:
             front[pos] += pending.pop(child)
+        if p == 0:  # a node whose cells all lie outside the pattern passes its children's updates on
+            pending[k] = front
+            kept.append(None)
+            continue
         front = xp.ascontiguousarray(front.T).reshape(b, f, f)
-        z = xp.linalg.solve(front[:, :p, :p], xp.concatenate([front[:, :p, p:], rest[:, node.own]], axis=2))
-        z12, zb = z[:, :, :f - p], z[:, :, f - p:]
+        l_inv = _lower_inverse(xp.linalg.cholesky(front[:, :p, :p]))
+        w = l_inv @ xp.concatenate([front[:, :p, p:], rest[:, node.own]], axis=2)  # L11^-1 [F12 | b1]
+        w12, wb = w[:, :, :f - p], w[:, :, f - p:]
         if f > p:
-            f21 = front[:, p:, :p]
-            pending[k] = (front[:, p:, p:] - f21 @ z12).reshape(b, -1).T
-            rest[:, node.ring] -= f21 @ zb
-        kept.append((z12, zb))
+            l21 = w12.transpose(0, 2, 1)
+            pending[k] = (front[:, p:, p:] - l21 @ w12).reshape(b, -1).T
+            rest[:, node.ring] -= l21 @ wb
+        kept.append((l_inv, w12, wb))
     x = xp.zeros_like(rest)
-    for node, (z12, zb) in zip(reversed(dissection(size, four)), reversed(kept)):
-        x[:, node.own] = zb - z12 @ x[:, node.ring] if node.ring.size else zb
+    for node, factor in zip(reversed(nodes), reversed(kept)):
+        if factor is None:
+            continue
+        l_inv, w12, wb = factor
+        y = wb - w12 @ x[:, node.ring] if node.ring.size else wb
+        x[:, node.own] = l_inv.transpose(0, 2, 1) @ y
     return x.transpose(0, 2, 1).reshape(b, q, size, size)
