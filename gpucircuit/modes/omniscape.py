@@ -46,10 +46,14 @@ SHARED_CACHE = 32  # flow-potential operators kept (edge windows come in many cl
 # 64 than one by one, and larger stacks got slower (the factorisation's fill grows); radius 50
 # windows (7,850 cells) are factorisation-bound, so batching neither helps nor hurts them
 BATCH_CELLS = 8192
-# batched nested dissection (the "direct" method): windows up to this side, batches up to this
-# many bytes (kept elimination blocks + fronts in flight, per window, times the batch)
-ND_MAX_SIZE = 301
-ND_BATCH_BYTES = 256 * 2 ** 20
+# batched nested dissection (the "direct" method): windows up to this side (measured on 2 cores,
+# CPU time per window against the stacked sparse path: radius 10 about even, radius 50 1.2x,
+# radius 100 1.8x faster; larger windows not measured), batches up to this many bytes (kept
+# elimination blocks + fronts in flight, per window, times the batch). Flow potential stays on
+# one SuperLU factor per clip shape: its per-window cost is a pair of triangular solves (~2 ms
+# at radius 50), an order below a window's elimination
+ND_MAX_SIZE = 201
+ND_BATCH_BYTES = 512 * 2 ** 20
 ND_MAX_BATCH = 512
 
 
