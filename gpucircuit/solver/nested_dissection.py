@@ -50,9 +50,8 @@ class FrontNode:
 
     own: np.ndarray  # cells eliminated here (flat S*S indices)
     ring: np.ndarray  # cells of the ring, eliminated by ancestors
-    put: np.ndarray  # flat positions in the (f, f) front of the circuit's own entries ...
-    take: np.ndarray  # ... and where they come from in the value table
-    children: tuple[tuple[int, np.ndarray], ...]  # (node, flat positions of its ring x ring here)
+    gather: np.ndarray  # per entry of the flat (f, f) front: its place in the value table (past the end: 0)
+    children: tuple[tuple[int, np.ndarray], ...]  # (node, per front entry: its place in that child's update)
 
     @property
     def size(self) -> int:
@@ -133,6 +132,16 @@ def _assembly(own, front, size, four_neighbors):
     return np.concatenate(put), np.concatenate(take)
 
 
+def _gather_map(put, f, take=None, end=None):
+    """Per entry of a flat (f, f) front, where to read it: ``take`` (default: 0, 1, ...) at the
+    positions ``put``, the zero past the end of the source (``end``, default put.size) elsewhere.
+    Fronts are gathered, not scattered into: one pass per source, batch axis first, no transposes."""
+    end = put.size if end is None else end
+    out = np.full(f * f, end, dtype=np.int32 if end < 2 ** 31 else np.int64)
+    out[put] = np.arange(put.size) if take is None else take
+    return out
+
+
 def pattern_cells(size: int, radius: float | None) -> np.ndarray:
     """(S, S) True on the cells that may carry a link: all, or those within ``radius`` of the
     centre (a moving window's disc; the corners outside it are never unknowns)."""
@@ -167,9 +176,10 @@ def dissection(size: int, four_neighbors: bool, leaf: int = LEAF_CELLS,
             pos = loc[nodes[k].ring]
             assert (pos >= 0).all(), "a child's ring must lie in its parent's front"
             if pos.size:
-                maps.append((k, (pos[:, None] * front.size + pos[None, :]).ravel()))
+                maps.append((k, _gather_map((pos[:, None] * front.size + pos[None, :]).ravel(), front.size)))
         index[b] = len(nodes)
-        nodes.append(FrontNode(own, ring, put, take, tuple(maps)))
+        table = (1 + len(_stencil(four_neighbors))) * size * size
+        nodes.append(FrontNode(own, ring, _gather_map(put, front.size, take, table), tuple(maps)))
     return tuple(nodes)
 
 
@@ -232,28 +242,28 @@ def solve_grid_batch(edges: GridEdges, active, rhs, radius: float | None = None)
     xp = array_module(edges.e)
     b, q, size, _ = rhs.shape
     nodes = dissection(size, edges.se is None, radius=radius)
-    values = grid_values(edges, active).T.copy()  # (values, B): gathers and scatters move rows of B
+    zero = xp.zeros((b, 1), dtype=edges.e.dtype)
+    values = xp.concatenate([grid_values(edges, active), zero], axis=1)
     rest = xp.where(active[:, None], rhs, 0.0).reshape(b, q, -1).transpose(0, 2, 1).copy()  # (B, n, q)
     kept = []
     pending = {}
     for k, node in enumerate(nodes):
         p, f = node.own.size, node.size
-        front = xp.zeros((f * f, b), dtype=values.dtype)
-        front[xp.asarray(node.put)] = values[xp.asarray(node.take)]
-        for child, pos in node.children:
-            front[xp.asarray(pos)] += pending.pop(child)
+        front = xp.take(values, xp.asarray(node.gather), axis=1)
+        for child, where in node.children:
+            front += xp.take(pending.pop(child), xp.asarray(where), axis=1)
         own, ring = xp.asarray(node.own), xp.asarray(node.ring)
         if p == 0:  # a node whose cells all lie outside the pattern passes its children's updates on
-            pending[k] = front
+            pending[k] = xp.concatenate([front, zero], axis=1)
             kept.append(None)
             continue
-        front = xp.ascontiguousarray(front.T).reshape(b, f, f)
+        front = front.reshape(b, f, f)
         l_inv = _lower_inverse(xp.linalg.cholesky(front[:, :p, :p]))
         w = l_inv @ xp.concatenate([front[:, :p, p:], rest[:, own]], axis=2)  # L11^-1 [F12 | b1]
         w12, wb = w[:, :, :f - p], w[:, :, f - p:]
         if f > p:
             l21 = w12.transpose(0, 2, 1)
-            pending[k] = (front[:, p:, p:] - l21 @ w12).reshape(b, -1).T
+            pending[k] = xp.concatenate([(front[:, p:, p:] - l21 @ w12).reshape(b, -1), zero], axis=1)
             rest[:, ring] -= l21 @ wb
         kept.append((own, ring, l_inv, w12, wb))
     x = xp.zeros_like(rest)
