@@ -151,7 +151,7 @@ def pattern_cells(size: int, radius: float | None) -> np.ndarray:
     return np.hypot(i[:, None], i[None, :]) <= radius
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)  # a radius-100 tree holds ~70 MB of int32 maps
 def dissection(size: int, four_neighbors: bool, leaf: int = LEAF_CELLS,
                radius: float | None = None) -> tuple[FrontNode, ...]:
     """The elimination tree of an S x S grid (or of its cells within ``radius`` of the centre),
