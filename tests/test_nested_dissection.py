@@ -170,3 +170,17 @@ def test_skipping_an_extend_add_changes_the_answer(monkeypatch):
     monkeypatch.setattr(nd, "dissection", lambda *a, **k: tuple(broken))
     bad = nd.solve_grid_batch(edges, active, src[:, None])
     assert np.abs(bad - good).max() > 1e-3 * np.abs(good).max()
+
+
+def test_a_matrix_that_is_not_positive_definite_is_a_solver_error():
+    """Negative link weights (never made from conductances, which are checked on input) make an
+    indefinite matrix: one SolverError, not a LinAlgError or NaNs."""
+    from gpucircuit.edges import GridEdges
+    from gpucircuit.errors import SolverError
+    from gpucircuit.solver.nested_dissection import solve_grid_batch
+
+    w = -np.ones((2, 9, 9))
+    active = np.ones((2, 9, 9), bool)
+    active[:, 4, 4] = False
+    with pytest.raises(SolverError, match="not positive definite"):
+        solve_grid_batch(GridEdges(w, w.copy()), active, np.ones((2, 1, 9, 9)))

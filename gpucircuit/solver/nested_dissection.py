@@ -39,6 +39,7 @@ import numpy as np
 
 from ..backend import array_module
 from ..edges import GridEdges, neighbour_view
+from ..errors import SolverError
 
 LEAF_CELLS = 48  # largest leaf box; measured on 2 cores (radius 50: 24-96 within 10 %)
 TRI_BLOCK = 16  # triangular blocks this small are inverted row by row (measured: 12-24 alike)
@@ -209,6 +210,10 @@ def grid_values(edges: GridEdges, active):
     return xp.concatenate(parts, axis=1)
 
 
+_NOT_SPD = ("batched window elimination failed: a window's grounded matrix is not positive definite "
+            "(an unknown cell with no path to a held cell, or conductances out of floating-point range)")
+
+
 def _lower_inverse(low):
     """Inverses of a stack of lower-triangular matrices, by 2 x 2 blocks: all the flops go to
     batched matmul (no batched triangular solve in NumPy; gemm is what a GPU wants)."""
@@ -258,7 +263,11 @@ def solve_grid_batch(edges: GridEdges, active, rhs, radius: float | None = None)
             kept.append(None)
             continue
         front = front.reshape(b, f, f)
-        l_inv = _lower_inverse(xp.linalg.cholesky(front[:, :p, :p]))
+        try:
+            low = xp.linalg.cholesky(front[:, :p, :p])
+        except xp.linalg.LinAlgError:
+            raise SolverError(_NOT_SPD) from None
+        l_inv = _lower_inverse(low)
         w = l_inv @ xp.concatenate([front[:, :p, p:], rest[:, own]], axis=2)  # L11^-1 [F12 | b1]
         w12, wb = w[:, :, :f - p], w[:, :, f - p:]
         if f > p:
@@ -273,4 +282,6 @@ def solve_grid_batch(edges: GridEdges, active, rhs, radius: float | None = None)
         own, ring, l_inv, w12, wb = factor
         y = wb - w12 @ x[:, ring] if ring.size else wb
         x[:, own] = l_inv.transpose(0, 2, 1) @ y
+    if not bool(xp.isfinite(x).all()):  # CuPy's Cholesky does not raise: a failed pivot gives NaN
+        raise SolverError(_NOT_SPD)
     return x.transpose(0, 2, 1).reshape(b, q, size, size)
