@@ -184,3 +184,29 @@ def test_a_matrix_that_is_not_positive_definite_is_a_solver_error():
     active[:, 4, 4] = False
     with pytest.raises(SolverError, match="not positive definite"):
         solve_grid_batch(GridEdges(w, w.copy()), active, np.ones((2, 1, 9, 9)))
+
+
+@pytest.mark.parametrize("radius", [10, 30])
+def test_a_default_batch_stays_within_its_memory_budget(radius):
+    """The batch is sized by memory: a batch's peak (tracemalloc) stays within the budget and
+    within the bytes per cell the Omniscape job plans for a batch in flight."""
+    import tracemalloc
+
+    from gpucircuit.modes.omniscape import ND_BATCH_BYTES, WindowRules, default_batch
+    from gpucircuit.omniscape_job import BATCH_BYTES_PER_CELL
+
+    rules = WindowRules(radius)
+    k, size = default_batch(rules), rules.size
+    assert k > 1
+    rng = np.random.default_rng(radius)
+    g = 10.0 ** rng.uniform(-3, 3, (k, size, size)) * pattern_cells(size, radius)
+    src = rng.random(g.shape)
+    dissection(size, False, radius=radius)  # the symbolic tree is cached per size, not per batch
+    tracemalloc.start()
+    try:
+        solve_windows_nd(g, src, False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= ND_BATCH_BYTES
+    assert peak <= BATCH_BYTES_PER_CELL * k * size * size
