@@ -210,3 +210,31 @@ def test_a_default_batch_stays_within_its_memory_budget(radius):
         tracemalloc.stop()
     assert peak <= ND_BATCH_BYTES
     assert peak <= BATCH_BYTES_PER_CELL * k * size * size
+
+
+def _cupy():
+    try:
+        import cupy
+
+        return cupy if cupy.cuda.runtime.getDeviceCount() > 0 else None
+    except Exception:  # noqa: BLE001 - no CuPy or no driver: no GPU
+        return None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(_cupy() is None, reason="needs CuPy and a CUDA device")
+@pytest.mark.parametrize("four", [False, True])
+def test_the_same_code_on_cupy_matches_numpy(four):
+    """One algorithm on the array namespace: CuPy's batched Cholesky and matmul give NumPy's potentials."""
+    from gpucircuit.edges import GridEdges
+    from gpucircuit.modes.window_solves import grounded_component, window_edges
+    from gpucircuit.solver.nested_dissection import solve_grid_batch
+
+    cp = _cupy()
+    g, src = windows(37, 6, 4, seed=5)
+    g = g * pattern_cells(37, 18)
+    edges, active = window_edges(g, four), grounded_component(g, four)
+    want = solve_grid_batch(edges, active, src[:, None], 18)
+    dev = GridEdges(*(None if w is None else cp.asarray(w) for w, _, _ in edges.all_directions()))
+    got = solve_grid_batch(dev, cp.asarray(active), cp.asarray(src[:, None]), 18)
+    np.testing.assert_allclose(cp.asnumpy(got), want, rtol=0, atol=1e-9 * np.abs(want).max())

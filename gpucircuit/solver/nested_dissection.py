@@ -265,7 +265,7 @@ def solve_grid_batch(edges: GridEdges, active, rhs, radius: float | None = None)
         front = front.reshape(b, f, f)
         try:
             low = xp.linalg.cholesky(front[:, :p, :p])
-        except xp.linalg.LinAlgError:
+        except np.linalg.LinAlgError:  # CuPy raises NumPy's too, when it raises
             raise SolverError(_NOT_SPD) from None
         l_inv = _lower_inverse(low)
         w = l_inv @ xp.concatenate([front[:, :p, p:], rest[:, own]], axis=2)  # L11^-1 [F12 | b1]
