@@ -101,6 +101,7 @@ def run_case(res, radius: int, block: int, sample: int, amg_sample: int) -> dict
     correction, t_corr = timed(lambda: block_correction(rules) if block > 1 else None)
     nested = uses_nested_dissection(rules, "direct")
     _, t_setup = timed(lambda: dissection(rules.size, rules.four_neighbors, radius=rules.half) if nested else None)
+    stats = factor_stats(rules.size, rules.four_neighbors, radius=rules.half) if nested else {}
     clock = Clock()
     ours = clock("ours", lambda: accumulate(cut, picked, res.shape, "direct", None, correction))
     base = clock("omniscape_direct", lambda: per_window(cut, picked, res.shape, "direct", correction))
@@ -119,9 +120,7 @@ def run_case(res, radius: int, block: int, sample: int, amg_sample: int) -> dict
         "targets": len(targets), "sample_windows": len(picked), "amg_sample_windows": len(amg_picked),
         "batch": default_batch(rules), "correction_s": t_corr,
         "nested_dissection": nested, "setup_s": t_setup,
-        "flops_per_window": factor_stats(rules.size, rules.four_neighbors, radius=rules.half)["flops"] if nested else None,
-        "kept_bytes_per_window": factor_stats(rules.size, rules.four_neighbors, radius=rules.half)["kept_bytes"]
-        if nested else None,
+        "flops_per_window": stats.get("flops"), "kept_bytes_per_window": stats.get("kept_bytes"),
         "windows_per_s": rate,
         "end_to_end_s_extrapolated": {k: len(targets) / v + (t_setup if k == "ours" else 0.0)
                                       for k, v in rate.items()},

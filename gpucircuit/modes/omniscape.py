@@ -64,8 +64,10 @@ def uses_nested_dissection(rules: "WindowRules", method: str) -> bool:
 
 
 def default_batch(rules: "WindowRules", method: str = "direct") -> int:
+    """Windows per batch: by memory for nested dissection, by cells for the stacked system."""
     if uses_nested_dissection(rules, method):
-        per_window = factor_stats(rules.size, rules.four_neighbors, radius=rules.half)["kept_bytes"] + 48 * rules.size ** 2 * 8
+        kept = factor_stats(rules.size, rules.four_neighbors, radius=rules.half)["kept_bytes"]
+        per_window = kept + 48 * rules.size ** 2 * 8  # + fronts, value table, currents in flight
         return int(np.clip(ND_BATCH_BYTES // per_window, 1, ND_MAX_BATCH))
     return max(1, BATCH_CELLS // (rules.size * rules.size))
 
