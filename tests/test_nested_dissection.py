@@ -166,7 +166,7 @@ def test_skipping_an_extend_add_changes_the_answer(monkeypatch):
     good = nd.solve_grid_batch(edges, active, src[:, None])
     nodes = list(nd.dissection(21, False))
     root = nodes[-1]
-    broken = nodes[:-1] + [nd.FrontNode(root.own, root.ring, root.gather, root.children[:1])]
+    broken = nodes[:-1] + [nd.FrontNode(root.own, root.ring, root.gather, root.put, root.take, root.children[:1])]
     monkeypatch.setattr(nd, "dissection", lambda *a, **k: tuple(broken))
     bad = nd.solve_grid_batch(edges, active, src[:, None])
     assert np.abs(bad - good).max() > 1e-3 * np.abs(good).max()

@@ -52,6 +52,8 @@ class FrontNode:
     own: np.ndarray  # cells eliminated here (flat S*S indices)
     ring: np.ndarray  # cells of the ring, eliminated by ancestors
     gather: np.ndarray  # per entry of the flat (f, f) front: its place in the value table (past the end: 0)
+    put: np.ndarray  # the front entries the value table gives (nodes with children add them to the gather)
+    take: np.ndarray  # ... and their places in the table
     children: tuple[tuple[int, np.ndarray], ...]  # (node, per front entry: its place in that child's update)
 
     @property
@@ -180,7 +182,7 @@ def dissection(size: int, four_neighbors: bool, leaf: int = LEAF_CELLS,
                 maps.append((k, _gather_map((pos[:, None] * front.size + pos[None, :]).ravel(), front.size)))
         index[b] = len(nodes)
         table = (1 + len(_stencil(four_neighbors))) * size * size
-        nodes.append(FrontNode(own, ring, _gather_map(put, front.size, take, table), tuple(maps)))
+        nodes.append(FrontNode(own, ring, _gather_map(put, front.size, take, table), put, take, tuple(maps)))
     return tuple(nodes)
 
 
@@ -254,9 +256,14 @@ def solve_grid_batch(edges: GridEdges, active, rhs, radius: float | None = None)
     pending = {}
     for k, node in enumerate(nodes):
         p, f = node.own.size, node.size
-        front = xp.take(values, xp.asarray(node.gather), axis=1)
-        for child, where in node.children:
-            front += xp.take(pending.pop(child), xp.asarray(where), axis=1)
+        if node.children:  # the children's updates fill the front; the matrix adds its few entries
+            (first, where), *others = node.children
+            front = xp.take(pending.pop(first), xp.asarray(where), axis=1)
+            for child, where in others:
+                front += xp.take(pending.pop(child), xp.asarray(where), axis=1)
+            front[:, xp.asarray(node.put)] += values[:, xp.asarray(node.take)]
+        else:
+            front = xp.take(values, xp.asarray(node.gather), axis=1)
         own, ring = xp.asarray(node.own), xp.asarray(node.ring)
         if p == 0:  # a node whose cells all lie outside the pattern passes its children's updates on
             pending[k] = xp.concatenate([front, zero], axis=1)
