@@ -25,7 +25,7 @@ same accuracy. So the flops sit in batched gemm. On a GPU the same code runs on 
 gemmStridedBatched); the index maps are moved to the device per node (small int arrays).
 
 Flops and bytes kept per circuit: :func:`factor_stats` (radius 50 Omniscape windows, a
-101 x 101 grid cut to the disc: about 44 MFlop and 3.8 MB).
+101 x 101 grid cut to the disc: about 45 MFlop and 3.8 MB).
 
 Cells that are not ``active`` are held at 0 V: identity rows with zero right-hand side, and
 their links to active cells only add to the active cells' diagonals (a grounded Dirichlet node).
@@ -47,7 +47,7 @@ TRI_BLOCK = 16  # triangular blocks this small are inverted row by row (measured
 
 @dataclass(frozen=True)
 class FrontNode:
-    """One node of the elimination tree, with its index maps (all host int64 arrays)."""
+    """One node of the elimination tree, with its index maps (host integer arrays)."""
 
     own: np.ndarray  # cells eliminated here (flat S*S indices)
     ring: np.ndarray  # cells of the ring, eliminated by ancestors
