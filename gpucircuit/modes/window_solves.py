@@ -1,13 +1,17 @@
-"""The circuit solves of Omniscape's moving window: many small windows stacked into one mosaic
-graph (one sparse solve for a batch), or one shared flow-potential operator reused by every
+"""The circuit solves of Omniscape's moving window: a batch of windows eliminated together on
+their common grid pattern (batched nested dissection), or stacked into one mosaic graph (one
+sparse solve or multigrid for a batch), or one shared flow-potential operator reused by every
 window of the same clip shape; branch currents summed into cell currents as Omniscape.jl does.
 """
 from __future__ import annotations
 
 
 import numpy as np
+from scipy import ndimage as ndi
 
-from ..grid import build_raster_graph
+from ..edges import GridEdges, shift_slices
+from ..grid import build_raster_graph, edges_from_conductance
+from ..solver.nested_dissection import pattern_cells, solve_grid_batch
 from ..solver.system import GroundedSystem, SolveOptions
 
 
@@ -77,6 +81,62 @@ def solve_windows(g: np.ndarray, src: np.ndarray, four_neighbors: bool, method: 
     volts = system.solve(rhs[None])[0]
     return stacked_currents(volts, graph.edges, k, size)
 
+
+
+def window_edges(g: np.ndarray, four_neighbors: bool) -> GridEdges:
+    """Link weights (k, S, S) per direction of k windows, each its own raster graph (computed on
+    the stacked mosaic, whose empty rows keep windows apart)."""
+    k, size, _ = g.shape
+    mosaic = np.concatenate([g, np.zeros((k, 1, size))], axis=1).reshape(k * (size + 1), size)
+    edges = edges_from_conductance(mosaic, four_neighbors)
+    return GridEdges(*(None if w is None else w.reshape(k, size + 1, size)[:, :size]
+                       for w, _, _ in edges.all_directions()))
+
+
+def grounded_component(g: np.ndarray, four_neighbors: bool) -> np.ndarray:
+    """(k, S, S) True on the cells of each window's centre component, centre excluded: the
+    unknowns of Circuitscape's advanced mode grounded at the centre (none if it is nodata)."""
+    k, size, _ = g.shape
+    structure = np.zeros((3, 3, 3), bool)
+    structure[1] = ndi.generate_binary_structure(2, 1 if four_neighbors else 2)  # never across windows
+    labels, _ = ndi.label(g > 0, structure=structure)
+    d = size // 2
+    centre = labels[:, d, d]
+    active = (labels == centre[:, None, None]) & (centre > 0)[:, None, None]
+    active[:, d, d] = False
+    return active
+
+
+def window_currents(volts: np.ndarray, edges: GridEdges) -> np.ndarray:
+    """Node currents (k, S, S) of k windows' potentials (k, S, S): max(inflow, outflow), each
+    window's branches under 1e-8 of its own largest branch current dropped."""
+    flows = []
+    for w, di, dj in edges.directions():
+        src, dst = shift_slices(di, dj)
+        flows.append((w[src] * (volts[src] - volts[dst]), src, dst))
+    largest = np.max([np.abs(f).max(axis=(1, 2)) for f, _, _ in flows], axis=0)
+    inflow = np.zeros(volts.shape)
+    outflow = np.zeros(volts.shape)
+    for f, src, dst in flows:
+        f[np.abs(f) < BRANCH_THRESHOLD * largest[:, None, None]] = 0.0
+        pos, neg = np.maximum(f, 0), np.maximum(-f, 0)
+        outflow[src] += pos
+        inflow[dst] += pos
+        inflow[src] += neg
+        outflow[dst] += neg
+    return np.maximum(inflow, outflow)
+
+
+def solve_windows_nd(g: np.ndarray, src: np.ndarray, four_neighbors: bool) -> np.ndarray:
+    """Node currents (k, S, S) of k windows grounded at their centre cells, by batched nested
+    dissection (same rules as :func:`solve_windows`: only the centre's component is solved)."""
+    edges = window_edges(g, four_neighbors)
+    active = grounded_component(g, four_neighbors)
+    size = g.shape[1]
+    disc = pattern_cells(size, size // 2)
+    radius = size // 2 if not (g[:, ~disc] > 0).any() else None  # Omniscape's windows: a disc
+    volts = solve_grid_batch(edges, active, src[:, None], radius)[:, 0]
+    return window_currents(volts, edges)
 
 
 class SharedWindow:

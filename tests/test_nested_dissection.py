@@ -1,0 +1,240 @@
+"""Batched nested dissection against a direct sparse solve of each window's grounded Laplacian,
+built here independently (scipy.sparse, explicit loops over the stencil), and the window path
+built on it against the stacked sparse path and a brute-force node-current sum."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spl
+from scipy.sparse.csgraph import connected_components
+
+from gpucircuit.modes.window_solves import solve_windows, solve_windows_nd
+from gpucircuit.solver.nested_dissection import dissection, factor_stats, pattern_cells
+
+
+def grounded_system(g, four):
+    """(Laplacian (n, n), unknown cells) of one window grounded at its centre: links
+    (g_a + g_b) / 2 (over sqrt 2 on diagonals), unknowns = the centre's component less the centre."""
+    size = g.shape[0]
+    n = size * size
+    steps = [(0, 1), (1, 0)] if four else [(0, 1), (1, 0), (1, 1), (1, -1)]
+    rows, cols, vals = [], [], []
+    for i in range(size):
+        for j in range(size):
+            for di, dj in steps:
+                a, b = i + di, j + dj
+                if 0 <= a < size and 0 <= b < size and g[i, j] > 0 and g[a, b] > 0:
+                    rows.append(i * size + j)
+                    cols.append(a * size + b)
+                    vals.append((g[i, j] + g[a, b]) / 2 / (np.sqrt(2) if di and dj else 1))
+    adj = sp.coo_matrix((vals, (rows, cols)), shape=(n, n)).tocsr()
+    adj = adj + adj.T
+    lap = sp.diags(np.asarray(adj.sum(axis=1)).ravel()) - adj
+    centre = (size // 2) * size + size // 2
+    if g.ravel()[centre] <= 0:
+        return lap, np.zeros(0, int)
+    _, comp = connected_components(adj, directed=False)
+    unknown = np.flatnonzero((comp == comp[centre]) & (g.ravel() > 0))
+    return lap, unknown[unknown != centre]
+
+
+def grounded_solve(g, src, four):
+    """Potentials (S, S) of one window grounded at its centre, by spsolve."""
+    lap, unknown = grounded_system(g, four)
+    volts = np.zeros(g.size)
+    if unknown.size:
+        a = lap[unknown][:, unknown].tocsc()
+        volts[unknown] = spl.spsolve(a, src.ravel()[unknown]) if unknown.size > 1 else \
+            src.ravel()[unknown] / a.toarray()[0, 0]
+    return volts.reshape(g.shape)
+
+
+def node_currents(g, volts, four):
+    """max(inflow, outflow) per cell, branches under 1e-8 of the largest dropped (loops)."""
+    size = g.shape[0]
+    steps = [(0, 1), (1, 0)] if four else [(0, 1), (1, 0), (1, 1), (1, -1)]
+    flows = []
+    for i in range(size):
+        for j in range(size):
+            for di, dj in steps:
+                a, b = i + di, j + dj
+                if 0 <= a < size and 0 <= b < size and g[i, j] > 0 and g[a, b] > 0:
+                    w = (g[i, j] + g[a, b]) / 2 / (np.sqrt(2) if di and dj else 1)
+                    flows.append(((i, j), (a, b), w * (volts[i, j] - volts[a, b])))
+    top = max((abs(f) for *_, f in flows), default=0.0)
+    inflow, outflow = np.zeros(g.shape), np.zeros(g.shape)
+    for p, q, f in flows:
+        if abs(f) >= 1e-8 * top:
+            hi, lo = (p, q) if f > 0 else (q, p)
+            outflow[hi] += abs(f)
+            inflow[lo] += abs(f)
+    return np.maximum(inflow, outflow)
+
+
+def windows(size, k, contrast, seed):
+    """k windows with holes (several components), one clipped, one with an isolated centre,
+    one with a nodata centre, conductances spanning ``contrast`` decades either way."""
+    rng = np.random.default_rng(seed)
+    g = 10.0 ** rng.uniform(-contrast, contrast, (k, size, size))
+    g[rng.random(g.shape) < 0.25] = 0.0
+    d = size // 2
+    g[0, :, :d // 2] = 0.0  # clipped at the left edge
+    g[0, :2] = 0.0  # and at the top
+    g[1, d - 1:d + 2, d - 1:d + 2] = 0.0
+    g[1, d, d] = 3.0  # isolated target
+    g[2, d, d] = 0.0  # target on nodata
+    g[3, :, d + 1] = 0.0  # a wall: the right part is another component
+    g[3, d, d] = 1.0
+    src = rng.random(g.shape) * (rng.random(g.shape) < 0.5)
+    src[3, :, d + 2:] = 1.0  # sources off the grounded component are lost
+    return g, src
+
+
+@pytest.mark.parametrize("four", [False, True])
+@pytest.mark.parametrize("size,contrast,disc", [(9, 4, False), (21, 4, False), (21, 4, True), (21, 6, False),
+                                                (37, 6, True)])
+def test_potentials_match_sparse_solve(four, size, contrast, disc):
+    """Conductances over 8 decades: potentials agree to 1e-6 of the window's largest. Over 12
+    decades both solves lose digits to conditioning (a weakly tied cluster's offset), so there
+    ours must leave a residual no larger than spsolve's and give the same node currents."""
+    from gpucircuit.modes.window_solves import grounded_component, window_edges
+    from gpucircuit.solver.nested_dissection import solve_grid_batch
+
+    g, src = windows(size, 6, contrast, seed=size + contrast + four)
+    radius = None
+    if disc:  # Omniscape's windows: conductance only within the disc, corners left out of the tree
+        radius = size // 2
+        g = g * pattern_cells(size, radius)
+    edges = window_edges(g, four)
+    volts = solve_grid_batch(edges, grounded_component(g, four), src[:, None], radius)[:, 0]
+    solved = 0
+    for i in range(len(g)):
+        ref = grounded_solve(g[i], src[i], four)
+        scale = np.abs(ref).max()
+        if scale == 0:
+            assert np.all(volts[i] == 0)
+            continue
+        solved += 1
+        if contrast <= 4:
+            np.testing.assert_allclose(volts[i], ref, rtol=0, atol=1e-6 * scale)
+            continue
+        lap, unknown = grounded_system(g[i], four)
+        a, b = lap[unknown][:, unknown], src[i].ravel()[unknown]
+        ours, theirs = (np.abs(a @ v.ravel()[unknown] - b).max() for v in (volts[i], ref))
+        assert ours <= 10 * theirs + 1e-12 * np.abs(b).max()
+        cur, ref_cur = node_currents(g[i], volts[i], four), node_currents(g[i], ref, four)
+        np.testing.assert_allclose(cur, ref_cur, rtol=0, atol=1e-5 * np.abs(ref_cur).max())
+        assert np.all(volts[i].ravel()[np.setdiff1d(np.arange(g[i].size), unknown)] == 0)
+    assert solved >= 2
+    assert np.all(volts[1:3] == 0)  # isolated target, target on nodata
+
+
+@pytest.mark.parametrize("four", [False, True])
+def test_currents_match_brute_force_and_stacked_path(four):
+    g, src = windows(15, 6, 4, seed=3)
+    ours = solve_windows_nd(g, src, four)
+    stacked = solve_windows(g, src, four, "direct")
+    for i in range(len(g)):
+        ref = node_currents(g[i], grounded_solve(g[i], src[i], four), four)
+        np.testing.assert_allclose(ours[i], ref, rtol=1e-7, atol=1e-9 * max(np.abs(ref).max(), 1e-300))
+    np.testing.assert_allclose(ours, stacked, rtol=1e-7, atol=1e-9 * np.abs(stacked).max())
+    assert np.abs(ours[3]).max() > 0 and np.all(ours[1:3] == 0)
+
+
+@pytest.mark.parametrize("four", [False, True])
+@pytest.mark.parametrize("size", [5, 12, 33, 64])
+@pytest.mark.parametrize("disc", [False, True])
+def test_dissection_eliminates_every_cell_once_and_children_fit(four, size, disc):
+    radius = size // 2 if disc else None
+    nodes = dissection(size, four, 16, radius)
+    own = np.concatenate([n.own for n in nodes])
+    assert np.array_equal(np.sort(own), np.flatnonzero(pattern_cells(size, radius)))
+    done = np.zeros(size * size, bool)
+    for node in nodes:  # children before parents: a ring cell is never eliminated yet
+        assert not done[node.ring].any()
+        done[node.own] = True
+    assert nodes[-1].ring.size == 0
+    assert factor_stats(size, four)["flops"] > 0
+
+
+def test_skipping_an_extend_add_changes_the_answer(monkeypatch):
+    """The comparison bites: drop one child's update matrix and the potentials move."""
+    from gpucircuit.modes.window_solves import grounded_component, window_edges
+    from gpucircuit.solver import nested_dissection as nd
+
+    g, src = windows(21, 4, 2, seed=9)
+    edges, active = window_edges(g, False), grounded_component(g, False)
+    good = nd.solve_grid_batch(edges, active, src[:, None])
+    nodes = list(nd.dissection(21, False))
+    root = nodes[-1]
+    broken = nodes[:-1] + [nd.FrontNode(root.own, root.ring, root.gather, root.put, root.take, root.children[:1])]
+    monkeypatch.setattr(nd, "dissection", lambda *a, **k: tuple(broken))
+    bad = nd.solve_grid_batch(edges, active, src[:, None])
+    assert np.abs(bad - good).max() > 1e-3 * np.abs(good).max()
+
+
+def test_a_matrix_that_is_not_positive_definite_is_a_solver_error():
+    """Negative link weights (never made from conductances, which are checked on input) make an
+    indefinite matrix: one SolverError, not a LinAlgError or NaNs."""
+    from gpucircuit.edges import GridEdges
+    from gpucircuit.errors import SolverError
+    from gpucircuit.solver.nested_dissection import solve_grid_batch
+
+    w = -np.ones((2, 9, 9))
+    active = np.ones((2, 9, 9), bool)
+    active[:, 4, 4] = False
+    with pytest.raises(SolverError, match="not positive definite"):
+        solve_grid_batch(GridEdges(w, w.copy()), active, np.ones((2, 1, 9, 9)))
+
+
+@pytest.mark.parametrize("radius", [10, 30])
+def test_a_default_batch_stays_within_its_memory_budget(radius):
+    """The batch is sized by memory: a batch's peak (tracemalloc) stays within the budget and
+    within the bytes per cell the Omniscape job plans for a batch in flight."""
+    import tracemalloc
+
+    from gpucircuit.modes.omniscape import ND_BATCH_BYTES, WindowRules, default_batch
+    from gpucircuit.omniscape_job import BATCH_BYTES_PER_CELL
+
+    rules = WindowRules(radius)
+    k, size = default_batch(rules), rules.size
+    assert k > 1
+    rng = np.random.default_rng(radius)
+    g = 10.0 ** rng.uniform(-3, 3, (k, size, size)) * pattern_cells(size, radius)
+    src = rng.random(g.shape)
+    dissection(size, False, radius=radius)  # the symbolic tree is cached per size, not per batch
+    tracemalloc.start()
+    try:
+        solve_windows_nd(g, src, False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= ND_BATCH_BYTES
+    assert peak <= BATCH_BYTES_PER_CELL * k * size * size
+
+
+def _cupy():
+    try:
+        import cupy
+
+        return cupy if cupy.cuda.runtime.getDeviceCount() > 0 else None
+    except Exception:  # noqa: BLE001 - no CuPy or no driver: no GPU
+        return None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(_cupy() is None, reason="needs CuPy and a CUDA device")
+@pytest.mark.parametrize("four", [False, True])
+def test_the_same_code_on_cupy_matches_numpy(four):
+    """One algorithm on the array namespace: CuPy's batched Cholesky and matmul give NumPy's potentials."""
+    from gpucircuit.edges import GridEdges
+    from gpucircuit.modes.window_solves import grounded_component, window_edges
+    from gpucircuit.solver.nested_dissection import solve_grid_batch
+
+    cp = _cupy()
+    g, src = windows(37, 6, 4, seed=5)
+    g = g * pattern_cells(37, 18)
+    edges, active = window_edges(g, four), grounded_component(g, four)
+    want = solve_grid_batch(edges, active, src[:, None], 18)
+    dev = GridEdges(*(None if w is None else cp.asarray(w) for w, _, _ in edges.all_directions()))
+    got = solve_grid_batch(dev, cp.asarray(active), cp.asarray(src[:, None]), 18)
+    np.testing.assert_allclose(cp.asnumpy(got), want, rtol=0, atol=1e-9 * np.abs(want).max())
