@@ -30,18 +30,25 @@ class DirectSolver:
 
     levels = 0
 
-    def __init__(self, A: sp.spmatrix, options=None):
+    def __init__(self, A: sp.spmatrix, options=None, order: np.ndarray | None = None):
         from scipy.sparse.linalg import splu
 
         self.A = A.tocsr()
+        # ``order``: the caller's elimination order (dissection.py on grids), else minimum degree.
         # A is SPD: a symmetric ordering without pivoting fills in ~40 % less (1.8x faster on grids)
-        self.lu = splu(A.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                       options={"SymmetricMode": True})
+        self.order = order
+        Ap = A if order is None else self.A[order][:, order]
+        self.lu = splu(Ap.tocsc(), permc_spec="MMD_AT_PLUS_A" if order is None else "NATURAL",
+                       diag_pivot_thresh=0.0, options={"SymmetricMode": True})
 
     def solve(self, B: np.ndarray):
         X = np.empty_like(B)
+        p = self.order
         for i in range(0, B.shape[0], LU_BLOCK):
-            X[i:i + LU_BLOCK] = self.lu.solve(B[i:i + LU_BLOCK].T).T
+            if p is None:
+                X[i:i + LU_BLOCK] = self.lu.solve(B[i:i + LU_BLOCK].T).T
+            else:
+                X[i:i + LU_BLOCK, p] = self.lu.solve(B[i:i + LU_BLOCK, p].T).T
         return X, SolveInfo(0, relative_residuals(self.A, B, X))
 
 
@@ -65,6 +72,9 @@ class AmgSolver:
         return X, SolveInfo(int(info.iterations), relative_residuals(A, B, X))
 
 
-def sparse_solver(method: str, A: sp.spmatrix, options):
-    """The solver of an assembled matrix for ``method`` (``direct`` or ``amg``), set up on ``A``."""
-    return (DirectSolver if method == "direct" else AmgSolver)(A, options)
+def sparse_solver(method: str, A: sp.spmatrix, options, order: np.ndarray | None = None):
+    """The solver of an assembled matrix for ``method`` (``direct`` or ``amg``), set up on ``A``;
+    ``order`` is the direct solver's elimination order (None: minimum degree)."""
+    if method == "direct":
+        return DirectSolver(A, options, order)
+    return AmgSolver(A, options)
