@@ -116,6 +116,8 @@ class MapWriter:
     null_voltages_to_nodata: bool = False
     seconds: float = 0.0  # time spent writing, for the job's timings
     dtype: type = np.float64  # GeoTIFFs are written in the computation's precision (float32 under single)
+    # runs ``write_raster(...)`` elsewhere and returns its result (WriteQueue.call: another process)
+    offload: object = None
 
     def path(self, name: str) -> Path:
         return Path(f"{self.prefix}_{name}{'.tif' if self.as_tif else '.asc'}")
@@ -124,7 +126,8 @@ class MapWriter:
         t0 = time.perf_counter()
         if self.as_tif and self.dtype == np.float32:
             data = data.astype(np.float32)
-        path = write_raster(self.path(name), data, self.spec, NODATA_OUT, compress=self.compress)
+        args = (self.path(name), data, self.spec, NODATA_OUT, self.compress)
+        path = write_raster(*args) if self.offload is None else self.offload(write_raster, *args)
         self.seconds += time.perf_counter() - t0
         return path
 
