@@ -72,3 +72,30 @@ def test_maps_written_by_processes_are_the_bytes_written_in_process(inputs, tmp_
     assert sorted(p.name for p in there.iterdir()) == names
     for n in names:
         assert (there / n).read_bytes() == (here / n).read_bytes(), n
+
+
+def test_direct_solves_on_several_threads_are_the_serial_solves(monkeypatch):
+    import scipy.sparse.linalg as spla
+
+    from gpucircuit.grid import build_raster_graph
+    from gpucircuit.solver import sparse
+    from gpucircuit.solver.dissection import dissection_order
+    from gpucircuit.solver.system import GroundedSystem
+    from gpucircuit.solver.options import SolveOptions
+    from gpucircuit.solver.unknowns import reduced_laplacian
+
+    res = random_landscape((30, 33), seed=5, split=False)
+    graph = build_raster_graph(np.where(np.isfinite(res), 1 / res, 0))
+    fixed = np.zeros(res.shape, bool)
+    fixed.flat[np.flatnonzero(graph.node)[0]] = True
+    s = GroundedSystem(graph, fixed=fixed, options=SolveOptions(method="direct"), setup=False)
+    A = reduced_laplacian(graph, s.uid, s.n, None)
+    B = np.random.default_rng(6).standard_normal((4 * sparse.LU_BLOCK + 3, s.n))  # blocks and a remainder
+    solver = sparse.DirectSolver(A, order=dissection_order(s.uid, graph.merge, s.n))
+    monkeypatch.setattr(sparse, "solve_threads", lambda: 1)
+    serial, _ = solver.solve(B)
+    monkeypatch.setattr(sparse, "solve_threads", lambda: 3)
+    threaded, info = solver.solve(B)
+    np.testing.assert_array_equal(threaded, serial)
+    np.testing.assert_allclose(threaded, spla.spsolve(A.tocsc(), B.T).T, rtol=1e-9, atol=1e-12)
+    assert np.all(info.residuals < 1e-10)
