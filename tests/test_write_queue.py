@@ -98,3 +98,26 @@ def test_queue_for_maps_uses_processes_only_for_large_maps():
     finally:
         for q in (small, large, none):
             q.__exit__(None, None, None)
+
+
+def test_map_writer_counts_overlapping_writes_once(tmp_path):
+    """Two writer threads writing at the same time: the job's write time is the time while any
+    write runs, not the sum of both."""
+    import numpy as np
+    from rasterio.transform import from_origin
+
+    from gpucircuit.io.outputs import MapWriter
+    from gpucircuit.io.raster import GridSpec
+
+    def slow(fn, *args):
+        time.sleep(0.4)
+        return fn(*args)
+
+    writer = MapWriter(tmp_path / "j", GridSpec((3, 4), from_origin(0, 0, 1, 1)), np.ones((3, 4), bool), offload=slow)
+    t0 = time.perf_counter()
+    with WriteQueue(depth=2, workers=2) as q:
+        q.submit(writer.current, "curmap_1", np.ones((3, 4)))
+        q.submit(writer.current, "curmap_2", np.ones((3, 4)))
+    wall = time.perf_counter() - t0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["j_curmap_1.asc", "j_curmap_2.asc"]
+    assert 0.4 <= writer.seconds <= wall and writer.seconds < 0.8  # the sum would be >= 0.8
