@@ -60,9 +60,13 @@ class DirectSolver:
                 X[i:i + LU_BLOCK, p] = self.lu.solve(B[i:i + LU_BLOCK, p].T).T
 
         starts = range(0, B.shape[0], LU_BLOCK)
-        # SuperLU's triangular solves release the GIL and only read the factors: one block per core
-        with ThreadPoolExecutor(max(1, min(len(starts), solve_threads()))) as pool:
-            list(pool.map(block, starts))
+        threads = min(len(starts), solve_threads())
+        if threads < 2:  # one block (Omniscape's windows, single solves): no pool to start
+            for i in starts:
+                block(i)
+        else:  # SuperLU's triangular solves release the GIL and only read the factors
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(block, starts))
         return X, SolveInfo(0, relative_residuals(self.A, B, X))
 
 
