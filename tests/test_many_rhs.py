@@ -99,3 +99,22 @@ def test_direct_solves_on_several_threads_are_the_serial_solves(monkeypatch):
     np.testing.assert_array_equal(threaded, serial)
     np.testing.assert_allclose(threaded, spla.spsolve(A.tocsc(), B.T).T, rtol=1e-9, atol=1e-12)
     assert np.all(info.residuals < 1e-10)
+
+
+def test_a_script_without_a_main_guard_can_run_a_job_with_writer_processes(inputs, tmp_path):
+    """Worker processes must not re-run the caller's script (as spawned ones would)."""
+    import subprocess
+    import sys
+
+    _, pts, tif, txt = inputs
+    ini = tmp_path / "job.ini"
+    ini.write_text(f"scenario = all-to-one\nhabitat_file = {tif}\npoint_file = {txt}\n"
+                   f"output_file = {tmp_path / 'out' / 'j.out'}\nwrite_cur_maps = True\n")
+    script = tmp_path / "job.py"
+    script.write_text("from gpucircuit.io import write_queue\nwrite_queue.PROCESS_MIN_CELLS = 0\n"
+                      "from gpucircuit.io.config import load_config\nfrom gpucircuit.pipeline import run_config\n"
+                      f"run_config(load_config({str(ini)!r}), 'direct')\nprint('ran once')\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("ran once") == 1
+    assert len(list((tmp_path / "out").glob("j_curmap_*.asc"))) == len(pts)

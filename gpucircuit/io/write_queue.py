@@ -37,9 +37,12 @@ class WriteQueue:
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="gpucircuit-write")
         self._procs = None
         if processes > 0:
-            # spawn, not fork: this process holds threads and gigabytes a fork would have to copy
-            self._procs = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
-            for _ in range(processes):  # start them now, while the solves run
+            # fork where there is one: a spawned worker would re-run the caller's main script (a
+            # script without a ``__main__`` guard would recurse). All workers are forked at the first
+            # submit, here: before the solves, while the process is small and runs no writer thread.
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            self._procs = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
+            for _ in range(processes):
                 self._procs.submit(int)
 
     @classmethod
