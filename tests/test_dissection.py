@@ -109,3 +109,16 @@ def test_direct_solver_with_any_order_solves_the_unpermuted_system():
     X, info = DirectSolver(A, order=rng.permutation(60)).solve(B)
     np.testing.assert_allclose(X, spla.spsolve(A.tocsc(), B.T).T, rtol=1e-10)
     assert np.all(info.residuals < 1e-12)
+
+
+def test_order_is_made_on_the_unknowns_box_and_left_to_minimum_degree_when_they_are_sparse():
+    uid = np.full((300, 400), -1, dtype=np.int64)
+    block = uid[100:130, 200:260]
+    block.T[...] = np.arange(block.size).reshape(block.T.shape)  # column-major, as unknown_index
+    merge = np.zeros(uid.shape, np.int32)
+    order = dissection_order(uid, merge, block.size)
+    rank = grid_rank(block.shape)
+    # the box is ranked as if it were the whole grid: unknowns in the box's rank order
+    np.testing.assert_array_equal(order, block.ravel()[np.argsort(rank.ravel())])
+    uid[5, 5], uid[290, 390] = block.size, block.size + 1  # two far-off unknowns: a box of mostly holes
+    assert dissection_order(uid, merge, block.size + 2) is None

@@ -50,11 +50,24 @@ def grid_rank(shape: tuple[int, int], leaf: int = LEAF_CELLS) -> np.ndarray:
     return rank
 
 
-def dissection_order(uid: np.ndarray, merge: np.ndarray, n: int) -> np.ndarray:
+# the rectangle is dissected whole, so it must be mostly unknowns: a few scattered over a large
+# grid (a small component of a big raster) are better ordered by minimum degree
+MAX_CELLS_PER_UNKNOWN = 4
+
+
+def dissection_order(uid: np.ndarray, merge: np.ndarray, n: int) -> np.ndarray | None:
     """Permutation of the ``n`` unknowns (``uid``: cell -> unknown, -1 for none) in
-    nested-dissection order: ``perm[k]`` is the unknown eliminated k-th."""
-    rank = grid_rank(uid.shape)
-    key = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)  # merged regions: last
+    nested-dissection order (``perm[k]`` is the unknown eliminated k-th), made on the bounding box
+    of the unknowns; None when that box is mostly cells without one."""
     own = (uid >= 0) & (merge == 0)
-    key[uid[own]] = rank[own]
+    rows, cols = np.flatnonzero(own.any(axis=1)), np.flatnonzero(own.any(axis=0))
+    if not rows.size:
+        return None
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    if own[box].size > MAX_CELLS_PER_UNKNOWN * n:
+        return None
+    rank = grid_rank(own[box].shape)
+    key = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)  # merged regions: last
+    inside = own[box]
+    key[uid[box][inside]] = rank[inside]
     return np.argsort(key, kind="stable")
