@@ -121,3 +121,11 @@ def test_map_writer_counts_overlapping_writes_once(tmp_path):
     wall = time.perf_counter() - t0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["j_curmap_1.asc", "j_curmap_2.asc"]
     assert 0.4 <= writer.seconds <= wall and writer.seconds < 0.8  # the sum would be >= 0.8
+
+
+def test_workers_leave_ctrl_c_and_sigterm_to_the_caller():
+    import signal
+
+    with WriteQueue(processes=1) as q:
+        assert q.call(signal.getsignal, signal.SIGINT) == signal.SIG_IGN
+        assert q.call(signal.getsignal, signal.SIGTERM) == signal.SIG_IGN

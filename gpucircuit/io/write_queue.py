@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -24,6 +25,14 @@ from ..errors import OutputError
 # maps smaller than this are written by a thread of this process (a worker process takes ~1 s to
 # start; formatting 2^18 cells takes ~0.1 s)
 PROCESS_MIN_CELLS = 1 << 18
+
+
+def leave_signals_to_the_caller() -> None:
+    """In a worker: Ctrl-C and SIGTERM reach the whole process group, but it is the caller that
+    stops the job (one line, no traceback); a worker finishes the file it is writing and is then
+    shut down by the caller."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class WriteQueue:
@@ -41,7 +50,8 @@ class WriteQueue:
             # script without a ``__main__`` guard would recurse). All workers are forked at the first
             # submit, here: before the solves, while the process is small and runs no writer thread.
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            self._procs = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
+            self._procs = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method),
+                                              initializer=leave_signals_to_the_caller)
             for _ in range(processes):
                 self._procs.submit(int)
 
