@@ -137,7 +137,8 @@ def main(argv=None):
           f"solver {st.get('solver')}: {row['wall_s']:.1f} s wall, {row['cpu_s']:.1f} s CPU, "
           f"peak RSS {row['max_rss_bytes'] / 2**30:.2f} GiB ({row['rss_bytes_per_cell']:.0f} B/cell); "
           f"stages {json.dumps({k: round(v, 1) for k, v in st.get('timings', {}).items()})}", flush=True)
-    result = dict(date=dt.datetime.now().isoformat(timespec="seconds"),
+    result = dict(bench_command=" ".join(["python benchmarks/bench_many_rhs.py", *(sys.argv[1:] if argv is None else argv)]),
+                  date=dt.datetime.now().isoformat(timespec="seconds"),
                   machine=dict(platform=platform.platform(), python=platform.python_version(),
                                cpus=os.cpu_count(), load_average=os.getloadavg()),
                   settings=vars(args), result=row)
