@@ -22,8 +22,8 @@ from concurrent.futures.process import BrokenProcessPool
 from ..errors import OutputError
 
 
-# maps smaller than this are written by a thread of this process (a worker process takes ~1 s to
-# start; formatting 2^18 cells takes ~0.1 s)
+# maps smaller than this are written by a thread of this process: formatting 2^18 cells takes
+# ~0.1 s, too little to pay for starting processes and sending them the maps
 PROCESS_MIN_CELLS = 1 << 18
 
 

@@ -43,8 +43,9 @@ class DirectSolver:
         # ``order``: the caller's elimination order (dissection.py on grids), else minimum degree.
         # A is SPD: a symmetric ordering without pivoting fills in ~40 % less (1.8x faster on grids)
         self.order = order
-        Ap = A if order is None else self.A[order][:, order]
-        self.lu = splu(Ap.tocsc(), permc_spec="MMD_AT_PLUS_A" if order is None else "NATURAL",
+        # (symmetric: the transpose of the permuted CSR is its CSC, without another copy)
+        Ap = A.tocsc() if order is None else self.A[order][:, order].T
+        self.lu = splu(Ap, permc_spec="MMD_AT_PLUS_A" if order is None else "NATURAL",
                        diag_pivot_thresh=0.0, options={"SymmetricMode": True})
 
     def solve(self, B: np.ndarray):
