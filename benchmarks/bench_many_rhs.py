@@ -4,7 +4,8 @@ Generates a landscape (``landscape.make_landscape``) and ``--points`` focal poin
 habitat GeoTIFF, the point list and a Circuitscape INI (``write_cur_maps = True``; ASCII maps as
 Circuitscape's default, or GeoTIFFs with ``--tif``), then runs ``gpucircuit run job.ini --stats``
 in a child process and records its stages, wall and CPU seconds and peak RSS. ``--profile`` runs
-the same job in this process under cProfile and prints the top functions instead.
+the same job in this process under cProfile and prints the top functions instead; ``--stages``
+first runs it in this process recording wall and CPU seconds per stage, then in the child.
 
     python benchmarks/bench_many_rhs.py --side 1450 --points 43 --scenario all-to-one
     python benchmarks/bench_many_rhs.py --side 1450 --points 43 --scenario one-to-all --tif --solver mg
@@ -75,6 +76,32 @@ def run_profiled(ini: Path, solver: str, top: int) -> None:
     pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
 
 
+def run_stages(ini: Path, solver: str) -> dict:
+    """The job in this process, with wall and CPU seconds per stage (``graph``, ``setup``, ``solve``,
+    ``maps``, ``write``); CPU counts this process's threads and its finished children (the map
+    writer processes), so the stages' CPU adds up to the job's."""
+    from gpucircuit.io.config import load_config
+    from gpucircuit.pipeline import run_config
+    from gpucircuit.progress import Progress, reporting
+
+    def cpu():
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    marks = [("start", time.perf_counter(), cpu())]
+
+    class Marks(Progress):
+        def stage(self, name, total=None):
+            marks.append((name, time.perf_counter(), cpu()))
+
+    with reporting(Marks()):
+        run_config(load_config(ini), solver)
+    marks.append(("end", time.perf_counter(), cpu()))
+    stages = {a[0]: dict(wall_s=round(b[1] - a[1], 2), cpu_s=round(b[2] - a[2], 2)) for a, b in zip(marks, marks[1:])}
+    print(json.dumps(stages))
+    return stages
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--side", type=int, default=1450, help="cells per side (1450: about 1.9 M unknowns)")
@@ -88,6 +115,7 @@ def main(argv=None):
     ap.add_argument("--contrast", type=float, default=1e4)
     ap.add_argument("--profile", action="store_true", help="run in this process under cProfile")
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--stages", action="store_true", help="run in this process: wall and CPU seconds per stage")
     ap.add_argument("--label", default="", help="tag stored with the result (e.g. before / after)")
     ap.add_argument("--out", default=None, help="JSON result file (default: benchmarks/results/...)")
     args = ap.parse_args(argv)
@@ -97,7 +125,11 @@ def main(argv=None):
         if args.profile:
             run_profiled(ini, args.solver, args.top)
             return
+        if args.stages:
+            stages = run_stages(ini, args.solver)
         row = run_child(ini, Path(tmp) / "stats.json", args.solver)
+        if args.stages:
+            row["stages_in_process"] = stages
     st = row["stats"]
     cells = args.side * args.side
     row.update(label=args.label, cells=cells, rss_bytes_per_cell=row["max_rss_bytes"] / cells)
@@ -105,7 +137,8 @@ def main(argv=None):
           f"solver {st.get('solver')}: {row['wall_s']:.1f} s wall, {row['cpu_s']:.1f} s CPU, "
           f"peak RSS {row['max_rss_bytes'] / 2**30:.2f} GiB ({row['rss_bytes_per_cell']:.0f} B/cell); "
           f"stages {json.dumps({k: round(v, 1) for k, v in st.get('timings', {}).items()})}", flush=True)
-    result = dict(date=dt.datetime.now().isoformat(timespec="seconds"),
+    result = dict(bench_command=" ".join(["python benchmarks/bench_many_rhs.py", *(sys.argv[1:] if argv is None else argv)]),
+                  date=dt.datetime.now().isoformat(timespec="seconds"),
                   machine=dict(platform=platform.platform(), python=platform.python_version(),
                                cpus=os.cpu_count(), load_average=os.getloadavg()),
                   settings=vars(args), result=row)

@@ -224,7 +224,9 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
         check_points_on_habitat(graph, cells, spec)
     pair_focal_zero = cfg.set_focal_node_currents_to_zero and cfg.scenario == "pairwise"
 
-    queue = WriteQueue()  # per-pair / per-point maps are written while the next ones are made
+    # per-pair / per-point maps are formatted in other processes while the next ones are made
+    queue = WriteQueue.for_maps(per_solve_cur or cfg.write_volt_maps, graph.shape[0] * graph.shape[1])
+    writer.offload = queue.call
 
     def sink(label, volts, cur):
         if cfg.write_volt_maps:

@@ -61,3 +61,71 @@ def test_error_in_caller_cancels_waiting_writes():
                 q.submit(write, i)
             raise KeyboardInterrupt
     assert 1 not in ran and 2 not in ran  # waiting writes were dropped, the running one completed
+
+
+def test_call_runs_in_a_worker_process_while_open_and_here_after():
+    import os
+
+    with WriteQueue(processes=1) as q:
+        assert q.call(os.getpid) != os.getpid()
+    assert q.call(os.getpid) == os.getpid()
+    assert WriteQueue().call(os.getpid) == os.getpid()
+
+
+def test_failed_write_in_a_worker_process_is_one_output_error_and_leaves_no_file(tmp_path):
+    import numpy as np
+    from rasterio.transform import from_origin
+
+    from gpucircuit.io.raster import GridSpec
+    from gpucircuit.io.raster_write import write_raster
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    spec = GridSpec((3, 4), from_origin(0, 0, 1, 1))
+    with pytest.raises(OutputError, match=r"cannot write .*m\.asc"):
+        with WriteQueue(processes=1) as q:
+            q.call(write_raster, blocker / "m.asc", np.ones((3, 4)), spec)
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_queue_for_maps_uses_processes_only_for_large_maps():
+    small = WriteQueue.for_maps(True, 100)
+    large = WriteQueue.for_maps(True, 1 << 20)
+    none = WriteQueue.for_maps(False, 1 << 20)
+    try:
+        assert small._procs is None and none._procs is None and large._procs is not None
+        assert large.depth > large._pool._max_workers >= 1
+    finally:
+        for q in (small, large, none):
+            q.__exit__(None, None, None)
+
+
+def test_map_writer_counts_overlapping_writes_once(tmp_path):
+    """Two writer threads writing at the same time: the job's write time is the time while any
+    write runs, not the sum of both."""
+    import numpy as np
+    from rasterio.transform import from_origin
+
+    from gpucircuit.io.outputs import MapWriter
+    from gpucircuit.io.raster import GridSpec
+
+    def slow(fn, *args):
+        time.sleep(0.4)
+        return fn(*args)
+
+    writer = MapWriter(tmp_path / "j", GridSpec((3, 4), from_origin(0, 0, 1, 1)), np.ones((3, 4), bool), offload=slow)
+    t0 = time.perf_counter()
+    with WriteQueue(depth=2, workers=2) as q:
+        q.submit(writer.current, "curmap_1", np.ones((3, 4)))
+        q.submit(writer.current, "curmap_2", np.ones((3, 4)))
+    wall = time.perf_counter() - t0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["j_curmap_1.asc", "j_curmap_2.asc"]
+    assert 0.4 <= writer.seconds <= wall and writer.seconds < 0.8  # the sum would be >= 0.8
+
+
+def test_workers_leave_ctrl_c_and_sigterm_to_the_caller():
+    import signal
+
+    with WriteQueue(processes=1) as q:
+        assert q.call(signal.getsignal, signal.SIGINT) == signal.SIG_IGN
+        assert q.call(signal.getsignal, signal.SIGTERM) == signal.SIG_IGN

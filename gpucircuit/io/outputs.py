@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -114,19 +115,32 @@ class MapWriter:
     log_transform: bool = False
     null_currents_to_nodata: bool = False
     null_voltages_to_nodata: bool = False
-    seconds: float = 0.0  # time spent writing, for the job's timings
+    seconds: float = 0.0  # time while any write runs (writes may overlap), for the job's timings
     dtype: type = np.float64  # GeoTIFFs are written in the computation's precision (float32 under single)
+    # runs ``write_raster(...)`` elsewhere and returns its result (WriteQueue.call: another process)
+    offload: object = None
+    _running: int = field(default=0, repr=False)
+    _since: float = field(default=0.0, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def path(self, name: str) -> Path:
         return Path(f"{self.prefix}_{name}{'.tif' if self.as_tif else '.asc'}")
 
     def _write(self, name: str, data: np.ndarray) -> Path:
-        t0 = time.perf_counter()
-        if self.as_tif and self.dtype == np.float32:
-            data = data.astype(np.float32)
-        path = write_raster(self.path(name), data, self.spec, NODATA_OUT, compress=self.compress)
-        self.seconds += time.perf_counter() - t0
-        return path
+        with self._lock:  # writer threads overlap: count the time while any of them writes, once
+            if not self._running:
+                self._since = time.perf_counter()
+            self._running += 1
+        try:
+            if self.as_tif and self.dtype == np.float32:
+                data = data.astype(np.float32)
+            args = (self.path(name), data, self.spec, NODATA_OUT, self.compress)
+            return write_raster(*args) if self.offload is None else self.offload(write_raster, *args)
+        finally:
+            with self._lock:
+                self._running -= 1
+                if not self._running:
+                    self.seconds += time.perf_counter() - self._since
 
     def current(self, name: str, data: np.ndarray) -> Path:
         out = np.asarray(data, dtype=np.float64)

@@ -1,30 +1,87 @@
-"""Map files written by one background thread while the caller computes the next maps.
+"""Map files written in the background while the caller computes the next maps.
 
-Formatting an ASCII grid is pure Python (it holds the GIL), while making a current map is large
-NumPy operations (which release it), so per-pair / per-point maps are written at the same time as
-the next ones are made, not after. At most ``depth`` maps wait, which bounds the memory they hold.
+Making a current map is large NumPy operations (which release the GIL), but formatting an ASCII
+grid is pure Python (which holds it): in a thread of this process it would slow the maps down
+instead of running beside them. So a writer thread hands each file to a worker *process*
+(``call``) and waits, GIL-free, for it: the maps and the formatting use different cores. At most
+``depth`` maps wait, which bounds the memory they hold.
+
 A failed write is re-raised in the caller at its next ``submit`` or at ``drain``; leaving the
-``with`` block on an error drops the waiting writes and lets the running one finish (its file is
+``with`` block on an error drops the waiting writes and lets the running ones finish (a file is
 complete or its temporary is removed, as for any write).
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from ..errors import OutputError
+
+
+# maps smaller than this are written by a thread of this process: formatting 2^18 cells takes
+# ~0.1 s, too little to pay for starting processes and sending them the maps
+PROCESS_MIN_CELLS = 1 << 18
+
+
+def leave_signals_to_the_caller() -> None:
+    """In a worker: Ctrl-C and SIGTERM reach the whole process group, but it is the caller that
+    stops the job (one line, no traceback); a worker finishes the file it is writing and is then
+    shut down by the caller."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class WriteQueue:
-    def __init__(self, depth: int = 2):
-        self.depth = max(1, depth)
+    """``submit(fn, *args)`` runs ``fn`` in one of ``workers`` writer threads; ``call(fn, *args)``
+    (for those threads) runs it in one of ``processes`` worker processes, or here when there are none."""
+
+    def __init__(self, depth: int = 2, workers: int = 1, processes: int = 0):
+        self.depth = max(1, depth, workers)
         self.done: list = []  # results of the finished writes, in submission order
         self._pending: deque = deque()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpucircuit-write")
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="gpucircuit-write")
+        self._procs = None
+        if processes > 0:
+            # fork where there is one: a spawned worker would re-run the caller's main script (a
+            # script without a ``__main__`` guard would recurse). All workers are forked at the first
+            # submit, here: before the solves, while the process is small and runs no writer thread.
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            self._procs = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method),
+                                              initializer=leave_signals_to_the_caller)
+            for _ in range(processes):
+                self._procs.submit(int)
+
+    @classmethod
+    def for_maps(cls, maps: bool, cells: int) -> "WriteQueue":
+        """The queue of a job's per-solve maps of ``cells`` cells: one writer thread and process per
+        core (up to 4: the formatting then keeps up with the maps); one thread for small maps,
+        where starting processes would cost more than it saves."""
+        if not maps or cells < PROCESS_MIN_CELLS:
+            return cls()
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        n = max(1, min(4, cores))
+        return cls(depth=n + 1, workers=n, processes=n)
 
     def submit(self, fn, *args) -> None:
-        """Run ``fn(*args)`` in the writer thread, after waiting while ``depth`` writes are queued."""
+        """Run ``fn(*args)`` in a writer thread, after waiting while ``depth`` writes are queued."""
         while len(self._pending) >= self.depth:
             self.done.append(self._pending.popleft().result())
         self._pending.append(self._pool.submit(fn, *args))
+
+    def call(self, fn, *args):
+        """``fn(*args)`` (picklable) in a worker process, waiting for its result; here when the
+        queue has no processes or is closed."""
+        procs = self._procs
+        if procs is None:
+            return fn(*args)
+        try:
+            return procs.submit(fn, *args).result()
+        except BrokenProcessPool:
+            raise OutputError("the map writer process stopped unexpectedly (out of memory?)") from None
 
     def drain(self) -> list:
         """Wait for every queued write; returns all results so far."""
@@ -44,4 +101,7 @@ class WriteQueue:
                 self.drain()
         finally:
             self._pool.shutdown(wait=True)
+            if self._procs is not None:
+                procs, self._procs = self._procs, None
+                procs.shutdown(wait=True)
         return False

@@ -78,10 +78,12 @@ class GroundedSystem:
             from .grid_solver import GridMultigridSolver
 
             return GridMultigridSolver(self.graph, self.active, self.ground_g, self.options)
+        from .dissection import dissection_order
         from .sparse import sparse_solver
 
+        order = dissection_order(self.uid, self.graph.merge, self.n) if self.method == "direct" else None
         return sparse_solver(self.method, reduced_laplacian(self.graph, self.uid, self.n, self.ground_g),
-                             self.options)
+                             self.options, order)
 
     def solve(self, rhs_grid: np.ndarray, on_device: bool = False):
         """Voltages (k, m, n) for cell injections (k, m, n).

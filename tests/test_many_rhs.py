@@ -1,0 +1,120 @@
+"""An all-to-one job with per-point current maps, written through the worker processes of the
+map queue: every map matches a direct solve of that point's circuit, and the files are the same
+bytes as those written in-process."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rasterio.transform import from_origin
+from typer.testing import CliRunner
+
+import rasters
+from gpucircuit._cli.main import app
+from gpucircuit.io import write_queue
+from reference import RefCircuit, pick_points, random_landscape
+
+TRANSFORM = from_origin(500000.0, 4100000.0, 30.0, 30.0)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("many")
+    res = random_landscape((26, 31), seed=11, split=False)
+    pts = pick_points(res, 5, seed=12)
+    tif = rasters.write_tif(folder / "res.tif", res, TRANSFORM, "EPSG:32610")
+    txt = folder / "pts.txt"
+    txt.write_text("".join(f"{pid} {TRANSFORM.c + (c + 0.5) * 30} {TRANSFORM.f - (r + 0.5) * 30}\n"
+                           for pid, ((r, c),) in pts.items()))
+    return res, pts, tif, txt
+
+
+def run_job(folder, tif, txt, scenario="all-to-one", solver="direct"):
+    folder.mkdir(parents=True, exist_ok=True)
+    ini = folder / "job.ini"
+    ini.write_text(f"scenario = {scenario}\nhabitat_file = {tif}\npoint_file = {txt}\n"
+                   f"output_file = {folder / 'out' / 'j.out'}\nwrite_cur_maps = True\n")
+    result = CliRunner().invoke(app, ["--backend", "cpu", "run", str(ini), "--solver", solver])
+    assert result.exit_code == 0, result.output
+    return folder / "out"
+
+
+def read_ascii(path):
+    return np.loadtxt(path, skiprows=6)
+
+
+@pytest.mark.parametrize("solver", ["direct", "mg"])
+def test_all_to_one_maps_from_worker_processes_match_a_direct_solve(inputs, tmp_path, monkeypatch, solver):
+    res, pts, tif, txt = inputs
+    monkeypatch.setattr(write_queue, "PROCESS_MIN_CELLS", 0)  # this small job's maps go to processes
+    out = run_job(tmp_path, tif, txt, solver=solver)
+    ref = RefCircuit(res)
+    nodes = {pid: ref.node_of[tuple(pts[pid][0])] for pid in pts}
+    cum = np.zeros(res.shape)
+    for pid, ni in nodes.items():
+        v = ref.solve({u: 1.0 for q, u in nodes.items() if q != pid}, [ni])
+        want = ref.current_map(v)
+        cum += want
+        got = read_ascii(out / f"j_curmap_{pid}.asc")
+        np.testing.assert_allclose(got, want, rtol=1e-6 if solver == "direct" else 1e-4,
+                                   atol=1e-9 * want.max())
+    np.testing.assert_allclose(read_ascii(out / "j_cum_curmap.asc"), cum, rtol=1e-4, atol=1e-9 * cum.max())
+    assert not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("scenario", ["all-to-one", "one-to-all"])
+def test_maps_written_by_processes_are_the_bytes_written_in_process(inputs, tmp_path, monkeypatch, scenario):
+    _, pts, tif, txt = inputs
+    here = run_job(tmp_path / "here", tif, txt, scenario)
+    monkeypatch.setattr(write_queue, "PROCESS_MIN_CELLS", 0)
+    there = run_job(tmp_path / "there", tif, txt, scenario)
+    names = sorted(p.name for p in here.iterdir())
+    assert len([n for n in names if "_curmap_" in n]) == len(pts)
+    assert sorted(p.name for p in there.iterdir()) == names
+    for n in names:
+        assert (there / n).read_bytes() == (here / n).read_bytes(), n
+
+
+def test_direct_solves_on_several_threads_are_the_serial_solves(monkeypatch):
+    import scipy.sparse.linalg as spla
+
+    from gpucircuit.grid import build_raster_graph
+    from gpucircuit.solver import sparse
+    from gpucircuit.solver.dissection import dissection_order
+    from gpucircuit.solver.system import GroundedSystem
+    from gpucircuit.solver.options import SolveOptions
+    from gpucircuit.solver.unknowns import reduced_laplacian
+
+    res = random_landscape((30, 33), seed=5, split=False)
+    graph = build_raster_graph(np.where(np.isfinite(res), 1 / res, 0))
+    fixed = np.zeros(res.shape, bool)
+    fixed.flat[np.flatnonzero(graph.node)[0]] = True
+    s = GroundedSystem(graph, fixed=fixed, options=SolveOptions(method="direct"), setup=False)
+    A = reduced_laplacian(graph, s.uid, s.n, None)
+    B = np.random.default_rng(6).standard_normal((4 * sparse.LU_BLOCK + 3, s.n))  # blocks and a remainder
+    solver = sparse.DirectSolver(A, order=dissection_order(s.uid, graph.merge, s.n))
+    monkeypatch.setattr(sparse, "solve_threads", lambda: 1)
+    serial, _ = solver.solve(B)
+    monkeypatch.setattr(sparse, "solve_threads", lambda: 3)
+    threaded, info = solver.solve(B)
+    np.testing.assert_array_equal(threaded, serial)
+    np.testing.assert_allclose(threaded, spla.spsolve(A.tocsc(), B.T).T, rtol=1e-9, atol=1e-12)
+    assert np.all(info.residuals < 1e-10)
+
+
+def test_a_script_without_a_main_guard_can_run_a_job_with_writer_processes(inputs, tmp_path):
+    """Worker processes must not re-run the caller's script (as spawned ones would)."""
+    import subprocess
+    import sys
+
+    _, pts, tif, txt = inputs
+    ini = tmp_path / "job.ini"
+    ini.write_text(f"scenario = all-to-one\nhabitat_file = {tif}\npoint_file = {txt}\n"
+                   f"output_file = {tmp_path / 'out' / 'j.out'}\nwrite_cur_maps = True\n")
+    script = tmp_path / "job.py"
+    script.write_text("from gpucircuit.io import write_queue\nwrite_queue.PROCESS_MIN_CELLS = 0\n"
+                      "from gpucircuit.io.config import load_config\nfrom gpucircuit.pipeline import run_config\n"
+                      f"run_config(load_config({str(ini)!r}), 'direct')\nprint('ran once')\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("ran once") == 1
+    assert len(list((tmp_path / "out").glob("j_curmap_*.asc"))) == len(pts)
