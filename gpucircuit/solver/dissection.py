@@ -18,35 +18,42 @@ import numpy as np
 LEAF_CELLS = 64
 
 
-def grid_rank(shape: tuple[int, int], leaf: int = LEAF_CELLS) -> np.ndarray:
-    """(m, n) elimination rank of every cell of the rectangle: halves before their separator."""
-    m, n = shape
-    rank = np.empty((m, n), dtype=np.int64)
-    nxt = 0
+def bisection_tree(shape: tuple[int, int], leaf: int = LEAF_CELLS) -> list[tuple[tuple, tuple, tuple]]:
+    """The dissection of an (m, n) rectangle as a post-order list (children before their parent)
+    of ``(own box, subtree rectangle, child indices)``, boxes as ``(r0, r1, c0, c1)``: a leaf owns
+    its whole rectangle; any other node owns the middle row (or column) of the longer side that
+    separates its two halves. Shared by the sparse LU's ordering and the batched window solver."""
+    out: list[tuple[tuple, tuple, tuple]] = []
 
-    def number(r0, r1, c0, c1):
-        nonlocal nxt
+    def split(r0, r1, c0, c1):
         h, w = r1 - r0, c1 - c0
-        if h <= 0 or w <= 0:
-            return
         if h * w <= leaf:
-            rank[r0:r1, c0:c1] = np.arange(nxt, nxt + h * w).reshape(w, h).T
-            nxt += h * w
-            return
+            out.append(((r0, r1, c0, c1), (r0, r1, c0, c1), ()))
+            return len(out) - 1
         if h >= w:  # cut the longer side: separators stay short
             mid = (r0 + r1) // 2
-            number(r0, mid, c0, c1)
-            number(mid + 1, r1, c0, c1)
-            rank[mid, c0:c1] = np.arange(nxt, nxt + w)
-            nxt += w
+            own, parts = (mid, mid + 1, c0, c1), [(r0, mid, c0, c1), (mid + 1, r1, c0, c1)]
         else:
             mid = (c0 + c1) // 2
-            number(r0, r1, c0, mid)
-            number(r0, r1, mid + 1, c1)
-            rank[r0:r1, mid] = np.arange(nxt, nxt + h)
-            nxt += h
+            own, parts = (r0, r1, mid, mid + 1), [(r0, r1, c0, mid), (r0, r1, mid + 1, c1)]
+        kids = tuple(split(*p) for p in parts if p[1] > p[0] and p[3] > p[2])
+        out.append((own, (r0, r1, c0, c1), kids))
+        return len(out) - 1
 
-    number(0, m, 0, n)
+    if shape[0] > 0 and shape[1] > 0:
+        split(0, shape[0], 0, shape[1])
+    return out
+
+
+def grid_rank(shape: tuple[int, int], leaf: int = LEAF_CELLS) -> np.ndarray:
+    """(m, n) elimination rank of every cell of the rectangle: halves before their separator,
+    leaves column by column."""
+    rank = np.empty(shape, dtype=np.int64)
+    nxt = 0
+    for (r0, r1, c0, c1), _, _ in bisection_tree(shape, leaf):
+        h, w = r1 - r0, c1 - c0
+        rank[r0:r1, c0:c1] = np.arange(nxt, nxt + h * w).reshape(w, h).T
+        nxt += h * w
     return rank
 
 

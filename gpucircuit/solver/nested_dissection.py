@@ -40,6 +40,7 @@ import numpy as np
 from ..backend import array_module
 from ..edges import GridEdges, neighbour_view
 from ..errors import SolverError
+from .dissection import bisection_tree
 
 LEAF_CELLS = 48  # largest leaf box; measured on 2 cores (radius 50: 24-96 within 10 %)
 TRI_BLOCK = 16  # triangular blocks this small are inverted row by row (measured: 12-24 alike)
@@ -59,28 +60,6 @@ class FrontNode:
     @property
     def size(self) -> int:
         return self.own.size + self.ring.size
-
-
-def _boxes(r0, r1, c0, c1, leaf, out):
-    """Post-order list of (own box, subtree rectangle, children) of a rectangle's dissection."""
-    h, w = r1 - r0, c1 - c0
-    if h * w <= leaf:
-        out.append(((r0, r1, c0, c1), (r0, r1, c0, c1), ()))
-        return len(out) - 1
-    kids = []
-    if h >= w:
-        m = r0 + h // 2
-        own = (m, m + 1, c0, c1)
-        parts = [(r0, m, c0, c1), (m + 1, r1, c0, c1)]
-    else:
-        m = c0 + w // 2
-        own = (r0, r1, m, m + 1)
-        parts = [(r0, r1, c0, m), (r0, r1, m + 1, c1)]
-    for p in parts:
-        if p[1] > p[0] and p[3] > p[2]:
-            kids.append(_boxes(*p, leaf, out))
-    out.append((own, (r0, r1, c0, c1), tuple(kids)))
-    return len(out) - 1
 
 
 def _box_cells(box, size):
@@ -159,8 +138,7 @@ def dissection(size: int, four_neighbors: bool, leaf: int = LEAF_CELLS,
                radius: float | None = None) -> tuple[FrontNode, ...]:
     """The elimination tree of an S x S grid (or of its cells within ``radius`` of the centre),
     children before parents (symbolic, done once). Nodes left with no cells are dropped."""
-    boxes = []
-    _boxes(0, size, 0, size, leaf, boxes)
+    boxes = bisection_tree((size, size), leaf)
     keep = pattern_cells(size, radius).ravel()
     nodes: list[FrontNode] = []
     index: dict[int, int] = {}
