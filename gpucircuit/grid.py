@@ -173,7 +173,8 @@ def build_raster_graph(g: np.ndarray, four_neighbors: bool = False, avg_resistan
         edges = edges_from_conductance(g, four_neighbors, avg_resistances)
     regions = None
     if merge is None:
-        merge = np.zeros(g.shape, dtype=np.int32)
+        # no regions: a read-only zero view, no memory (4 B/cell a job would carry throughout)
+        merge = np.broadcast_to(np.int32(0), g.shape)
     else:
         # a region counts only if it holds a habitat cell; its other cells show its node in maps
         labels = relabel(merge)

@@ -41,9 +41,26 @@ def need_bytes(cells: int, nrhs: int = 1, eight: bool = True, single: bool = Fal
 
 
 # Host bytes per cell a raster job keeps beside the solver's arrays: the habitat raster as read
-# (8), conductances (8), four edge-weight arrays (32), merge labels and components (int64, 16),
-# current maps and their write buffer (16). Checked against tracemalloc in tests/test_failures.py.
+# (8), conductances (8), four edge-weight arrays (32), components (int32, 4), current maps and
+# their write buffer (16). Checked against tracemalloc in tests/test_failures.py.
 HOST_BYTES = 80
+# What a job holds beside the solver while it solves on the CPU: conductances (8), the edge
+# weights (32 with 8 neighbours, 16 with 4), components (int32, 4), node / active / held masks (4).
+# In double precision the solver masks the graph's own edges in place (lent, not copied), so they
+# count once; the habitat raster is gone and the maps come after the solver is freed.
+# Measured (one pair, 8 neighbours, double): traced 144 B/cell at 1000^2; peak RSS in
+# benchmarks/results/rss-pairwise-*-s4-after.json.
+CPU_JOB_BYTES = {True: 48, False: 32}
+# the interpreter and the libraries a run imports (NumPy, SciPy, rasterio, pyamg): RSS before any array
+PROCESS_BYTES = 160 * 2**20
+
+
+def host_need_bytes(cells: int, eight: bool = True, single: bool = False, on_gpu: bool = False) -> int:
+    """Peak host bytes of a one-solve raster job: the job's arrays, plus the solver's on the CPU."""
+    if on_gpu:
+        return cells * HOST_BYTES + PROCESS_BYTES
+    lent = 0 if single else (32 if eight else 16)  # the operator's weights are the graph's own
+    return cells * CPU_JOB_BYTES[eight] + need_bytes(cells, 1, eight, single) - cells * lent + PROCESS_BYTES
 
 
 def check_job_fits(cells: int, shape: tuple[int, int], what: str, eight: bool = True, single: bool = False,
@@ -51,7 +68,7 @@ def check_job_fits(cells: int, shape: tuple[int, int], what: str, eight: bool = 
     """Refuse a raster job from its size alone, before anything is read: host memory must hold the
     job's host arrays (and the solver's, on the CPU), device memory the solver's (on a GPU)."""
     solver = need_bytes(cells, 1, eight, single)
-    host_need = cells * HOST_BYTES + (0 if on_gpu else solver)
+    host_need = host_need_bytes(cells, eight, single, on_gpu)
     host_free = host_free_bytes() if host_free is None else host_free
     checks = [("host", host_need, host_free)]
     if on_gpu:

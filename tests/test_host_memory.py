@@ -66,3 +66,72 @@ def test_one_pair_job_peak_per_cell(tmp_path):
     # 237 B/cell before the maps stopped holding the solver; the multigrid setup's peak (204) bounds
     # the job now, and 240 when the pocket search's temporaries overlapped the hierarchy
     assert max(per_cell.values()) <= 225, per_cell
+
+
+def _graph(n, seed, four, avg):
+    import numpy as np
+
+    from gpucircuit.grid import build_raster_graph
+
+    res = random_landscape((n, n), seed=seed, split=True)  # two components: one is not solved
+    graph = build_raster_graph(np.where(np.isfinite(res), 1 / res, 0), four_neighbors=four, avg_resistances=avg)
+    return res, graph
+
+
+@pytest.mark.parametrize("four,avg", [(False, False), (True, False), (False, True)])
+def test_lent_edges_come_back_bit_for_bit(four, avg, monkeypatch):
+    """The host solver masks the graph's own edges in place; after the solves they equal the edges
+    as made (bit for bit), and the pair's resistance and current map match the plain reference."""
+    import numpy as np
+
+    from gpucircuit.modes.pairwise import pairwise
+    from gpucircuit.solver.options import SolveOptions
+    from gpucircuit.solver.system import GroundedSystem
+    from reference import RefCircuit
+
+    res, graph = _graph(40, 3, four, avg)
+    before = [w.copy() for w, _, _ in graph.edges.directions()]
+    lent, masked = [], []
+    release = GroundedSystem.release
+
+    def spy(self):  # the edges really were masked in place while the solver held them
+        lent.append(self.solver.lent_edges)
+        masked.append(any(not np.array_equal(w, b) for (w, _, _), b in zip(graph.edges.directions(), before)))
+        release(self)
+
+    monkeypatch.setattr(GroundedSystem, "release", spy)
+    big = graph.components == np.bincount(graph.components[graph.node]).argmax()
+    cells = np.flatnonzero(big)
+    pts = {1: np.array([cells[0]]), 2: np.array([cells[-1]])}
+    out = pairwise(graph, pts, options=SolveOptions(method="mg"))
+    assert lent == [True] and masked == [True]
+    for (w, _, _), b in zip(graph.edges.directions(), before):
+        assert np.array_equal(w, b)
+    R, cum = RefCircuit(res, four=four, avg_res=avg).pairwise(
+        {i: [divmod(int(c[0]), res.shape[1])] for i, c in pts.items()})
+    assert abs(out.resistances[0, 1] - R[0, 1]) <= 1e-5 * R[0, 1]
+    assert np.allclose(out.cum_current, cum, rtol=1e-4, atol=1e-6 * cum.max())
+
+
+def test_failed_setup_gives_the_edges_back(monkeypatch):
+    import numpy as np
+
+    from gpucircuit.errors import SolverError
+    from gpucircuit.solver import grid_solver
+    from gpucircuit.solver.options import SolveOptions
+    from gpucircuit.solver.system import GroundedSystem
+
+    _, graph = _graph(30, 4, False, False)
+    before = [w.copy() for w, _, _ in graph.edges.directions()]
+
+    def broken(*a, **k):  # after the operator has masked the edges in place
+        raise SolverError("multigrid: no hierarchy")
+
+    monkeypatch.setattr(grid_solver, "GridMultigrid", broken)
+    comp = graph.components == graph.components[graph.node].max()
+    fixed = np.zeros(graph.shape, bool)
+    fixed.flat[np.flatnonzero(comp)[0]] = True
+    with pytest.raises(SolverError, match="no hierarchy"):
+        GroundedSystem(graph, fixed=fixed, solve_mask=comp, options=SolveOptions(method="mg"), lend_edges=True)
+    for (w, _, _), b in zip(graph.edges.directions(), before):
+        assert np.array_equal(w, b)
