@@ -105,6 +105,40 @@ def plan_batch(cells: int, nrhs: int, free_bytes: int, eight: bool = True, where
     return max(1, min(nrhs, int((budget - kept) // rhs_bytes(cells))))
 
 
+def return_freed_memory() -> None:
+    """Hand memory that is free but still held by the C heap back to the OS (glibc's malloc_trim).
+
+    Why: GDAL reads a raster through many block buffers; once freed they stay in the process's
+    heap (measured: 9 B/cell of resident memory for the rest of a job), which the NumPy arrays
+    made later cannot use. Elsewhere (no glibc) this does nothing."""
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def return_large_blocks_when_freed(threshold: int = 2**20) -> None:
+    """Serve every allocation of ``threshold`` bytes or more with its own mapping (glibc's
+    M_MMAP_THRESHOLD), so freeing it gives the memory back to the OS at once.
+
+    Why: glibc raises its threshold to the size of each large block freed (up to 32 MiB), after
+    which the solver's quarter-size and coarse-level arrays come from the heap and stay resident
+    once freed: measured 15 B/cell more peak RSS in a one-pair job's solve at 4 M cells, 40 in its maps."""
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is not None:
+        mallopt(-3, int(threshold))  # M_MMAP_THRESHOLD; a fixed value also stops the raising
+
+
 def host_free_bytes() -> int | None:
     """Available host memory (Linux: MemAvailable, which counts reclaimable page cache; free
     pages alone would refuse jobs on a machine that has just read big files), or None."""

@@ -15,6 +15,7 @@ from .io.points import grid_from_text, is_text_list, read_included_pairs, read_p
 from .io.raster import check_same_grid, raster_shape, read_raster
 from .io.write_queue import WriteQueue
 from .job import JobReport, need_file
+from .memory import return_large_blocks_when_freed
 from .modes.advanced import advanced
 from .modes.one_to_all import all_to_one, one_to_all
 from .modes.pairwise import pairwise
@@ -187,6 +188,7 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, strict_points
 
 
 def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobReport:
+    return_large_blocks_when_freed()  # grid-sized arrays leave no resident heap behind
     current().stage("load")
     graph, spec = load_raster_graph(cfg)
     t_loaded = time.perf_counter()
