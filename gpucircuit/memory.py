@@ -48,11 +48,13 @@ HOST_BYTES = 80
 # weights (32 with 8 neighbours, 16 with 4), components (int32, 4), node / active / held masks (4).
 # In double precision the solver masks the graph's own edges in place (lent, not copied), so they
 # count once; the habitat raster is gone and the maps come after the solver is freed.
-# Measured (one pair, 8 neighbours, double): traced 144 B/cell at 1000^2; peak RSS in
-# benchmarks/results/rss-pairwise-*-s4-after.json.
+# Measured (one pair, 8 neighbours, double): traced 144 B/cell at 1000^2; peak RSS 300 / 183 /
+# 153 B/cell at 1 / 4 / 16 M cells against this plan's 348 / 196 / 158
+# (benchmarks/results/rss-pairwise-*-s4-after.json).
 CPU_JOB_BYTES = {True: 48, False: 32}
-# the interpreter and the libraries a run imports (NumPy, SciPy, rasterio, pyamg): RSS before any array
-PROCESS_BYTES = 160 * 2**20
+# the interpreter and the libraries a run imports (NumPy, SciPy, rasterio with GDAL): 122 MiB
+# resident after a tiny job, rounded up for the allocator's own slack
+PROCESS_BYTES = 192 * 2**20
 
 
 def host_need_bytes(cells: int, eight: bool = True, single: bool = False, on_gpu: bool = False) -> int:

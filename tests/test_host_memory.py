@@ -138,3 +138,20 @@ def test_failed_setup_gives_the_edges_back(monkeypatch):
         GroundedSystem(graph, fixed=fixed, solve_mask=comp, options=SolveOptions(method="mg"), lend_edges=True)
     for (w, _, _), b in zip(graph.edges.directions(), before):
         assert np.array_equal(w, b)
+
+
+@pytest.mark.parametrize("side", [1000, 2000, 4000])
+def test_host_plan_brackets_the_measured_peak(side):
+    """The refusal's CPU estimate against the peak RSS measured by bench_many_rhs.py (one pair):
+    never below it (or a job too big would start and run out of memory), at most
+    1.3x above it (or jobs that fit would be refused)."""
+    import json
+    from pathlib import Path
+
+    from gpucircuit.memory import host_need_bytes
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / f"rss-pairwise-{side}-s4-after.json"
+    run = json.loads(path.read_text())
+    cells, peak = run["result"]["cells"], run["result"]["max_rss_bytes"]
+    assert run["settings"]["precision"] == "double" and run["settings"]["points"] == 2
+    assert peak <= host_need_bytes(cells, eight=True) <= 1.3 * peak
