@@ -98,7 +98,7 @@ class RasterGraph:
     g: np.ndarray  # cell conductance, 0 = no node
     edges: GridEdges
     merge: np.ndarray  # int32 (m, n): 0 = own node, k > 0 = cell belongs to merged region k
-    components: np.ndarray  # int32 (m, n): 0 = no node, else component id (1-based)
+    components: np.ndarray  # int16 / int32 (m, n): 0 = no node, else component id (1-based)
     four_neighbors: bool = False
     regions: np.ndarray | None = None  # merge labels on all cells, incl. region cells without habitat
     avg_resistances: bool = False  # how the edges were made (restore_edges remakes some)
@@ -195,5 +195,6 @@ def build_raster_graph(g: np.ndarray, four_neighbors: bool = False, avg_resistan
         adj = sp.coo_matrix((np.ones(a.size), (a, b)), shape=(k, k))
         _, lab = connected_components(adj, directed=False)
         comp = np.where(node, relabel(np.where(node, lab[comp] + 1, 0)), 0).astype(np.int32)
-    # int32 labels: 8 B/cell less than int64 for the two grids a job keeps throughout
+    # the narrowest labels that hold every component (int16 for most maps): a job keeps them throughout
+    comp = comp.astype(np.int16 if comp.max() < 2**15 - 1 else np.int32, copy=False)
     return RasterGraph(g, edges, merge, comp, four_neighbors, regions, avg_resistances)

@@ -193,7 +193,9 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
     graph, spec = load_raster_graph(cfg)
     t_loaded = time.perf_counter()
     prefix = cfg.output_prefix
-    writer = MapWriter(prefix, spec, graph.g > 0, cfg.write_as_tif, cfg.compress_grids, cfg.log_transform_maps,
+    # the node mask only serves the null-to-nodata options: no (m, n) mask through the solve otherwise
+    nulls = cfg.set_null_currents_to_nodata or cfg.set_null_voltages_to_nodata
+    writer = MapWriter(prefix, spec, graph.g > 0 if nulls else None, cfg.write_as_tif, cfg.compress_grids, cfg.log_transform_maps,
                        cfg.set_null_currents_to_nodata, cfg.set_null_voltages_to_nodata,
                        dtype=np.float32 if cfg.precision == "single" else np.float64)
     report = JobReport(cfg.scenario, cells=graph.shape[0] * graph.shape[1])

@@ -50,12 +50,13 @@ class GroundedSystem:
             fixed_regions = np.unique(graph.merge[fixed & (graph.merge > 0)])
             fixed = fixed | np.isin(graph.merge, fixed_regions[fixed_regions > 0])
         keep = node if solve_mask is None else (node & solve_mask)
-        self.fixed = fixed
+        self._fixed_bits = np.packbits(fixed)  # 1 bit a cell kept through the solves, not a byte
         self.active = keep & ~fixed
         self.ground_g = None if ground_g is None else np.where(self.active, ground_g, 0.0)
         self.n = unknown_count(self.active, graph.merge)
         self._uid = None  # the (m, n) numbering, made only for an assembled matrix
-        self._check_grounded(keep)
+        self._check_grounded(keep, fixed)
+        del node, keep, fixed
         self.method = pick_method(self.options, self.n, rhs_hint, on_grid=True, gpu=get_backend().is_gpu)
         self.stats = SolveStats(self.method, self.n)
         self.solver = None
@@ -84,10 +85,16 @@ class GroundedSystem:
         if lent:
             self.graph.restore_edges(self.active)
 
-    def _check_grounded(self, keep):
+    @property
+    def fixed(self) -> np.ndarray:
+        """Cells held at 0 V (bool (m, n))."""
+        shape = self.graph.shape
+        return np.unpackbits(self._fixed_bits, count=shape[0] * shape[1]).view(bool).reshape(shape)
+
+    def _check_grounded(self, keep, fixed):
         comp = self.graph.components
         grounded = np.zeros(int(comp.max()) + 1, bool)
-        grounded[np.unique(comp[self.fixed])] = True
+        grounded[np.unique(comp[fixed])] = True
         if self.ground_g is not None:
             grounded[np.unique(comp[self.ground_g > 0])] = True
         used = np.unique(comp[keep])
