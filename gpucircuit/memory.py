@@ -50,8 +50,8 @@ HOST_BYTES = 80
 # weights (32 with 8 neighbours, 16 with 4), components (int32, 4), node / active / held masks (4).
 # In double precision the solver masks the graph's own edges in place (lent, not copied), so they
 # count once; the habitat raster is gone and the maps come after the solver is freed.
-# Measured (one pair, 8 neighbours, double): traced 144 B/cell at 1000^2; peak RSS 300 / 183 /
-# 153 B/cell at 1 / 4 / 16 M cells against this plan's 348 / 196 / 158
+# Measured (one pair, 8 neighbours, double): traced 140 B/cell at 1000^2; peak RSS 296 / 179 /
+# 150 B/cell at 1 / 4 / 16 M cells against this plan's 350 / 198 / 160
 # (benchmarks/results/rss-pairwise-*-s4-after.json).
 CPU_JOB_BYTES = {True: 48, False: 32}
 # the interpreter and the libraries a run imports (NumPy, SciPy, rasterio with GDAL): 122 MiB
