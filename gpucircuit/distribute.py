@@ -16,11 +16,13 @@ import numpy as np
 from .solver.system import GroundedSystem, unit_batches
 
 
-def grounded_system(graph, fixed=None, ground_g=None, solve_mask=None, options=None, rhs_hint: int = 1):
-    """A :class:`GroundedSystem`, or one whose solves run on ``options.client``'s workers."""
+def grounded_system(graph, fixed=None, ground_g=None, solve_mask=None, options=None, rhs_hint: int = 1,
+                    lend_edges: bool = False):
+    """A :class:`GroundedSystem`, or one whose solves run on ``options.client``'s workers
+    (``lend_edges``: see GroundedSystem; workers hold copies of the graph, so it is local only)."""
     if options is None or options.client is None:
         return GroundedSystem(graph, fixed=fixed, ground_g=ground_g, solve_mask=solve_mask, options=options,
-                              rhs_hint=rhs_hint)
+                              rhs_hint=rhs_hint, lend_edges=lend_edges)
     return DistributedSystem(options.client, partial(GroundedSystem, fixed=fixed, ground_g=ground_g,
                                                      solve_mask=solve_mask), graph, options, rhs_hint)
 
@@ -60,6 +62,9 @@ class DistributedSystem:
     def solve_units(self, cells, on_device: bool = False):
         cells = [int(c) for c in cells]
         return self.solve(unit_batches(cells, self.graph.shape)(0, len(cells)))
+
+    def release(self) -> None:
+        """Nothing to give back: the workers' solvers live and go with their tasks."""
 
 
 def check_gpus(n: int) -> None:

@@ -17,7 +17,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .backend import array_module
 from .errors import InputError
-from .edges import GridEdges
+from .edges import GridEdges, shift_slices
 
 SQRT2 = np.sqrt(2.0)
 
@@ -47,31 +47,35 @@ def conductance_from_habitat(habitat: np.ndarray, is_resistance: bool, where: st
     return np.where(valid, h, 0.0)
 
 
+def edge_weight(a, b, avg_resistances: bool = False, diagonal: bool = False):
+    """Conductance of the edges between cells of conductances ``a`` and ``b`` (0 unless both are
+    nodes): the one formula, so edges recomputed for some cells equal the originals bit for bit."""
+    xp = array_module(a)
+    both = (a > 0) & (b > 0)
+    if avg_resistances:
+        ra = xp.where(a > 0, 1.0 / xp.where(a > 0, a, 1), 0)
+        rb = xp.where(b > 0, 1.0 / xp.where(b > 0, b, 1), 0)
+        w = 2.0 / xp.where(both, ra + rb, 1)
+    else:
+        w = (a + b) / 2.0
+    w = xp.where(both, w, 0)
+    return w / SQRT2 if diagonal else w
+
+
 def edges_from_conductance(g, four_neighbors: bool = False, avg_resistances: bool = False) -> GridEdges:
     """Edge conductances between node cells (g > 0), in g's array namespace."""
     xp = array_module(g)
     m, n = g.shape
-
-    def avg(a, b):
-        both = (a > 0) & (b > 0)
-        if avg_resistances:
-            ra = xp.where(a > 0, 1.0 / xp.where(a > 0, a, 1), 0)
-            rb = xp.where(b > 0, 1.0 / xp.where(b > 0, b, 1), 0)
-            w = 2.0 / xp.where(both, ra + rb, 1)
-        else:
-            w = (a + b) / 2.0
-        return xp.where(both, w, 0)
-
     e = xp.zeros((m, n), dtype=g.dtype)
     s = xp.zeros((m, n), dtype=g.dtype)
-    e[:, :-1] = avg(g[:, :-1], g[:, 1:])
-    s[:-1, :] = avg(g[:-1, :], g[1:, :])
+    e[:, :-1] = edge_weight(g[:, :-1], g[:, 1:], avg_resistances)
+    s[:-1, :] = edge_weight(g[:-1, :], g[1:, :], avg_resistances)
     if four_neighbors:
         return GridEdges(e, s)
     se = xp.zeros((m, n), dtype=g.dtype)
     sw = xp.zeros((m, n), dtype=g.dtype)
-    se[:-1, :-1] = avg(g[:-1, :-1], g[1:, 1:]) / SQRT2
-    sw[:-1, 1:] = avg(g[:-1, 1:], g[1:, :-1]) / SQRT2
+    se[:-1, :-1] = edge_weight(g[:-1, :-1], g[1:, 1:], avg_resistances, diagonal=True)
+    sw[:-1, 1:] = edge_weight(g[:-1, 1:], g[1:, :-1], avg_resistances, diagonal=True)
     return GridEdges(e, s, se, sw)
 
 
@@ -94,9 +98,10 @@ class RasterGraph:
     g: np.ndarray  # cell conductance, 0 = no node
     edges: GridEdges
     merge: np.ndarray  # int32 (m, n): 0 = own node, k > 0 = cell belongs to merged region k
-    components: np.ndarray  # int32 (m, n): 0 = no node, else component id (1-based)
+    components: np.ndarray  # int16 / int32 (m, n): 0 = no node, else component id (1-based)
     four_neighbors: bool = False
     regions: np.ndarray | None = None  # merge labels on all cells, incl. region cells without habitat
+    avg_resistances: bool = False  # how the edges were made (restore_edges remakes some)
 
     def paint(self, values):
         """Give region cells without habitat their region node's value (as Circuitscape's maps
@@ -127,7 +132,20 @@ class RasterGraph:
     def with_merged(self, regions: np.ndarray) -> "RasterGraph":
         """A graph where the cells of each positive label in ``regions`` are also merged."""
         base = self.merge if self.regions is None else self.regions
-        return build_raster_graph(self.g, self.four_neighbors, merge=_combine_merges(base, regions), edges=self.edges)
+        return build_raster_graph(self.g, self.four_neighbors, self.avg_resistances,
+                                  merge=_combine_merges(base, regions), edges=self.edges)
+
+    def restore_edges(self, keep: np.ndarray) -> None:
+        """Remake, in place, every edge without both ends in ``keep`` from the cell conductances.
+
+        A solver on the host masks the graph's own edge arrays instead of copying them (32 B/cell
+        less at the peak of a job); this gives the maps their edges back, equal to the originals
+        bit for bit (the same elementwise formula on the same conductances)."""
+        for w, di, dj in self.edges.directions():
+            src, dst = shift_slices(di, dj)
+            lost = ~(keep[src] & keep[dst])
+            w[src][lost] = edge_weight(self.g[src][lost], self.g[dst][lost], self.avg_resistances,
+                                       diagonal=bool(di and dj))
 
 
 def _combine_merges(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -155,7 +173,8 @@ def build_raster_graph(g: np.ndarray, four_neighbors: bool = False, avg_resistan
         edges = edges_from_conductance(g, four_neighbors, avg_resistances)
     regions = None
     if merge is None:
-        merge = np.zeros(g.shape, dtype=np.int32)
+        # no regions: a read-only zero view, no memory (4 B/cell a job would carry throughout)
+        merge = np.broadcast_to(np.int32(0), g.shape)
     else:
         # a region counts only if it holds a habitat cell; its other cells show its node in maps
         labels = relabel(merge)
@@ -176,5 +195,6 @@ def build_raster_graph(g: np.ndarray, four_neighbors: bool = False, avg_resistan
         adj = sp.coo_matrix((np.ones(a.size), (a, b)), shape=(k, k))
         _, lab = connected_components(adj, directed=False)
         comp = np.where(node, relabel(np.where(node, lab[comp] + 1, 0)), 0).astype(np.int32)
-    # int32 labels: 8 B/cell less than int64 for the two grids a job keeps throughout
-    return RasterGraph(g, edges, merge, comp, four_neighbors, regions)
+    # the narrowest labels that hold every component (int16 for most maps): a job keeps them throughout
+    comp = comp.astype(np.int16 if comp.max() < 2**15 - 1 else np.int32, copy=False)
+    return RasterGraph(g, edges, merge, comp, four_neighbors, regions, avg_resistances)

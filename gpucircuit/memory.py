@@ -26,8 +26,10 @@ from __future__ import annotations
 from .errors import SolverError
 
 # (eight neighbours, single precision) -> bytes per cell
-# +1 each since coarse levels keep their ground (the W-cycle's exact coarse residual, issue 9)
-KEPT_BYTES = {(True, True): 64, (True, False): 79, (False, True): 47, (False, False): 55}
+# +1 each since coarse levels keep their ground (the W-cycle's exact coarse residual, issue 9);
+# +1-2 since GroundedSystem frees its node / solve masks before the setup: the trace of what the
+# setup keeps no longer nets them off (600^2: 64.4 / 80.4 / 48.3 / 56.3 measured)
+KEPT_BYTES = {(True, True): 65, (True, False): 81, (False, True): 49, (False, False): 57}
 SETUP_PEAK_BYTES = {(True, True): 88, (True, False): 103, (False, True): 72, (False, False): 80}
 PER_RHS_BYTES = 50
 FIXED_BYTES = 2 * 2**20
@@ -41,9 +43,28 @@ def need_bytes(cells: int, nrhs: int = 1, eight: bool = True, single: bool = Fal
 
 
 # Host bytes per cell a raster job keeps beside the solver's arrays: the habitat raster as read
-# (8), conductances (8), four edge-weight arrays (32), merge labels and components (int64, 16),
-# current maps and their write buffer (16). Checked against tracemalloc in tests/test_failures.py.
+# (8), conductances (8), four edge-weight arrays (32), components (int32, 4), current maps and
+# their write buffer (16). Checked against tracemalloc in tests/test_failures.py.
 HOST_BYTES = 80
+# What a job holds beside the solver while it solves on the CPU: conductances (8), the edge
+# weights (32 with 8 neighbours, 16 with 4), components (int32, 4), node / active / held masks (4).
+# In double precision the solver masks the graph's own edges in place (lent, not copied), so they
+# count once; the habitat raster is gone and the maps come after the solver is freed.
+# Measured (one pair, 8 neighbours, double): traced 140 B/cell at 1000^2; peak RSS 296 / 179 /
+# 150 B/cell at 1 / 4 / 16 M cells against this plan's 350 / 198 / 160
+# (benchmarks/results/rss-pairwise-*-s4-after.json).
+CPU_JOB_BYTES = {True: 48, False: 32}
+# the interpreter and the libraries a run imports (NumPy, SciPy, rasterio with GDAL): 122 MiB
+# resident after a tiny job, rounded up for the allocator's own slack
+PROCESS_BYTES = 192 * 2**20
+
+
+def host_need_bytes(cells: int, eight: bool = True, single: bool = False, on_gpu: bool = False) -> int:
+    """Peak host bytes of a one-solve raster job: the job's arrays, plus the solver's on the CPU."""
+    if on_gpu:
+        return cells * HOST_BYTES + PROCESS_BYTES
+    lent = 0 if single else (32 if eight else 16)  # the operator's weights are the graph's own
+    return cells * CPU_JOB_BYTES[eight] + need_bytes(cells, 1, eight, single) - cells * lent + PROCESS_BYTES
 
 
 def check_job_fits(cells: int, shape: tuple[int, int], what: str, eight: bool = True, single: bool = False,
@@ -51,7 +72,7 @@ def check_job_fits(cells: int, shape: tuple[int, int], what: str, eight: bool = 
     """Refuse a raster job from its size alone, before anything is read: host memory must hold the
     job's host arrays (and the solver's, on the CPU), device memory the solver's (on a GPU)."""
     solver = need_bytes(cells, 1, eight, single)
-    host_need = cells * HOST_BYTES + (0 if on_gpu else solver)
+    host_need = host_need_bytes(cells, eight, single, on_gpu)
     host_free = host_free_bytes() if host_free is None else host_free
     checks = [("host", host_need, host_free)]
     if on_gpu:
@@ -86,6 +107,40 @@ def plan_batch(cells: int, nrhs: int, free_bytes: int, eight: bool = True, where
         )
     kept = cells * KEPT_BYTES[(eight, single)] + FIXED_BYTES
     return max(1, min(nrhs, int((budget - kept) // rhs_bytes(cells))))
+
+
+def return_freed_memory() -> None:
+    """Hand memory that is free but still held by the C heap back to the OS (glibc's malloc_trim).
+
+    Why: GDAL reads a raster through many block buffers; once freed they stay in the process's
+    heap (measured: 9 B/cell of resident memory for the rest of a job), which the NumPy arrays
+    made later cannot use. Elsewhere (no glibc) this does nothing."""
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def return_large_blocks_when_freed(threshold: int = 2**20) -> None:
+    """Serve every allocation of ``threshold`` bytes or more with its own mapping (glibc's
+    M_MMAP_THRESHOLD), so freeing it gives the memory back to the OS at once.
+
+    Why: glibc raises its threshold to the size of each large block freed (up to 32 MiB), after
+    which the solver's quarter-size and coarse-level arrays come from the heap and stay resident
+    once freed: measured 15 B/cell more peak RSS in a one-pair job's solve at 4 M cells, 40 in its maps."""
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is not None:
+        mallopt(-3, int(threshold))  # M_MMAP_THRESHOLD; a fixed value also stops the raising
 
 
 def host_free_bytes() -> int | None:

@@ -64,7 +64,7 @@ class GridOperator:
         m, n = self.shape
         y = np.multiply(self.diag, x, dtype=np.result_type(self.diag, x))
         lead = x.shape[:-2]
-        rows = max(1, _BLOCK // max(1, n * int(np.prod(lead))))
+        rows = min(m, max(1, _BLOCK // max(1, n * int(np.prod(lead)))))  # no bigger than the grid
         tmp = np.empty(lead + (rows, n), dtype=y.dtype)
         dirs = [(w, di, col_slices(dj)) for w, di, dj in self.edges.directions()]
         for r0 in range(0, m, rows):

@@ -15,6 +15,7 @@ from .io.points import grid_from_text, is_text_list, read_included_pairs, read_p
 from .io.raster import check_same_grid, raster_shape, read_raster
 from .io.write_queue import WriteQueue
 from .job import JobReport, need_file
+from .memory import return_large_blocks_when_freed
 from .modes.advanced import advanced
 from .modes.one_to_all import all_to_one, one_to_all
 from .modes.pairwise import pairwise
@@ -187,11 +188,14 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, strict_points
 
 
 def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobReport:
+    return_large_blocks_when_freed()  # grid-sized arrays leave no resident heap behind
     current().stage("load")
     graph, spec = load_raster_graph(cfg)
     t_loaded = time.perf_counter()
     prefix = cfg.output_prefix
-    writer = MapWriter(prefix, spec, graph.g > 0, cfg.write_as_tif, cfg.compress_grids, cfg.log_transform_maps,
+    # the node mask only serves the null-to-nodata options: no (m, n) mask through the solve otherwise
+    nulls = cfg.set_null_currents_to_nodata or cfg.set_null_voltages_to_nodata
+    writer = MapWriter(prefix, spec, graph.g > 0 if nulls else None, cfg.write_as_tif, cfg.compress_grids, cfg.log_transform_maps,
                        cfg.set_null_currents_to_nodata, cfg.set_null_voltages_to_nodata,
                        dtype=np.float32 if cfg.precision == "single" else np.float64)
     report = JobReport(cfg.scenario, cells=graph.shape[0] * graph.shape[1])

@@ -221,7 +221,7 @@ def test_huge_grid_is_refused_from_its_header(landscape, tmp_path, no_loading):
 
 
 def test_gpu_refusal_compares_device_memory():
-    from gpucircuit.memory import HOST_BYTES, check_job_fits, need_bytes
+    from gpucircuit.memory import HOST_BYTES, check_job_fits, host_need_bytes, need_bytes
 
     cells = 100_000_000
     plenty = 10 * cells * HOST_BYTES
@@ -231,7 +231,8 @@ def test_gpu_refusal_compares_device_memory():
         check_job_fits(cells, (10_000, 10_000), "r", on_gpu=True, host_free=plenty, device_free=short)
     # on the CPU the solver's arrays are host arrays too
     with pytest.raises(SolverError, match="host memory"):
-        check_job_fits(cells, (10_000, 10_000), "r", host_free=cells * HOST_BYTES + short)
+        check_job_fits(cells, (10_000, 10_000), "r", host_free=int(host_need_bytes(cells) * 0.9))
+    check_job_fits(cells, (10_000, 10_000), "r", host_free=int(host_need_bytes(cells) / 0.9))
 
 
 def test_host_bytes_cover_what_loading_keeps(tmp_path):

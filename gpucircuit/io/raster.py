@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..memory import return_freed_memory
 
 NODATA_OUT = -9999.0
 
@@ -192,6 +193,8 @@ def read_raster(path, name: str = "raster", nan_is_nodata: bool = True) -> tuple
             r, c = np.argwhere(raw_nan)[0]
             raise InputError(f"{name} {path} has NaN values ({int(raw_nan.sum())} cells, first at row {r}, "
                              f"column {c}) that are not its nodata value {declared}")
+    del data
+    return_freed_memory()  # GDAL's block buffers, freed but still resident
     return out, spec
 
 

@@ -145,11 +145,16 @@ def grounded_solves(graph: RasterGraph, focal: FocalNodes, use: np.ndarray, opti
     if not inject:
         return None, {}, None, grounds
     current().stage("setup")
+    # the solver may mask the graph's edges in place: release() gives them back for the maps
     system = grounded_system(graph, fixed=fixed.reshape(graph.shape), solve_mask=solve_mask, options=options,
-                             rhs_hint=len(inject))
+                             rhs_hint=len(inject), lend_edges=True)
+    del fixed, solve_mask
     order = list(inject)
     current().stage("solve", len(order))
-    # on a GPU the solutions stay on the device when they fit: current maps are made there
-    X = system.solve_units([inject[k] for k in order], on_device=True)
+    try:
+        # on a GPU the solutions stay on the device when they fit: current maps are made there
+        X = system.solve_units([inject[k] for k in order], on_device=True)
+    finally:
+        system.release()
     current().advance(len(order))
     return system.stats, {k: j for j, k in enumerate(order)}, X, grounds

@@ -26,7 +26,7 @@ class GridMultigridSolver:
     so the operator stays exactly SPD and CG still accumulates in float64).
     """
 
-    def __init__(self, graph, active: np.ndarray, ground_g: np.ndarray | None, options):
+    def __init__(self, graph, active: np.ndarray, ground_g: np.ndarray | None, options, lend_edges: bool = False):
         backend = get_backend()
         xp = backend.xp
         self.options = options
@@ -39,11 +39,14 @@ class GridMultigridSolver:
                 plan_batch(active.size, 1, free, eight, backend.device, single=single)  # arrays span the grid
         e = graph.edges
         wdtype = np.float32 if single else np.float64
-        # our own copy on the backend (the graph's host arrays stay untouched), masked in place
-        edges = GridEdges(*(None if w is None else xp.array(w, dtype=wdtype) for w in (e.e, e.s, e.se, e.sw)))
+        merged = (graph.merge > 0).any()
+        # lent host arrays of the right dtype are masked in place (the owner restores them);
+        # otherwise our own copy on the backend, masked in place
+        self.lent_edges = lend_edges and xp is np and not merged and e.e.dtype == wdtype
+        edges = e if self.lent_edges else GridEdges(*(None if w is None else xp.array(w, dtype=wdtype)
+                                                      for w in (e.e, e.s, e.se, e.sw)))
         ground = None if ground_g is None else xp.asarray(ground_g)
         active_x = xp.asarray(active)
-        merged = (graph.merge > 0).any()
         # the preconditioner of merged regions needs the unmasked edges: build it first
         strong = GridOperator.build(strengthen_regions(edges, graph.merge), active_x, ground) if merged else None
         self.op = GridOperator.build(edges, active_x, ground, inplace=True)

@@ -22,7 +22,7 @@ from ..grid import RasterGraph
 from . import residual
 from .choice import pick_method
 from .options import SolveOptions, SolveStats
-from .unknowns import reduced_laplacian, to_grid, to_unknowns, unknown_index
+from .unknowns import reduced_laplacian, to_grid, to_unknowns, unknown_count, unknown_index
 
 
 class GroundedSystem:
@@ -32,11 +32,13 @@ class GroundedSystem:
     ``ground_g`` adds finite conductances to ground; ``solve_mask`` limits the solve to some
     components (cells outside it stay at 0 V). Every solved component must be grounded.
     ``setup=False`` does the bookkeeping only (unknowns, method, stats), for a caller that
-    solves elsewhere.
+    solves elsewhere. ``lend_edges`` lets a host solver mask the graph's own edge arrays instead
+    of copying them (no second copy at scale); they stay masked until :meth:`release`.
     """
 
     def __init__(self, graph: RasterGraph, fixed=None, ground_g=None, solve_mask=None,
-                 options: SolveOptions | None = None, rhs_hint: int = 1, setup: bool = True):
+                 options: SolveOptions | None = None, rhs_hint: int = 1, setup: bool = True,
+                 lend_edges: bool = False):
         self.graph = graph
         self.options = options or SolveOptions()
         if self.options.client is not None:  # a silent local solve would hide a lost cluster
@@ -48,24 +50,51 @@ class GroundedSystem:
             fixed_regions = np.unique(graph.merge[fixed & (graph.merge > 0)])
             fixed = fixed | np.isin(graph.merge, fixed_regions[fixed_regions > 0])
         keep = node if solve_mask is None else (node & solve_mask)
-        self.fixed = fixed
+        self._fixed_bits = np.packbits(fixed)  # 1 bit a cell kept through the solves, not a byte
         self.active = keep & ~fixed
         self.ground_g = None if ground_g is None else np.where(self.active, ground_g, 0.0)
-        self.uid, self.n = unknown_index(self.active, graph.merge)
-        self._check_grounded(keep)
+        self.n = unknown_count(self.active, graph.merge)
+        self._uid = None  # the (m, n) numbering, made only for an assembled matrix
+        self._check_grounded(keep, fixed)
+        del node, keep, fixed
         self.method = pick_method(self.options, self.n, rhs_hint, on_grid=True, gpu=get_backend().is_gpu)
         self.stats = SolveStats(self.method, self.n)
         self.solver = None
         if setup and self.n:
             t0 = time.perf_counter()
-            self.solver = self._make_solver()
+            try:
+                self.solver = self._make_solver(lend_edges)
+            except BaseException:
+                if lend_edges:  # a setup that failed half-way may have masked some edges
+                    graph.restore_edges(self.active)
+                raise
             self.stats.setup_s = time.perf_counter() - t0
             self.stats.levels = self.solver.levels
 
-    def _check_grounded(self, keep):
+    @property
+    def uid(self) -> np.ndarray:
+        """Cell -> unknown id (-1 where the cell is not an unknown)."""
+        if self._uid is None:
+            self._uid, _ = unknown_index(self.active, self.graph.merge)
+        return self._uid
+
+    def release(self) -> None:
+        """Free the solver; edges it masked in the graph's own arrays are remade first-hand."""
+        lent = getattr(self.solver, "lent_edges", False)
+        self.solver = self._uid = None
+        if lent:
+            self.graph.restore_edges(self.active)
+
+    @property
+    def fixed(self) -> np.ndarray:
+        """Cells held at 0 V (bool (m, n))."""
+        shape = self.graph.shape
+        return np.unpackbits(self._fixed_bits, count=shape[0] * shape[1]).view(bool).reshape(shape)
+
+    def _check_grounded(self, keep, fixed):
         comp = self.graph.components
         grounded = np.zeros(int(comp.max()) + 1, bool)
-        grounded[np.unique(comp[self.fixed])] = True
+        grounded[np.unique(comp[fixed])] = True
         if self.ground_g is not None:
             grounded[np.unique(comp[self.ground_g > 0])] = True
         used = np.unique(comp[keep])
@@ -73,11 +102,11 @@ class GroundedSystem:
         if missing:
             raise SolverError(f"internal error: component {missing[0]} is solved without a ground")
 
-    def _make_solver(self):
+    def _make_solver(self, lend_edges: bool):
         if self.method == "mg":
             from .grid_solver import GridMultigridSolver
 
-            return GridMultigridSolver(self.graph, self.active, self.ground_g, self.options)
+            return GridMultigridSolver(self.graph, self.active, self.ground_g, self.options, lend_edges=lend_edges)
         from .dissection import dissection_order
         from .sparse import sparse_solver
 

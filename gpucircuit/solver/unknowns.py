@@ -13,9 +13,16 @@ from ..edges import shift_slices
 from ..grid import RasterGraph
 
 
+def unknown_count(active: np.ndarray, merge: np.ndarray) -> int:
+    """How many unknowns ``unknown_index`` numbers, without making the (m, n) numbering."""
+    grouped = active & (merge > 0)
+    return int(np.count_nonzero(active & ~grouped)) + int(np.unique(merge[grouped]).size)
+
+
 def unknown_index(active: np.ndarray, merge: np.ndarray) -> tuple[np.ndarray, int]:
-    """Cell -> unknown id (-1 where inactive); cells of one merged region share an id."""
-    uid = np.full(active.shape, -1, dtype=np.int64)
+    """Cell -> unknown id (-1 where inactive); cells of one merged region share an id.
+    int32 ids below 2**31 cells: 4 B/cell less on the assembled-matrix paths."""
+    uid = np.full(active.shape, -1, dtype=np.int32 if active.size < 2**31 else np.int64)
     own = active & (merge == 0)
     n_own = int(own.sum())
     # column-major numbering, as Circuitscape numbers its nodes
