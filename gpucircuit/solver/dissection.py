@@ -18,30 +18,32 @@ import numpy as np
 LEAF_CELLS = 64
 
 
+def _split(r0, r1, c0, c1, leaf, out) -> int:
+    h, w = r1 - r0, c1 - c0
+    if h * w <= leaf:
+        out.append(((r0, r1, c0, c1), (r0, r1, c0, c1), ()))
+        return len(out) - 1
+    if h >= w:  # cut the longer side: separators stay short
+        mid = (r0 + r1) // 2
+        own, parts = (mid, mid + 1, c0, c1), [(r0, mid, c0, c1), (mid + 1, r1, c0, c1)]
+    else:
+        mid = (c0 + c1) // 2
+        own, parts = (r0, r1, mid, mid + 1), [(r0, r1, c0, mid), (r0, r1, mid + 1, c1)]
+    kids = tuple(_split(*p, leaf, out) for p in parts if p[1] > p[0] and p[3] > p[2])
+    out.append((own, (r0, r1, c0, c1), kids))
+    return len(out) - 1
+
+
 def bisection_tree(shape: tuple[int, int], leaf: int = LEAF_CELLS) -> list[tuple[tuple, tuple, tuple]]:
     """The dissection of an (m, n) rectangle as a post-order list (children before their parent)
     of ``(own box, subtree rectangle, child indices)``, boxes as ``(r0, r1, c0, c1)``: a leaf owns
     its whole rectangle; any other node owns the middle row (or column) of the longer side that
-    separates its two halves. Shared by the sparse LU's ordering and the batched window solver."""
+    separates its two halves. Shared by the sparse LU's ordering and the batched window solver.
+    (A module-level recursion: a recursive closure would be a reference cycle holding the tree, and
+    with it whatever its frame holds, until the garbage collector runs.)"""
     out: list[tuple[tuple, tuple, tuple]] = []
-
-    def split(r0, r1, c0, c1):
-        h, w = r1 - r0, c1 - c0
-        if h * w <= leaf:
-            out.append(((r0, r1, c0, c1), (r0, r1, c0, c1), ()))
-            return len(out) - 1
-        if h >= w:  # cut the longer side: separators stay short
-            mid = (r0 + r1) // 2
-            own, parts = (mid, mid + 1, c0, c1), [(r0, mid, c0, c1), (mid + 1, r1, c0, c1)]
-        else:
-            mid = (c0 + c1) // 2
-            own, parts = (r0, r1, mid, mid + 1), [(r0, r1, c0, mid), (r0, r1, mid + 1, c1)]
-        kids = tuple(split(*p) for p in parts if p[1] > p[0] and p[3] > p[2])
-        out.append((own, (r0, r1, c0, c1), kids))
-        return len(out) - 1
-
     if shape[0] > 0 and shape[1] > 0:
-        split(0, shape[0], 0, shape[1])
+        _split(0, shape[0], 0, shape[1], leaf, out)
     return out
 
 
