@@ -15,7 +15,7 @@ from ..operators import GridEdges, GridOperator
 from .cg import pcg
 from .deflation import PocketDeflation
 from .merged import MergedGrid, leak_for_ungrounded, strengthen_regions
-from .multigrid import GridMultigrid
+from .redblack import grid_preconditioner
 
 
 class GridMultigridSolver:
@@ -55,14 +55,14 @@ class GridMultigridSolver:
             # pockets the coarse grid cannot see are deflated exactly; they are found first, so the
             # search's temporaries are gone before the hierarchy is built (36 B/cell off the peak)
             pockets = PocketDeflation(self.op)
-            self.multigrid = GridMultigrid(self.op, options.multigrid)
+            self.multigrid = grid_preconditioner(self.op, options.multigrid)
             self.precond = pockets.balance(self.multigrid)
         else:  # one unknown per region: exact operator, multigrid on strongly linked regions
             leak = leak_for_ungrounded(strong, not eight)
             if leak is not None:
                 strong.diag = strong.diag + xp.asarray(leak)
             self.apply = self.regions.operator(grid_apply)
-            self.multigrid = GridMultigrid(strong, options.multigrid)
+            self.multigrid = grid_preconditioner(strong, options.multigrid)
             self.precond = self.regions.preconditioner(self.multigrid)
         self.levels = len(self.multigrid.levels)
 
