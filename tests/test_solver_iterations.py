@@ -48,9 +48,9 @@ def disc_regions(shape, seed, count=8):
     return labels
 
 
-def largest_component_system(four, regions, method, maxiter=1000, seed=0, n=N):
+def largest_component_system(four, regions, method, maxiter=1000, seed=0, n=N, contrast=1e4):
     """The landscape's largest component grounded at one point, and 1 A injections at 2 others."""
-    res = make_landscape((n, n), seed=seed)
+    res = make_landscape((n, n), seed=seed, contrast=contrast)
     g = np.where(np.isfinite(res), 1 / res, 0.0)
     merge = np.where(g > 0, disc_regions(res.shape, seed), 0) if regions else None
     graph = build_raster_graph(g, four, merge=merge)
@@ -89,7 +89,21 @@ def test_four_neighbours_at_320_meets_bound(seed):
     system, cells = largest_component_system(True, False, "mg", maxiter=24, seed=seed, n=320)
     assert system.stats.levels >= 4, system.stats.levels
     volts = system.solve_units(cells)
-    assert system.stats.iterations <= 24
+    # CG stops at the bound and only a residual above 1e-4 is refused: check it reached rtol
+    assert system.stats.iterations <= 24 and system.stats.max_residual <= 1e-6 * 10
     ref_system, _ = largest_component_system(True, False, "direct", seed=seed, n=320)
+    for v, r in zip(volts, ref_system.solve_units(cells)):
+        assert np.linalg.norm(v - r) <= 1e-5 * np.linalg.norm(r)
+
+
+def test_four_neighbours_at_contrast_1e8_meets_bound():
+    """Resistance 1-1e8, 4 neighbours, 256 x 256: 77 iterations with the red-black elimination, 195
+    with multigrid on the 5-point grid. The bound (90) only guards that gain: the target (20) is not
+    met at this contrast (benchmarks/README.md, issue 9)."""
+    system, cells = largest_component_system(True, False, "mg", maxiter=90, n=256, contrast=1e8)
+    assert system.stats.levels >= 4, system.stats.levels
+    volts = system.solve_units(cells)
+    assert system.stats.max_residual <= 1e-6 * 10  # rtol reached within the bound
+    ref_system, _ = largest_component_system(True, False, "direct", n=256, contrast=1e8)
     for v, r in zip(volts, ref_system.solve_units(cells)):
         assert np.linalg.norm(v - r) <= 1e-5 * np.linalg.norm(r)
