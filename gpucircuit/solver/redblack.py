@@ -99,28 +99,40 @@ def schur_stencil(op, inv_black):
     e = op.edges.e.astype(np.float64)
     s = op.edges.s.astype(np.float64)
     q = inv_black
-    # w / d_b towards each black neighbour, seen from the red cell (i, j)
-    e_q = e * _shifted(q, 0, 1)  # to (i, j+1)
-    s_q = s * _shifted(q, 1, 0)  # to (i+1, j)
-    w_q = _shifted(e, 0, -1) * _shifted(q, 0, -1)  # to (i, j-1)
-    n_q = _shifted(s, -1, 0) * _shifted(q, -1, 0)  # to (i-1, j)
-    diag = op.diag.astype(np.float64) - e * e_q - s * s_q - _shifted(e, 0, -1) * w_q - _shifted(s, -1, 0) * n_q
-    del n_q
-    c11 = s_q * _shifted(e, 1, 0) + e_q * _shifted(s, 0, 1)
-    c1m = s_q * _shifted(e, 1, -1) + w_q * _shifted(s, 0, -1)
-    c20 = s_q * _shifted(s, 1, 0)
-    c02 = e_q * _shifted(e, 0, 1)
-    del e_q, s_q, w_q
-    shape = op.shape
     red_active = op.active.copy()
     red_active[0::2, 1::2] = False
     red_active[1::2, 0::2] = False
-    # rotated e = grid (1, -1), s = (1, 1), se = (2, 0), sw = (0, 2)
-    edges = GridEdges(*(rotate(xp.where(red_active, c, 0.0), shape) for c in (c1m, c11, c20, c02)))
+    shape = op.shape
+    # one grid-size array at a time beside e, s, q and the four w / d_b (setup peak)
+    e_q = e * _shifted(q, 0, 1)  # w / d_b towards (i, j+1), seen from the red cell (i, j)
+    s_q = s * _shifted(q, 1, 0)  # towards (i+1, j)
+    w_q = _shifted(e, 0, -1)  # towards (i, j-1)
+    w_q *= _shifted(q, 0, -1)
+    diag = op.diag.astype(np.float64) - e * e_q
+    diag -= s * s_q
+    diag -= _shifted(e, 0, -1) * w_q
+    n_q = _shifted(s, -1, 0)  # towards (i-1, j)
+    n_q *= _shifted(q, -1, 0)
+    diag -= _shifted(s, -1, 0) * n_q
+    del n_q
     diag_r = rotate(xp.where(red_active, diag, 1.0), shape)
+    del diag
+    wdtype = op.edges.e.dtype  # the Schur weights stored like the grid's (float32 under single)
+
+    def rotated(c):
+        return rotate(xp.where(red_active, c, 0.0), shape, dtype=wdtype)
+
+    # rotated e = grid (1, -1), s = (1, 1), se = (2, 0), sw = (0, 2)
+    re = rotated(s_q * _shifted(e, 1, -1) + w_q * _shifted(s, 0, -1))
+    del w_q
+    rs = rotated(s_q * _shifted(e, 1, 0) + e_q * _shifted(s, 0, 1))
+    rse = rotated(s_q * _shifted(s, 1, 0))
+    del s_q
+    rsw = rotated(e_q * _shifted(e, 0, 1))
+    del e_q, e, s
     active_r = rotate(red_active, shape)
     diag_r[~active_r] = 1.0
-    return GridOperator(edges.masked(active_r, inplace=True), diag_r, active_r)
+    return GridOperator(GridEdges(re, rs, rse, rsw).masked(active_r, inplace=True), diag_r, active_r)
 
 
 class RedBlackMultigrid:
@@ -142,22 +154,29 @@ class RedBlackMultigrid:
         self.levels = [Level(op.shape)] + self.multigrid.levels
 
     def __call__(self, r):
-        """z = M r, a new array in r's dtype (r itself is only read)."""
+        """z = M r, a new array in r's dtype (r itself is only read).
+
+        Memory per right-hand side (why it is written so): the vectors the operator is applied to
+        are in the cycle dtype, the cycle's own precision (the red values are its float32 output,
+        held exactly), so at most one grid-size float64 array is alive beside r and the result."""
+        xp = self.xp
         squeeze = r.ndim == 2
         rb = r[None] if squeeze else r
-        apply, q, shape = self.op.apply, self.inv_black, self.op.shape
-        t = apply(rb * q)  # -W D_b^-1 r_b on the red cells
-        xp = self.xp
+        apply, q, shape, cdt = self.op.apply, self.inv_black, self.op.shape, self.multigrid.dtype
+        t = apply(xp.multiply(rb, q, dtype=cdt))  # -W D_b^-1 r_b on the red cells
         xp.subtract(rb, t, out=t)
-        y = xp.zeros(rb.shape, dtype=np.result_type(rb.dtype, np.float64))
-        unrotate(self.multigrid(rotate(t, shape)), y, shape)
+        rot = rotate(t, shape, dtype=cdt)
         del t
-        s = apply(y)  # -W^T y_r on the black cells
-        xp.subtract(rb, s, out=s)
-        s *= q
-        y += s
-        y = y.astype(r.dtype, copy=False)
-        return y[0] if squeeze else y
+        y = xp.zeros(rb.shape, dtype=cdt)
+        unrotate(self.multigrid(rot), y, shape)
+        del rot
+        z = apply(y)  # -W^T y_r on the black cells
+        xp.subtract(rb, z, out=z)
+        z *= q  # black cells: D_b^-1 (r_b + W^T y_r); red cells: 0
+        z += y
+        del y
+        z = z.astype(r.dtype, copy=False)
+        return z[0] if squeeze else z
 
 
 def grid_preconditioner(op, options: MultigridOptions | None = None):
