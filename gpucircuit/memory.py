@@ -10,9 +10,12 @@ neighbours      kept for the solves    setup peak            per right-hand
 ==============  =====================  ====================  ===============
 8, single       61                     86                    49
 8, double       77                     102                   49
-4, single       45                     70                    49
-4, double       53                     78                    49
+4, single       63 *                   121 *                 54 *
+4, double       70 *                   145 *                 54 *
 ==============  =====================  ====================  ===============
+
+(* 600^2, since the hierarchy is built on the red-black Schur complement, ``solver/redblack``:
+its rotated rectangle has about as many cells as the grid, half of them outside the diamond.)
 
 So one 8-neighbour solve in single precision peaks at about 110 B/cell: 205 M cells need about
 21 GiB. ``single`` stores conductances in fp32 (16 B/cell instead of 32); CG vectors stay fp64.
