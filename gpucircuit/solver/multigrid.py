@@ -77,7 +77,7 @@ class MultigridOptions:
     of those sweeps on the coarser levels. ``dtype``: precision of the cycle (CG keeps float64).
     ``eliminate_black``: on a 5-point (4-neighbour) operator, eliminate the black cells exactly and
     build the hierarchy on the red cells' Schur complement (``redblack``; 1 M cells, 1e4 contrast:
-    26 CG iterations instead of 35); ``GridMultigrid`` itself ignores it.
+    26 CG iterations instead of 35, 4 M: 16 / 23 instead of 43 / 36); ``GridMultigrid`` ignores it.
     """
 
     max_coarse: int | None = None
