@@ -10,9 +10,12 @@ neighbours      kept for the solves    setup peak            per right-hand
 ==============  =====================  ====================  ===============
 8, single       61                     86                    49
 8, double       77                     102                   49
-4, single       45                     70                    49
-4, double       53                     78                    49
+4, single       63 *                   121 *                 54 *
+4, double       70 *                   145 *                 54 *
 ==============  =====================  ====================  ===============
+
+(* 600^2, since the hierarchy is built on the red-black Schur complement, ``solver/redblack``:
+its rotated rectangle has about as many cells as the grid, half of them outside the diamond.)
 
 So one 8-neighbour solve in single precision peaks at about 110 B/cell: 205 M cells need about
 21 GiB. ``single`` stores conductances in fp32 (16 B/cell instead of 32); CG vectors stay fp64.
@@ -28,10 +31,13 @@ from .errors import SolverError
 # (eight neighbours, single precision) -> bytes per cell
 # +1 each since coarse levels keep their ground (the W-cycle's exact coarse residual, issue 9);
 # +1-2 since GroundedSystem frees its node / solve masks before the setup: the trace of what the
-# setup keeps no longer nets them off (600^2: 64.4 / 80.4 / 48.3 / 56.3 measured)
-KEPT_BYTES = {(True, True): 65, (True, False): 81, (False, True): 49, (False, False): 57}
-SETUP_PEAK_BYTES = {(True, True): 88, (True, False): 103, (False, True): 72, (False, False): 80}
-PER_RHS_BYTES = 50
+# setup keeps no longer nets them off (600^2, 8 neighbours: 64.4 / 80.4 measured).
+# 4 neighbours: the hierarchy is built on the red-black Schur complement (solver/redblack), whose
+# rotated rectangle has about as many cells as the grid, so it costs what an 8-neighbour one does
+# (66 / 74 measured before the masks were freed early; +2 kept for that, unmeasured since)
+KEPT_BYTES = {(True, True): 65, (True, False): 81, (False, True): 68, (False, False): 76}
+SETUP_PEAK_BYTES = {(True, True): 88, (True, False): 103, (False, True): 126, (False, False): 150}
+PER_RHS_BYTES = {True: 50, False: 56}  # by eight neighbours
 FIXED_BYTES = 2 * 2**20
 HEADROOM = 0.92  # share of free memory planned for: CuPy's pool rounding, library workspaces (unmeasured on a GPU)
 
@@ -39,7 +45,7 @@ HEADROOM = 0.92  # share of free memory planned for: CuPy's pool rounding, libra
 def need_bytes(cells: int, nrhs: int = 1, eight: bool = True, single: bool = False) -> int:
     """Device bytes for the hierarchy plus ``nrhs`` right-hand sides solved at once."""
     key = (eight, single)
-    return int(cells * max(SETUP_PEAK_BYTES[key], KEPT_BYTES[key] + nrhs * PER_RHS_BYTES)) + FIXED_BYTES
+    return int(cells * max(SETUP_PEAK_BYTES[key], KEPT_BYTES[key] + nrhs * PER_RHS_BYTES[eight])) + FIXED_BYTES
 
 
 # Host bytes per cell a raster job keeps beside the solver's arrays: the habitat raster as read
@@ -87,8 +93,8 @@ def check_job_fits(cells: int, shape: tuple[int, int], what: str, eight: bool = 
             )
 
 
-def rhs_bytes(cells: int) -> int:
-    return int(cells * PER_RHS_BYTES)
+def rhs_bytes(cells: int, eight: bool = True) -> int:
+    return int(cells * PER_RHS_BYTES[eight])
 
 
 def plan_batch(cells: int, nrhs: int, free_bytes: int, eight: bool = True, where: str = "GPU",
@@ -98,7 +104,7 @@ def plan_batch(cells: int, nrhs: int, free_bytes: int, eight: bool = True, where
     need_one = need_bytes(cells, 1, eight, single)
     if need_one > budget:
         key = (eight, single)
-        fit = int((budget - FIXED_BYTES) / max(SETUP_PEAK_BYTES[key], KEPT_BYTES[key] + PER_RHS_BYTES))
+        fit = int((budget - FIXED_BYTES) / max(SETUP_PEAK_BYTES[key], KEPT_BYTES[key] + PER_RHS_BYTES[eight]))
         hint = "" if single else (f"; precision = single needs about {need_bytes(cells, 1, eight, True) / 2**30:.1f} GiB")
         raise SolverError(
             f"the problem does not fit in {where} memory: {cells:,} cells need about {need_one / 2**30:.1f} GiB, "
@@ -106,7 +112,7 @@ def plan_batch(cells: int, nrhs: int, free_bytes: int, eight: bool = True, where
             "(or use --backend cpu, or tile the region)"
         )
     kept = cells * KEPT_BYTES[(eight, single)] + FIXED_BYTES
-    return max(1, min(nrhs, int((budget - kept) // rhs_bytes(cells))))
+    return max(1, min(nrhs, int((budget - kept) // rhs_bytes(cells, eight))))
 
 
 def return_freed_memory() -> None:

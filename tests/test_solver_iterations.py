@@ -10,6 +10,7 @@ one right-hand side, capped at 1000; "> 1000" with the relative residual left at
     case                    full [bound]  identity preconditioner  no post-smoothing  no coarse correction
     8 neighbours             8   [14]     > 1000 (7.6e-2)          > 1000 (1.6e-3)    806
     4 neighbours            22   [34]     > 1000 (2.7e-1)          > 1000 (8.6e-2)    > 1000 (2.9e-2)
+    (4 neighbours is 14 since the red-black elimination; 320 x 320 cases below)
     8 neighbours + regions  13   [20]     > 1000 (9.6e-2)          > 1000 (1.7e-3)    1000
 
 Each of the three mutations was made by hand in the code and made these tests fail (the
@@ -47,9 +48,9 @@ def disc_regions(shape, seed, count=8):
     return labels
 
 
-def largest_component_system(four, regions, method, maxiter=1000, seed=0):
+def largest_component_system(four, regions, method, maxiter=1000, seed=0, n=N, contrast=1e4):
     """The landscape's largest component grounded at one point, and 1 A injections at 2 others."""
-    res = make_landscape((N, N), seed=seed)
+    res = make_landscape((n, n), seed=seed, contrast=contrast)
     g = np.where(np.isfinite(res), 1 / res, 0.0)
     merge = np.where(g > 0, disc_regions(res.shape, seed), 0) if regions else None
     graph = build_raster_graph(g, four, merge=merge)
@@ -63,7 +64,7 @@ def largest_component_system(four, regions, method, maxiter=1000, seed=0):
     if regions:
         inside = np.isin(graph.merge, np.unique(graph.merge[keep & (graph.merge > 0)]))
         assert (inside & keep).sum() > 100, "the regions should matter to the solve"
-    return system, pts[1:, 0] * N + pts[1:, 1]
+    return system, pts[1:, 0] * n + pts[1:, 1]
 
 
 @pytest.mark.parametrize("four, regions, bound", [(False, False, 14), (True, False, 34), (False, True, 20)],
@@ -76,4 +77,33 @@ def test_full_method_meets_iteration_bound(four, regions, bound):
     ref_system, _ = largest_component_system(four, regions, "direct")
     ref = ref_system.solve_units(cells)
     for v, r in zip(volts, ref):
+        assert np.linalg.norm(v - r) <= 1e-5 * np.linalg.norm(r)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_four_neighbours_at_320_meets_bound(seed):
+    """4 neighbours on a 320 x 320 map: the red-black elimination (``solver/redblack``) needs 20 / 18
+    iterations (seeds 0 / 1) on a seven-level hierarchy; multigrid on the 5-point grid itself took
+    40 / 33, and before faint hole cells handed their weights over (``hole_weights``) the
+    eliminated system's coarsest level was singular (436 on seed 1)."""
+    system, cells = largest_component_system(True, False, "mg", maxiter=24, seed=seed, n=320)
+    assert system.stats.levels >= 4, system.stats.levels
+    volts = system.solve_units(cells)
+    # CG stops at the bound and only a residual above 1e-4 is refused: check it reached rtol
+    assert system.stats.iterations <= 24 and system.stats.max_residual <= 1e-6 * 10
+    ref_system, _ = largest_component_system(True, False, "direct", seed=seed, n=320)
+    for v, r in zip(volts, ref_system.solve_units(cells)):
+        assert np.linalg.norm(v - r) <= 1e-5 * np.linalg.norm(r)
+
+
+def test_four_neighbours_at_contrast_1e8_meets_bound():
+    """Resistance 1-1e8, 4 neighbours, 256 x 256: 77 iterations with the red-black elimination, 195
+    with multigrid on the 5-point grid. The bound (90) only guards that gain: the target (20) is not
+    met at this contrast (benchmarks/README.md, issue 9)."""
+    system, cells = largest_component_system(True, False, "mg", maxiter=90, n=256, contrast=1e8)
+    assert system.stats.levels >= 4, system.stats.levels
+    volts = system.solve_units(cells)
+    assert system.stats.max_residual <= 1e-6 * 10  # rtol reached within the bound
+    ref_system, _ = largest_component_system(True, False, "direct", n=256, contrast=1e8)
+    for v, r in zip(volts, ref_system.solve_units(cells)):
         assert np.linalg.norm(v - r) <= 1e-5 * np.linalg.norm(r)

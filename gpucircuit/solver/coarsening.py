@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import array_module
+from .hole_weights import hand_over_faint, orphan_fill
 
 # the eight neighbour offsets and the four stored ("forward") ones
 OFFSETS = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)]
@@ -255,20 +256,6 @@ def _gather(st, entries, u, order, groups, mc, nc, dtype):
     return d, total, keep, sums
 
 
-def _orphan_fill(weights, keep, cands):
-    """Orphans (cells that should have weight, ``keep`` > 0, but got none) take a single
-    weight, ``keep``, from the first candidate hole coarse cell. One cell, not an average:
-    two hole cells feeding the same orphans equally would give P two equal columns and a
-    singular coarse operator. Weights are non-negative, so an orphan's are all 0 and the
-    fill can be done in place."""
-    xp = array_module(keep)
-    left = (keep > 0) & (sum(weights) == 0)
-    for w, cd in zip(weights, cands):
-        xp.copyto(w, keep, where=left & cd)
-        left &= ~cd
-    return weights
-
-
 def interpolation(st: Stencil, dtype=np.float64):
     """Dendy black-box interpolation. Returns {u: (mc, nc)} in ``dtype``: the weight with
     which coarse cell I feeds fine cell 2I+u, u in {-1, 0, 1}^2.
@@ -306,7 +293,7 @@ def interpolation(st: Stencil, dtype=np.float64):
                                            mc, nc, dtype)
         w1, w2 = _line_weights(g1, g2, d, total)
         del d, total, g1, g2
-        return _orphan_fill([w1, w2], keep, [hole, cand2])
+        return orphan_fill([w1, w2], keep, [hole, cand2])
 
     # fine cells on coarse rows, (2I, 2J+1): between coarse (I, J) and (I, J+1)
     hw, he = line((0, 1), [(-1, -1), (0, -1), (1, -1)], [(-1, 1), (0, 1), (1, 1)],
@@ -326,7 +313,7 @@ def interpolation(st: Stencil, dtype=np.float64):
     del total, groups
     nw, ne, sw, se = (_safe_div(x, d) for x in nums)
     del nums, d
-    nw, ne, sw, se = _orphan_fill(
+    nw, ne, sw, se = orphan_fill(
         [nw, ne, sw, se], keep,
         [hole, _shift(hole, 0, 1), _shift(hole, 1, 0), _shift(hole, 1, 1)])
     del keep
@@ -339,6 +326,7 @@ def interpolation(st: Stencil, dtype=np.float64):
     P[(1, -1)], ne = _shift(ne, 0, -1), None
     P[(-1, 1)], sw = _shift(sw, -1, 0), None
     P[(-1, -1)], se = _shift(se, -1, -1), None
+    hand_over_faint(P, hole)
     return P
 
 

@@ -15,7 +15,7 @@ from ..operators import GridEdges, GridOperator
 from .cg import pcg
 from .deflation import PocketDeflation
 from .merged import MergedGrid, leak_for_ungrounded, strengthen_regions
-from .multigrid import GridMultigrid
+from .redblack import grid_preconditioner
 
 
 class GridMultigridSolver:
@@ -58,14 +58,14 @@ class GridMultigridSolver:
             # pockets the coarse grid cannot see are deflated exactly; they are found first, so the
             # search's temporaries are gone before the hierarchy is built (36 B/cell off the peak)
             pockets = PocketDeflation(self.op)
-            self.multigrid = GridMultigrid(self.op, options.multigrid)
+            self.multigrid = grid_preconditioner(self.op, options.multigrid)
             self.precond = pockets.balance(self.multigrid)
         else:  # one unknown per region: exact operator, multigrid on strongly linked regions
             leak = leak_for_ungrounded(strong, not eight)
             if leak is not None:
                 strong.diag = strong.diag + xp.asarray(leak)
             self.apply = self.regions.operator(grid_apply)
-            self.multigrid = GridMultigrid(strong, options.multigrid)
+            self.multigrid = grid_preconditioner(strong, options.multigrid)
             self.precond = self.regions.preconditioner(self.multigrid)
         self.levels = len(self.multigrid.levels)
 
@@ -91,14 +91,15 @@ class GridMultigridSolver:
         sees every pass. With ``on_device`` the result stays on the backend when it fits."""
         xp, active, regions = self.xp, self.op.active, self.regions
         cells = int(np.prod(self.shape))
+        eight = self.op.edges.se is not None
         free = host_free_bytes() if xp is np else device_free_bytes()
-        keep = xp is np or (on_device and free is not None and k * cells * 8 < HEADROOM * free - rhs_bytes(cells))
-        per = k if free is None else max(1, min(k, int(HEADROOM * free) // max(rhs_bytes(cells), 1)))
+        keep = xp is np or (on_device and free is not None and k * cells * 8 < HEADROOM * free - rhs_bytes(cells, eight))
+        per = k if free is None else max(1, min(k, int(HEADROOM * free) // max(rhs_bytes(cells, eight), 1)))
         out = None
         if per < k:  # several passes: the results are gathered in one array
             out = xp.zeros((k,) + self.shape) if keep else np.zeros((k,) + self.shape)
             if keep and xp is not np:  # gathered on the device: fewer per pass
-                per = max(1, min(k, int(HEADROOM * device_free_bytes()) // max(rhs_bytes(cells), 1)))
+                per = max(1, min(k, int(HEADROOM * device_free_bytes()) // max(rhs_bytes(cells, eight), 1)))
 
         def rhs(start, stop):
             b = xp.where(active, batch(start, stop, xp), 0.0)

@@ -75,6 +75,9 @@ class MultigridOptions:
     ``presmooth`` / ``postsmooth``: forward / backward GS sweeps on the finest level (equal
     counts keep the preconditioner symmetric, as PCG requires). ``coarse_sweeps``: multiplier
     of those sweeps on the coarser levels. ``dtype``: precision of the cycle (CG keeps float64).
+    ``eliminate_black``: on a 5-point (4-neighbour) operator, eliminate the black cells exactly and
+    build the hierarchy on the red cells' Schur complement (``redblack``; 1 M cells, 1e4 contrast:
+    26 CG iterations instead of 35, 4 M: 16 / 23 instead of 43 / 36); ``GridMultigrid`` ignores it.
     """
 
     max_coarse: int | None = None
@@ -84,6 +87,7 @@ class MultigridOptions:
     postsmooth: int = 1
     coarse_sweeps: int = 2
     dtype: object = np.float32
+    eliminate_black: bool = True
 
     def __post_init__(self):
         if self.cycle not in ("V", "W"):
