@@ -33,7 +33,7 @@ def test_plan_agrees_with_the_refusal_at_the_largest_size(eight):
 def test_plan_rows_grow_with_cells_and_the_device_takes_less_in_single_precision():
     small, big = plan_rows(10**6), plan_rows(10**8)
     for a, b in zip(small, big):
-        assert b.host_bytes > 30 * a.host_bytes  # 100x the cells; the interpreter is a fixed part
+        assert b.host_bytes > 20 * a.host_bytes  # 100x the cells; the interpreter is a fixed part
     cpu_double, cpu_single, gpu_double, gpu_single = big
     assert gpu_single.device_bytes < gpu_double.device_bytes
     assert gpu_double.host_bytes < cpu_double.host_bytes  # the solver's arrays live on the device
