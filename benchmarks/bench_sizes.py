@@ -96,6 +96,23 @@ def run_child(ini: Path, solver: str) -> dict:
                 bytes_per_cell=st["peak_rss_bytes"] / st["cells"], write_share=t["write"] / t["total"])
 
 
+def markdown_table(files: list[str]) -> str:
+    """The README's size table from result files of this script."""
+    lines = ["| case | cells | unknowns | CG its | setup / solve / write / total (s) | CPU (s) | peak RSS | B/cell "
+             "| maps + writing | pyamg SA + CG (its, setup + solve) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for f in files:
+        for r in json.loads(Path(f).read_text())["results"]:
+            t = r["timings"]
+            py = r.get("pyamg_sa")
+            peer = f"{py['iterations']} its, {py['total_s']:.1f} s ({r['pyamg_ratio_setup_solve']:.1f}x)" if py else ""
+            label = Path(r["label"]).name if r["label"].endswith(".ini") else r["label"]
+            lines.append(f"| {label} | {r['cells'] / 1e6:.0f} M | {r['unknowns']:,} | {r['iterations']} | "
+                         f"{t['setup']:.1f} / {t['solve']:.1f} / {t['write']:.1f} / {t['total']:.1f} | {r['cpu_s']:.0f} | "
+                         f"{r['peak_rss_bytes'] / 2**30:.2f} GiB | {r['bytes_per_cell']:.0f} | {r['write_share']:.0%} | {peer} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sides", type=int, nargs="*", default=[1000, 2000], help="cells per side")
@@ -109,7 +126,11 @@ def main(argv=None):
     ap.add_argument("--solver", default="auto")
     ap.add_argument("--pyamg-max", type=int, default=0, help="largest side also solved by pyamg SA + CG")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--table", nargs="*", default=None, help="print the markdown table of these result files")
     args = ap.parse_args(argv)
+    if args.table is not None:
+        print(markdown_table(args.table))
+        return
 
     rows = []
     cache = Path(args.cache)
