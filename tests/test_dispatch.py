@@ -8,18 +8,10 @@ import pytest
 from gpucircuit.backend import array_module, dispatch, is_device_array, to_host
 from gpucircuit.edges import GridEdges
 from gpucircuit.operators import GridOperator
+from devices import cupy_or_none
 
 
-def _cupy_or_none():
-    try:
-        import cupy as cp
-
-        return cp if cp.cuda.runtime.getDeviceCount() > 0 else None
-    except Exception:  # noqa: BLE001 - no CuPy or no driver: that backend is absent
-        return None
-
-
-CUPY = _cupy_or_none()
+CUPY = cupy_or_none()
 BACKENDS = [pytest.param(np, id="numpy"),
             pytest.param(CUPY, id="cupy", marks=pytest.mark.skipif(CUPY is None, reason="needs CuPy and a device"))]
 

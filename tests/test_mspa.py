@@ -7,6 +7,7 @@ import pytest
 
 from gpucircuit.analysis import mspa as M
 from gpucircuit.errors import InputError
+from devices import cupy_or_none
 
 EIGHT = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
 FOUR = [(-1, 0), (0, -1), (0, 1), (1, 0)]
@@ -222,20 +223,11 @@ def test_wide_edges_use_the_distance_transform_and_match(conn):
     assert np.array_equal(got, plain_mspa(fg, miss, 4, conn))
 
 
-def _cupy():
-    try:
-        import cupy
-
-        return cupy if cupy.cuda.runtime.getDeviceCount() > 0 else None
-    except Exception:  # noqa: BLE001 - no CuPy or no driver: no GPU
-        return None
-
-
 @pytest.mark.gpu
-@pytest.mark.skipif(_cupy() is None, reason="needs CuPy and a CUDA device")
+@pytest.mark.skipif(cupy_or_none() is None, reason="needs CuPy and a CUDA device")
 @pytest.mark.parametrize("w", [1, 4])
 def test_gpu_matches_cpu(w):
-    cp = _cupy()
+    cp = cupy_or_none()
     for seed in SEEDS:
         fg, miss = random_map(seed, (64, 70))
         for conn in (8, 4):

@@ -9,6 +9,7 @@ from scipy.sparse.csgraph import connected_components
 
 from gpucircuit.modes.window_solves import solve_windows, solve_windows_nd
 from gpucircuit.solver.nested_dissection import dissection, factor_stats, pattern_cells
+from devices import cupy_or_none
 
 
 def grounded_system(g, four):
@@ -212,17 +213,8 @@ def test_a_default_batch_stays_within_its_memory_budget(radius):
     assert peak <= BATCH_BYTES_PER_CELL * k * size * size
 
 
-def _cupy():
-    try:
-        import cupy
-
-        return cupy if cupy.cuda.runtime.getDeviceCount() > 0 else None
-    except Exception:  # noqa: BLE001 - no CuPy or no driver: no GPU
-        return None
-
-
 @pytest.mark.gpu
-@pytest.mark.skipif(_cupy() is None, reason="needs CuPy and a CUDA device")
+@pytest.mark.skipif(cupy_or_none() is None, reason="needs CuPy and a CUDA device")
 @pytest.mark.parametrize("four", [False, True])
 def test_the_same_code_on_cupy_matches_numpy(four):
     """One algorithm on the array namespace: CuPy's batched Cholesky and matmul give NumPy's potentials."""
@@ -230,7 +222,7 @@ def test_the_same_code_on_cupy_matches_numpy(four):
     from gpucircuit.modes.window_solves import grounded_component, window_edges
     from gpucircuit.solver.nested_dissection import solve_grid_batch
 
-    cp = _cupy()
+    cp = cupy_or_none()
     g, src = windows(37, 6, 4, seed=5)
     g = g * pattern_cells(37, 18)
     edges, active = window_edges(g, four), grounded_component(g, four)
