@@ -46,12 +46,12 @@ def write_job(folder: Path, args) -> Path:
     return ini
 
 
-def run_child(ini: Path, stats: Path, solver: str) -> dict:
+def run_child(ini: Path, stats: Path, solver: str, cwd: Path | None = None) -> dict:
     cmd = [str(Path(sys.executable).with_name("gpucircuit")), "--quiet", "run", str(ini), "--stats", str(stats),
            "--solver", solver]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:

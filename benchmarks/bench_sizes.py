@@ -22,10 +22,7 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +30,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bench_many_rhs import run_child as run_job  # noqa: E402
 from bench_scale import run_pyamg, write_inputs  # noqa: E402
 from landscape import make_landscape, pick_focal_points  # noqa: E402
 
@@ -77,21 +75,11 @@ def job_ini(folder: Path, tif: Path, txt: Path, four: bool) -> Path:
 
 
 def run_child(ini: Path, solver: str) -> dict:
-    stats = ini.with_suffix(".stats.json")
-    cmd = [str(Path(sys.executable).with_name("gpucircuit")), "--quiet", "run", str(ini), "--stats", str(stats),
-           "--solver", solver]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ini.parent)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise SystemExit(f"gpucircuit failed ({proc.returncode}) on {ini}: {proc.stderr.strip()}")
-    st = json.loads(stats.read_text())
+    """``gpucircuit run INI --stats`` in a child process (bench_many_rhs's runner), with the table's fields."""
+    row = run_job(ini, ini.with_suffix(".stats.json"), solver, cwd=ini.parent)
+    st = row.pop("stats")
     t = st["timings"]
-    return dict(command=" ".join(cmd), wall_s=wall,
-                cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-                peak_rss_bytes=st["peak_rss_bytes"], cells=st["cells"], unknowns=st["unknowns"],
+    return dict(row, peak_rss_bytes=st["peak_rss_bytes"], cells=st["cells"], unknowns=st["unknowns"],
                 iterations=st["iterations"], max_residual=st["max_residual"], solver=st["solver"], timings=t,
                 bytes_per_cell=st["peak_rss_bytes"] / st["cells"], write_share=t["write"] / t["total"])
 
