@@ -257,16 +257,18 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
         else:
             fn = one_to_all if cfg.scenario == "one-to-all" else all_to_one
             res = fn(graph, cells, strengths, maps, sink, options, include=include)
+        current().stage("write")
+        # the cumulative and maximum maps join the queue, so their formatting overlaps the last
+        # per-solve maps' (one core each) instead of following it
+        if res.cum_current is not None and (cfg.write_cur_maps or cfg.write_cum_cur_map_only):
+            queue.submit(writer.current, "cum_curmap", res.cum_current)
+        if res.max_current is not None and cfg.write_max_cur_maps:
+            queue.submit(writer.current, "max_curmap", res.max_current)
         report.outputs += queue.drain()
     if cfg.scenario == "pairwise":
         report.outputs += write_pairwise_resistances(prefix, res.ids, res.resistances)
     else:
         report.outputs += write_point_resistances(prefix, res.ids, res.resistances)
-    current().stage("write")
-    if res.cum_current is not None and (cfg.write_cur_maps or cfg.write_cum_cur_map_only):
-        report.outputs.append(writer.current("cum_curmap", res.cum_current))
-    if res.max_current is not None and cfg.write_max_cur_maps:
-        report.outputs.append(writer.current("max_curmap", res.max_current))
     report.resistances, report.ids, report.stats = res.resistances, res.ids, res.stats
     report.failed = res.failed
     if res.failed:
