@@ -10,3 +10,11 @@ def write_tif(path, data, transform, crs, nodata=-9999.0, nan_as_nodata=True):
                        dtype="float64", transform=transform, nodata=nodata, crs=crs) as ds:
         ds.write(values, 1)
     return path
+
+
+def write_points(path, pts, transform):
+    """A Circuitscape point file ("id x y" at cell centres) of ``pts`` ({id: [(row, col), ...]})
+    on a north-up grid of ``transform``."""
+    path.write_text("".join(f"{pid} {transform.c + (c + 0.5) * transform.a} {transform.f + (r + 0.5) * transform.e}\n"
+                            for pid, cells in pts.items() for r, c in cells))
+    return path

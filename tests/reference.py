@@ -181,3 +181,31 @@ class RefCircuit:
             out[i] = 0.0
             cum += self.current_map(v)
         return out, cum
+
+
+def raster_edge_list(g, four):
+    """((i, j), (a, b), conductance) of every link between node cells (g > 0), by plain loops:
+    average conductance, diagonals over sqrt(2), Circuitscape's rule."""
+    h, w = g.shape
+    steps = [(0, 1), (1, 0)] if four else [(0, 1), (1, 0), (1, 1), (1, -1)]
+    edges = []
+    for i in range(h):
+        for j in range(w):
+            for di, dj in steps:
+                a, b = i + di, j + dj
+                if 0 <= a < h and 0 <= b < w and g[i, j] > 0 and g[a, b] > 0:
+                    edges.append(((i, j), (a, b), (g[i, j] + g[a, b]) / 2 / (np.sqrt(2) if di and dj else 1)))
+    return edges
+
+
+def node_currents_of(edges, volts):
+    """max(inflow, outflow) per cell from the branch flows, branches under 1e-8 of the largest dropped."""
+    flows = [(p, q, wt * (volts[p] - volts[q])) for p, q, wt in edges]
+    top = max((abs(f) for _, _, f in flows), default=0.0)
+    inflow, outflow = np.zeros(volts.shape), np.zeros(volts.shape)
+    for p, q, f in flows:
+        if abs(f) >= 1e-8 * top:
+            hi, lo = (p, q) if f > 0 else (q, p)
+            outflow[hi] += abs(f)
+            inflow[lo] += abs(f)
+    return np.maximum(inflow, outflow)

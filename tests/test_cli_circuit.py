@@ -24,9 +24,7 @@ def inputs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("circuit")
     res = random_landscape((18, 22), seed=21, split=False)
     pts = pick_points(res, 4, seed=22)
-    lines = [f"{pid} {TRANSFORM.c + (c + 0.5) * 30} {TRANSFORM.f - (r + 0.5) * 30}\n"
-             for pid, ((r, c),) in pts.items()]
-    (tmp / "pts.txt").write_text("".join(lines))
+    rasters.write_points(tmp / "pts.txt", pts, TRANSFORM)
     return res, pts, write_tif(tmp / "res.tif", res), tmp / "pts.txt", tmp
 
 

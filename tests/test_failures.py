@@ -28,16 +28,10 @@ def landscape(tmp_path_factory):
     res = random_landscape((18, 22), seed=31, split=False)
     pts = pick_points(res, 4, seed=32)
     tif = rasters.write_tif(tmp / "res.tif", res, TRANSFORM, "EPSG:32610")
-    txt = write_points(tmp / "pts.txt", pts)
+    txt = rasters.write_points(tmp / "pts.txt", pts, TRANSFORM)
     expect = gc.pairwise(res, pts)
     assert (expect.resistances > 0).sum() == 12  # one component: every pair is solved
     return res, pts, tif, txt
-
-
-def write_points(path, pts):
-    path.write_text("".join(f"{pid} {TRANSFORM.c + (c + 0.5) * 30} {TRANSFORM.f - (r + 0.5) * 30}\n"
-                            for pid, ((r, c),) in pts.items()))
-    return path
 
 
 def write_ini(path, habitat, points, out, scenario="pairwise", **extra):
@@ -352,7 +346,7 @@ def test_without_keep_going_the_error_names_another_solver(monkeypatch):
 @pytest.mark.parametrize("scenario", ["pairwise", "one-to-all", "all-to-one"])
 def test_one_focal_point_everywhere(landscape, tmp_path, scenario):
     res, pts, tif, _ = landscape
-    one = write_points(tmp_path / "one.txt", {1: pts[1]})
+    one = rasters.write_points(tmp_path / "one.txt", {1: pts[1]}, TRANSFORM)
     out = tmp_path / "out"
     ini = write_ini(tmp_path / "job.ini", tif, one, out / "job.out", scenario=scenario)
     assert_one_line_error(*run("run", ini), f"1 focal point found in {one}; {scenario} needs at least two")

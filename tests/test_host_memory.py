@@ -37,10 +37,7 @@ def traced_job(tmp_path, n, method):
     res = random_landscape((n, n), seed=5, split=False)
     tif = rasters.write_tif(tmp_path / "r.tif", res, TRANSFORM, "EPSG:32610")
     pts_by_id = pick_points(res, 2, seed=1)
-    a, b = pts_by_id[1][0], pts_by_id[2][0]
-    pts = tmp_path / "pts.txt"
-    pts.write_text("".join(f"{i} {TRANSFORM.c + (c + 0.5) * 30} {TRANSFORM.f - (r + 0.5) * 30}\n"
-                           for i, (r, c) in ((1, a), (2, b))))
+    pts = rasters.write_points(tmp_path / "pts.txt", {1: pts_by_id[1][:1], 2: pts_by_id[2][:1]}, TRANSFORM)
     cfg = CircuitscapeConfig(scenario="pairwise", habitat_file=tif, point_file=pts, output_file=tmp_path / "o.out",
                              write_cur_maps=True, write_as_tif=True)
     peaks = StagePeaks()

@@ -22,9 +22,7 @@ def inputs(tmp_path_factory):
     res = random_landscape((26, 31), seed=11, split=False)
     pts = pick_points(res, 5, seed=12)
     tif = rasters.write_tif(folder / "res.tif", res, TRANSFORM, "EPSG:32610")
-    txt = folder / "pts.txt"
-    txt.write_text("".join(f"{pid} {TRANSFORM.c + (c + 0.5) * 30} {TRANSFORM.f - (r + 0.5) * 30}\n"
-                           for pid, ((r, c),) in pts.items()))
+    txt = rasters.write_points(folder / "pts.txt", pts, TRANSFORM)
     return res, pts, tif, txt
 
 

@@ -10,6 +10,7 @@ from scipy.sparse.csgraph import connected_components
 from gpucircuit.modes.window_solves import solve_windows, solve_windows_nd
 from gpucircuit.solver.nested_dissection import dissection, factor_stats, pattern_cells
 from devices import cupy_or_none
+from reference import node_currents_of, raster_edge_list
 
 
 def grounded_system(g, four):
@@ -51,24 +52,7 @@ def grounded_solve(g, src, four):
 
 def node_currents(g, volts, four):
     """max(inflow, outflow) per cell, branches under 1e-8 of the largest dropped (loops)."""
-    size = g.shape[0]
-    steps = [(0, 1), (1, 0)] if four else [(0, 1), (1, 0), (1, 1), (1, -1)]
-    flows = []
-    for i in range(size):
-        for j in range(size):
-            for di, dj in steps:
-                a, b = i + di, j + dj
-                if 0 <= a < size and 0 <= b < size and g[i, j] > 0 and g[a, b] > 0:
-                    w = (g[i, j] + g[a, b]) / 2 / (np.sqrt(2) if di and dj else 1)
-                    flows.append(((i, j), (a, b), w * (volts[i, j] - volts[a, b])))
-    top = max((abs(f) for *_, f in flows), default=0.0)
-    inflow, outflow = np.zeros(g.shape), np.zeros(g.shape)
-    for p, q, f in flows:
-        if abs(f) >= 1e-8 * top:
-            hi, lo = (p, q) if f > 0 else (q, p)
-            outflow[hi] += abs(f)
-            inflow[lo] += abs(f)
-    return np.maximum(inflow, outflow)
+    return node_currents_of(raster_edge_list(g, four), volts)
 
 
 def windows(size, k, contrast, seed):

@@ -6,21 +6,13 @@ import pytest
 from gpucircuit.modes.omniscape import Condition, WindowRules, block_correction, find_targets, omniscape
 from gpucircuit.modes.window_solves import solve_shared, solve_windows
 from gpucircuit.modes.omniscape_tiles import omniscape_tiled
-from reference import random_landscape
+from reference import node_currents_of, random_landscape, raster_edge_list
 
 
 def brute_window_current(g, src, cy, cx, four):
     """Node currents of one window: dense Laplacian over the centre's component, centre at 0 V."""
     h, w = g.shape
-    steps = [(0, 1), (1, 0)] if four else [(0, 1), (1, 0), (1, 1), (1, -1)]
-    edges = []
-    for i in range(h):
-        for j in range(w):
-            for di, dj in steps:
-                a, b = i + di, j + dj
-                if 0 <= a < h and 0 <= b < w and g[i, j] > 0 and g[a, b] > 0:
-                    wt = (g[i, j] + g[a, b]) / 2 / (np.sqrt(2) if di and dj else 1)
-                    edges.append(((i, j), (a, b), wt))
+    edges = raster_edge_list(g, four)
     cur = np.zeros((h, w))
     if g[cy, cx] <= 0:
         return cur
@@ -49,16 +41,7 @@ def brute_window_current(g, src, cy, cx, four):
         x = np.linalg.solve(A, b)
         for p, k in idx.items():
             volts[p] = x[k]
-    flows = [(p, q, wt * (volts[p] - volts[q])) for p, q, wt in edges if p in comp]
-    top = max((abs(f) for _, _, f in flows), default=0.0)
-    inflow, outflow = np.zeros((h, w)), np.zeros((h, w))
-    for p, q, f in flows:
-        if abs(f) < 1e-8 * top:
-            continue
-        src_cell, dst_cell = (p, q) if f > 0 else (q, p)
-        outflow[src_cell] += abs(f)
-        inflow[dst_cell] += abs(f)
-    return np.maximum(inflow, outflow)
+    return node_currents_of([e for e in edges if e[0] in comp], volts)
 
 
 def brute_omniscape(G, S, R, B, bs, four, conditions=(), flow_potential=False):

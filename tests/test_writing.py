@@ -120,9 +120,7 @@ def test_ini_job_compress_grids_and_single_precision_tifs(tmp_path):
     res = random_landscape((16, 19), seed=41, split=False)
     pts = pick_points(res, 3, seed=42)
     tif = rasters.write_tif(tmp_path / "res.tif", res, TRANSFORM, "EPSG:32610")
-    txt = tmp_path / "pts.txt"
-    txt.write_text("".join(f"{pid} {TRANSFORM.c + (c + 0.5) * 30} {TRANSFORM.f - (r + 0.5) * 30}\n"
-                           for pid, ((r, c),) in pts.items()))
+    txt = rasters.write_points(tmp_path / "pts.txt", pts, TRANSFORM)
 
     def job(name, **extra):
         keys = dict(scenario="pairwise", habitat_file=tif, point_file=txt, output_file=tmp_path / name / "j.out",
