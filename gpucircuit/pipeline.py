@@ -187,6 +187,15 @@ def run_config(cfg: CircuitscapeConfig, method: str | None = None, strict_points
     return report
 
 
+def _same_bits(a, b) -> bool:
+    """Whether two maps hold the same values bit for bit (-0.0 is not 0.0: they print differently)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype or a.dtype.kind != "f":
+        return False
+    view = np.dtype(f"u{a.dtype.itemsize}")
+    return bool(np.array_equal(np.ascontiguousarray(a).view(view), np.ascontiguousarray(b).view(view)))
+
+
 def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobReport:
     return_large_blocks_when_freed()  # grid-sized arrays leave no resident heap behind
     current().stage("load")
@@ -232,11 +241,16 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
     queue = WriteQueue.for_maps(per_solve_cur or cfg.write_volt_maps, graph.shape[0] * graph.shape[1])
     writer.offload = queue.call
 
+    # per-solve current maps as (label, map); the map is kept only while it is the only one, for a
+    # one-pair job's cumulative map, which has the same bits and is then copied, not formatted again
+    cur_maps: list = []
+
     def sink(label, volts, cur):
         if cfg.write_volt_maps:
             queue.submit(writer.voltage, f"voltmap_{label}", volts)
         if per_solve_cur and cur is not None:
             queue.submit(writer.current, f"curmap_{label}", cur)
+            cur_maps[:] = [(label, cur)] if not cur_maps else [(lab, None) for lab, _ in cur_maps] + [(label, None)]
 
     include = None
     if cfg.use_included_pairs:
@@ -260,11 +274,19 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
         current().stage("write")
         # the cumulative and maximum maps join the queue, so their formatting overlaps the last
         # per-solve maps' (one core each) instead of following it
+        twin = None  # the per-solve map whose file the cumulative map copies
         if res.cum_current is not None and (cfg.write_cur_maps or cfg.write_cum_cur_map_only):
-            queue.submit(writer.current, "cum_curmap", res.cum_current)
+            if len(cur_maps) == 1 and _same_bits(cur_maps[0][1], res.cum_current):
+                twin = f"curmap_{cur_maps[0][0]}"
+            else:
+                queue.submit(writer.current, "cum_curmap", res.cum_current)
+        cur_maps.clear()
         if res.max_current is not None and cfg.write_max_cur_maps:
             queue.submit(writer.current, "max_curmap", res.max_current)
         report.outputs += queue.drain()
+        if twin is not None:
+            written = next(p for p in report.outputs if p.name.startswith(f"{prefix.name}_{twin}."))
+            report.outputs.append(writer.copy(written, twin, "cum_curmap"))
     if cfg.scenario == "pairwise":
         report.outputs += write_pairwise_resistances(prefix, res.ids, res.resistances)
     else:

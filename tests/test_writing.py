@@ -13,7 +13,7 @@ import rasters
 from gpucircuit._cli.main import app
 from gpucircuit.io import raster_write
 from gpucircuit.io.outputs import MapWriter
-from gpucircuit.io.raster import GridSpec, raster_shape
+from gpucircuit.io.raster import GridSpec, raster_shape, read_raster
 from gpucircuit.io.raster_write import write_raster
 from reference import pick_points, random_landscape
 
@@ -141,3 +141,38 @@ def test_ini_job_compress_grids_and_single_precision_tifs(tmp_path):
         assert ds.dtypes[0] == "float32"
     with rasterio.open(job("double", write_as_tif="True") / "j_cum_curmap.tif") as ds:
         assert ds.dtypes[0] == "float64"
+
+
+@pytest.mark.parametrize("extra", [{}, {"compress_grids": "True"}, {"write_as_tif": "True"}])
+def test_one_pair_cumulative_map_is_its_pairs_map_and_several_pairs_sum(tmp_path, extra, monkeypatch):
+    formatted = []  # maps written from arrays (the one-pair cumulative map is a file copy instead)
+    original = MapWriter.current
+    monkeypatch.setattr(MapWriter, "current", lambda self, name, data: formatted.append(name) or original(self, name, data))
+    res = random_landscape((18, 21), seed=43, split=False)
+    pts = pick_points(res, 3, seed=44)
+    tif = rasters.write_tif(tmp_path / "res.tif", res, TRANSFORM, "EPSG:32610")
+
+    def job(name, points):
+        txt = rasters.write_points(tmp_path / f"{name}.txt", points, TRANSFORM)
+        keys = dict(scenario="pairwise", habitat_file=tif, point_file=txt, output_file=tmp_path / name / "j.out",
+                    write_cur_maps="True", **extra)
+        ini = tmp_path / f"{name}.ini"
+        ini.write_text("".join(f"{k} = {v}\n" for k, v in keys.items()))
+        result = CliRunner().invoke(app, ["--backend", "cpu", "run", str(ini)])
+        assert result.exit_code == 0, result.output
+        return tmp_path / name
+
+    def read(path):
+        return read_raster(path)[0]
+
+    one = job("one", {1: pts[1], 2: pts[2]})
+    cum = sorted(one.glob("j_cum_curmap.*"))
+    pair = sorted(one.glob("j_curmap_*"))
+    assert len(cum) == len(pair) == 1 and cum[0].name == pair[0].name.replace("curmap_1_2", "cum_curmap")
+    assert cum[0].read_bytes() == pair[0].read_bytes() and np.nanmax(read(cum[0])) > 0
+    assert formatted == ["curmap_1_2"]
+    three = job("three", pts)
+    pairs = [read(p) for p in sorted(three.glob("j_curmap_*"))]
+    total = read(next(three.glob("j_cum_curmap.*")))
+    assert len(pairs) == 3 and "cum_curmap" in formatted and all(not np.allclose(p, total, equal_nan=True) for p in pairs)
+    np.testing.assert_allclose(total, np.sum(pairs, axis=0), rtol=1e-8, atol=1e-12)

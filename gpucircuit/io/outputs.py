@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import OutputError
 from .raster import NODATA_OUT, GridSpec
-from .raster_write import failure_reason, write_raster, write_text_atomic
+from .raster_write import copy_file_atomic, failure_reason, write_raster, write_text_atomic
 
 
 def _make_folder(folder: Path) -> list[Path]:
@@ -126,21 +126,35 @@ class MapWriter:
     def path(self, name: str) -> Path:
         return Path(f"{self.prefix}_{name}{'.tif' if self.as_tif else '.asc'}")
 
-    def _write(self, name: str, data: np.ndarray) -> Path:
+    @contextmanager
+    def _timed(self):
         with self._lock:  # writer threads overlap: count the time while any of them writes, once
             if not self._running:
                 self._since = time.perf_counter()
             self._running += 1
         try:
-            if self.as_tif and self.dtype == np.float32:
-                data = data.astype(np.float32)
-            args = (self.path(name), data, self.spec, NODATA_OUT, self.compress)
-            return write_raster(*args) if self.offload is None else self.offload(write_raster, *args)
+            yield
         finally:
             with self._lock:
                 self._running -= 1
                 if not self._running:
                     self.seconds += time.perf_counter() - self._since
+
+    def _write(self, name: str, data: np.ndarray) -> Path:
+        with self._timed():
+            if self.as_tif and self.dtype == np.float32:
+                data = data.astype(np.float32)
+            args = (self.path(name), data, self.spec, NODATA_OUT, self.compress)
+            return write_raster(*args) if self.offload is None else self.offload(write_raster, *args)
+
+    def copy(self, written: Path, source_name: str, name: str) -> Path:
+        """The map ``name`` as a copy of the file ``written`` for ``source_name`` (same data, same
+        post-processing, so the same bytes: a one-pair job's cumulative map is its pair's map)."""
+        stem = f"{self.prefix.name}_{source_name}"
+        if not written.name.startswith(stem):
+            raise ValueError(f"{written} is not the map {source_name}")
+        with self._timed():
+            return copy_file_atomic(written, written.with_name(f"{self.prefix.name}_{name}{written.name[len(stem):]}"))
 
     def current(self, name: str, data: np.ndarray) -> Path:
         out = np.asarray(data, dtype=np.float64)

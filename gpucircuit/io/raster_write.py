@@ -4,6 +4,7 @@ complete, so a failed write leaves neither the file nor a temporary behind."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,6 +67,15 @@ def write_text_atomic(path, text: str) -> None:
     path = Path(path)
     with _replacing(path) as tmp:
         tmp.write_text(text)
+
+
+
+def copy_file_atomic(src, dst) -> Path:
+    """Copy the file ``src`` to ``dst`` atomically (a written map whose twin has the same bytes)."""
+    dst = Path(dst)
+    with _replacing(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return dst
 
 
 
