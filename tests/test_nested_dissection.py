@@ -210,7 +210,7 @@ def test_a_window_unlike_its_group_is_not_given_the_groups_subtrees(monkeypatch)
     good = nd.solve_grid_batch(*args)
     alone = nd.solve_grid_batch(*args[:3], d, span)  # no groups: every window its own elimination
     np.testing.assert_allclose(good, alone, rtol=0, atol=1e-11 * np.abs(alone).max())
-    unchecked = lambda values, groups, nodes, shared: (groups, np.unique(groups, return_index=True)[1])
+    unchecked = lambda values, groups, used: (groups, np.unique(groups, return_index=True)[1])
     monkeypatch.setattr(nd, "_split_groups", unchecked)
     bad = nd.solve_grid_batch(*args)
     assert np.abs(bad[1] - good[1]).max() > 1e-6 * np.abs(good[1]).max()
@@ -290,3 +290,22 @@ def test_the_same_code_on_cupy_matches_numpy(four):
     dev = GridEdges(*(None if w is None else cp.asarray(w) for w, _, _ in edges.all_directions()))
     got = solve_grid_batch(dev, cp.asarray(active), cp.asarray(src[:, None]), 18)
     np.testing.assert_allclose(cp.asnumpy(got), want, rtol=0, atol=1e-9 * np.abs(want).max())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(cupy_or_none() is None, reason="needs CuPy and a CUDA device")
+def test_groups_on_cupy_match_numpy():
+    """The group path on the array namespace: CuPy's potentials equal NumPy's."""
+    from gpucircuit.edges import GridEdges
+    from gpucircuit.modes.window_solves import grounded_component, window_edges
+    from gpucircuit.solver.nested_dissection import solve_grid_batch
+
+    cp = cupy_or_none()
+    size, span = 41, 3
+    d = size // 2
+    g, src, (oy, ox), groups = group_frames(size, span, False, seed=11)
+    edges, active = window_edges(g, False), grounded_component(g, False, (oy + d, ox + d))
+    want = solve_grid_batch(edges, active, src[:, None], d, span, groups)
+    dev = GridEdges(*(None if w is None else cp.asarray(w) for w, _, _ in edges.all_directions()))
+    got = solve_grid_batch(dev, cp.asarray(active), cp.asarray(src[:, None]), d, span, cp.asarray(groups))
+    np.testing.assert_allclose(cp.asnumpy(got), want, rtol=0, atol=1e-10 * np.abs(want).max())

@@ -37,7 +37,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..backend import array_module
+from ..backend import array_module, to_host
 from ..edges import GridEdges, neighbour_view
 from ..errors import SolverError
 from .dissection import bisection_tree
@@ -246,22 +246,29 @@ def _lower_inverse(low):
     return out
 
 
-def _split_groups(values, groups, nodes, shared):
+@lru_cache(maxsize=4)
+def _shared_entries(size: int, four_neighbors: bool, radius: float, span: int) -> np.ndarray:
+    """The value-table entries that the shared subtrees read (sorted, host)."""
+    nodes = dissection(size, four_neighbors, radius=radius, span=span)
+    used = [node.take if node.children else node.gather
+            for node, s in zip(nodes, shared_nodes(size, four_neighbors, radius, span)) if s]
+    table = (1 + len(_stencil(four_neighbors))) * size * size
+    used = np.unique(np.concatenate(used)) if used else np.zeros(0, int)
+    return used[used < table]  # the gathers' zero past the end is not an entry
+
+
+def _split_groups(values, groups, used):
     """(group per window, representative window per group): windows of a group whose value-table
-    entries read by the shared subtrees differ from their representative's (another component
+    entries ``used`` by the shared subtrees differ from their representative's (another component
     reached through their own annulus, a target's link) are given groups of their own."""
     xp = array_module(values)
-    used = [node.take if node.children else node.gather for node, s in zip(nodes, shared) if s]
-    if not used:
-        return xp.arange(len(groups)), xp.arange(len(groups))
-    used = np.unique(np.concatenate(used))
-    used = xp.asarray(used[used < values.shape[1] - 1])  # the gathers' zero past the end is not an entry
-    _, reps, groups = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
-    groups, reps = xp.asarray(groups.ravel()), xp.asarray(reps)
-    alike = (values[:, used] == values[reps[groups]][:, used]).all(axis=1)
-    groups = xp.where(alike, groups, len(reps) + xp.arange(len(groups)))
-    _, reps, groups = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
-    return xp.asarray(groups.ravel()), xp.asarray(reps)
+    _, reps, host = np.unique(to_host(groups), return_index=True, return_inverse=True)
+    host = host.ravel()
+    used = xp.asarray(used)
+    alike = to_host((values[:, used] == values[xp.asarray(reps[host])][:, used]).all(axis=1))
+    host = np.where(alike, host, reps.size + np.arange(host.size))
+    _, reps, host = np.unique(host, return_index=True, return_inverse=True)
+    return xp.asarray(host.ravel()), xp.asarray(reps)
 
 
 def solve_grid_batch(edges: GridEdges, active, rhs, radius: float | None = None, span: int = 0, groups=None):
@@ -281,7 +288,7 @@ def solve_grid_batch(edges: GridEdges, active, rhs, radius: float | None = None,
     shared = np.zeros(len(nodes), bool)
     if groups is not None and radius is not None:
         shared = shared_nodes(size, edges.se is None, radius, span)
-        groups, reps = _split_groups(values, groups, nodes, shared)
+        groups, reps = _split_groups(values, groups, _shared_entries(size, edges.se is None, radius, span))
         values_once = values[reps]
     rest = xp.where(active[:, None], rhs, 0.0).reshape(b, q, -1).transpose(0, 2, 1).copy()  # (B, n, q)
     kept = []
