@@ -144,11 +144,16 @@ def pattern_cells(size: int, radius: float | None, span: int = 0) -> np.ndarray:
     return np.hypot(near[:, None], near[None, :]) <= radius
 
 
-@lru_cache(maxsize=4)  # a radius-100 tree holds ~70 MB of int32 maps
 def dissection(size: int, four_neighbors: bool, leaf: int = LEAF_CELLS,
                radius: float | None = None, span: int = 0) -> tuple[FrontNode, ...]:
     """The elimination tree of an S x S grid (or of its cells in :func:`pattern_cells`), children
-    before parents (symbolic, done once). Nodes left with no cells are dropped."""
+    before parents (symbolic, done once: one cache entry however the arguments are passed)."""
+    return _dissection(size, four_neighbors, leaf, radius, span)
+
+
+@lru_cache(maxsize=4)  # a radius-100 tree holds ~70 MB of int32 maps
+def _dissection(size, four_neighbors, leaf, radius, span) -> tuple[FrontNode, ...]:
+    """:func:`dissection`, cached; nodes left with no cells are dropped."""
     boxes = bisection_tree((size, size), leaf)
     keep = pattern_cells(size, radius, span).ravel()
     nodes: list[FrontNode] = []
