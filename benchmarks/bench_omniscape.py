@@ -4,7 +4,9 @@ Omniscape.jl solves every window on its own: one Circuitscape advanced-mode solv
 current and a second one for the flow potential (sparse factorisation, or pyamg + CG as with
 Circuitscape's default cg+amg). Ours eliminates a batch of windows together by batched nested
 dissection on their common grid pattern (its symbolic part, done once per window size, is timed
-apart as ``setup_s``) and factorises the flow-potential operator once per window shape.
+apart as ``setup_s``), neighbouring windows on one frame per group sharing the subtrees inside all
+their discs, and factorises the flow-potential operator once per window shape. Where windows are
+grouped, the same windows each eliminated alone are timed too (``ours_alone``, same run).
 
 Rates are wall-clock windows per second; on a shared machine wall time is inflated, so CPU ms
 per window (``time.process_time``), the load average and the BLAS thread setting are recorded
