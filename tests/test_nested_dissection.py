@@ -273,6 +273,36 @@ def test_a_default_batch_stays_within_its_memory_budget(radius):
     assert peak <= BATCH_BYTES_PER_CELL * k * size * size
 
 
+def test_a_default_batch_in_groups_stays_within_its_memory_budget():
+    """Windows solved in groups on their frames (radius 50, block 1): the batch's peak stays
+    within the budget and the bytes per cell the Omniscape job plans, as alone."""
+    import tracemalloc
+
+    from gpucircuit.modes.omniscape import (ND_BATCH_BYTES, Targets, WindowRules, WindowSource, default_batch,
+                                            target_groups)
+    from gpucircuit.omniscape_job import BATCH_BYTES_PER_CELL
+
+    rules = WindowRules(50)
+    k, size = default_batch(rules), rules.size
+    rng = np.random.default_rng(50)
+    cond = 10.0 ** rng.uniform(-3, 3, (160, 160))
+    rows, cols = np.meshgrid(np.arange(52, 108), np.arange(52, 108), indexing="ij")
+    targets = Targets(rows.ravel(), cols.ravel(), np.ones(rows.size))
+    ordered, key, (oy, ox), span = target_groups(targets, rules)
+    part = ordered.take(slice(0, k))
+    g, src, _, _ = WindowSource(cond, rng.random(cond.shape), rules).cut(part)
+    groups = np.unique(key[:k], return_inverse=True)[1].ravel()
+    solve_windows_nd(g[:2], src[:2], False, groups[:2], (oy[:2], ox[:2]), span)  # the trees, cached
+    tracemalloc.start()
+    try:
+        solve_windows_nd(g, src, False, groups, (oy[:k], ox[:k]), span)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= ND_BATCH_BYTES
+    assert peak <= BATCH_BYTES_PER_CELL * k * size * size
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(cupy_or_none() is None, reason="needs CuPy and a CUDA device")
 @pytest.mark.parametrize("four", [False, True])

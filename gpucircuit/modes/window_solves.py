@@ -136,14 +136,15 @@ def solve_windows_nd(g: np.ndarray, src: np.ndarray, four_neighbors: bool, group
     ``groups`` (k,), ``offsets`` ((k,), (k,)) in [0, span]: windows of neighbouring targets, each
     group laid on one frame of S + span cells a side at its window's offset, so that the subtrees
     they share (inside every window's disc, off the targets) are eliminated once per group."""
-    edges = window_edges(g, four_neighbors)
     size = g.shape[1]
     disc = pattern_cells(size, size // 2)
     radius = size // 2 if not (g[:, ~disc] > 0).any() else None  # Omniscape's windows: a disc
     if groups is None or radius is None or span == 0:
+        edges = window_edges(g, four_neighbors)
         volts = solve_grid_batch(edges, grounded_component(g, four_neighbors), src[:, None], radius)[:, 0]
-    else:
+    else:  # the window's own edges only after the frames' solve: not both in memory
         volts = _solve_on_frames(g, src, four_neighbors, groups, offsets, span)
+        edges = window_edges(g, four_neighbors)
     return window_currents(volts, edges)
 
 

@@ -269,8 +269,9 @@ def _split_groups(values, groups, used):
     xp = array_module(values)
     _, reps, host = np.unique(to_host(groups), return_index=True, return_inverse=True)
     host = host.ravel()
-    used = xp.asarray(used)
-    alike = to_host((values[:, used] == values[xp.asarray(reps[host])][:, used]).all(axis=1))
+    read = values[:, xp.asarray(used)]
+    alike = to_host((read == read[xp.asarray(reps[host])]).all(axis=1))
+    del read
     host = np.where(alike, host, reps.size + np.arange(host.size))
     _, reps, host = np.unique(host, return_index=True, return_inverse=True)
     return xp.asarray(host.ravel()), xp.asarray(reps)
@@ -328,24 +329,25 @@ def solve_grid_batch(edges: GridEdges, active, rhs, radius: float | None = None,
         except np.linalg.LinAlgError:  # CuPy raises NumPy's too, when it raises
             raise SolverError(_NOT_SPD) from None
         l_inv = _lower_inverse(low)
-        if once:  # the factor once per group, the right-hand sides per window
+        if once:  # the factor once per group (kept so: memory), the right-hand sides per window
             w12 = l_inv @ front[:, :p, p:]
             update = front[:, p:, p:] - w12.transpose(0, 2, 1) @ w12
-            l_inv, w12 = l_inv[groups], w12[groups]
-            wb = l_inv @ rest[:, own]
+            wb = l_inv[groups] @ rest[:, own]
         else:
             w = l_inv @ xp.concatenate([front[:, :p, p:], rest[:, own]], axis=2)  # L11^-1 [F12 | b1]
             w12, wb = w[:, :, :f - p], w[:, :, f - p:]
             update = front[:, p:, p:] - w12.transpose(0, 2, 1) @ w12 if f > p else None
         if f > p:
             pending[k] = xp.concatenate([update.reshape(n_b, -1), zero[:n_b]], axis=1)
-            rest[:, ring] -= w12.transpose(0, 2, 1) @ wb
-        kept.append((own, ring, l_inv, w12, wb))
+            rest[:, ring] -= (w12[groups] if once else w12).transpose(0, 2, 1) @ wb
+        kept.append((own, ring, l_inv, w12, wb, groups if once else None))
     x = xp.zeros_like(rest)
     for factor in reversed(kept):
         if factor is None:
             continue
-        own, ring, l_inv, w12, wb = factor
+        own, ring, l_inv, w12, wb, index = factor
+        if index is not None:  # a group's factor, handed to each of its windows
+            l_inv, w12 = l_inv[index], w12[index]
         y = wb - w12 @ x[:, ring] if ring.size else wb
         x[:, own] = l_inv.transpose(0, 2, 1) @ y
     if not bool(xp.isfinite(x).all()):  # CuPy's Cholesky does not raise: a failed pivot gives NaN
