@@ -58,7 +58,7 @@ ND_BATCH_BYTES = 512 * 2 ** 20
 ND_MAX_BATCH = 512
 # g x g groups of neighbouring block centres (g = 1 + GROUP_SPAN // block_size) of windows this wide
 # share the subtrees inside all their discs. Against each window alone, same run: radius 50 block 1
-# 1.04-1.38x, block 3 0.97-1.12x, radius 100 1.10-1.17x; radius 30 0.97x, 10 0.56x; block 5 0.96-1.1x
+# 1.18-1.25x, block 3 0.97-1.12x, radius 100 1.21-1.42x; radius 30 0.97x, 10 0.56x; block 5 0.96-1.1x
 GROUP_SPAN, GROUP_MIN_SIZE = 3, 101
 
 
