@@ -141,6 +141,82 @@ def test_dissection_eliminates_every_cell_once_and_children_fit(four, size, disc
     assert factor_stats(size, four)["flops"] > 0
 
 
+def group_frames(size, span, four, seed):
+    """Windows (discs of radius size // 2) of two groups of neighbours on frames of size + span
+    cells, each group cut from its own raster (holes, so several components); in group 0 one
+    window's conductance is changed inside the core, which its neighbours must not share."""
+    rng = np.random.default_rng(seed)
+    d, frame = size // 2, size + span
+    gs, srcs, oys, oxs, groups = [], [], [], [], []
+    for group in (0, 1):
+        raster = 10.0 ** rng.uniform(-2, 2, (frame, frame))
+        raster[rng.random(raster.shape) < 0.2] = 0.0
+        for oy, ox in [(0, 0), (0, span), (span, 0), (span, span), (1, 2), (2, 1)]:
+            g = np.zeros((frame, frame))
+            g[oy:oy + size, ox:ox + size] = raster[oy:oy + size, ox:ox + size] * pattern_cells(size, d)
+            g[oy + d, ox + d] = max(g[oy + d, ox + d], 1.0)  # targets on conductance
+            gs.append(g)
+            srcs.append(rng.random((frame, frame)) * (g > 0))
+            oys.append(oy)
+            oxs.append(ox)
+            groups.append(group)
+    from gpucircuit.solver.nested_dissection import shared_nodes
+
+    nodes = dissection(frame, four, radius=d, span=span)
+    inside = np.concatenate([n.own for n, s in zip(nodes, shared_nodes(frame, four, d, span)) if s])
+    cell = inside[gs[1].ravel()[inside] > 0][0]
+    gs[1].ravel()[cell] *= 7.0  # in a subtree inside every disc of the group: it is not the group's
+    return np.array(gs), np.array(srcs), (np.array(oys), np.array(oxs)), np.array(groups)
+
+
+@pytest.mark.parametrize("four", [False, True])
+def test_windows_of_a_group_share_subtrees_and_match_sparse_solves(four, monkeypatch):
+    """Windows laid on their group's frame, the subtrees inside every disc eliminated once per
+    group: each window's potentials equal an independent spsolve of that window alone."""
+    from gpucircuit.modes.window_solves import grounded_component, window_edges
+    from gpucircuit.solver import nested_dissection as nd
+
+    size, span = 41, 3
+    d = size // 2
+    assert nd.shared_nodes(size + span, four, d, span).sum() >= 10
+    g, src, (oy, ox), groups = group_frames(size, span, four, seed=11 + four)
+    split = []
+    check = nd._split_groups
+    monkeypatch.setattr(nd, "_split_groups", lambda *a: split.append(check(*a)) or split[-1])
+    active = grounded_component(g, four, (oy + d, ox + d))
+    volts = nd.solve_grid_batch(window_edges(g, four), active, src[:, None], d, span, groups)[:, 0]
+    (after, reps), = split
+    assert len(reps) <= 4 and np.sum(after == after[1]) == 1  # shared, but not with the changed window
+    for i in range(len(g)):
+        window = (slice(oy[i], oy[i] + size), slice(ox[i], ox[i] + size))
+        ref = grounded_solve(g[i][window], src[i][window], four)
+        assert np.abs(ref).max() > 0
+        np.testing.assert_allclose(volts[i][window], ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+        outside = np.ones(g[i].shape, bool)
+        outside[window] = False
+        assert np.all(volts[i][outside] == 0)
+
+
+def test_a_window_unlike_its_group_is_not_given_the_groups_subtrees(monkeypatch):
+    """The comparison bites: share the subtrees without checking that the windows agree on them
+    and the window changed inside the core gets its neighbours' potentials, not its own."""
+    from gpucircuit.modes.window_solves import grounded_component, window_edges
+    from gpucircuit.solver import nested_dissection as nd
+
+    size, span = 41, 3
+    d = size // 2
+    g, src, (oy, ox), groups = group_frames(size, span, False, seed=11)
+    args = (window_edges(g, False), grounded_component(g, False, (oy + d, ox + d)), src[:, None], d, span, groups)
+    good = nd.solve_grid_batch(*args)
+    alone = nd.solve_grid_batch(*args[:3], d, span)  # no groups: every window its own elimination
+    np.testing.assert_allclose(good, alone, rtol=0, atol=1e-11 * np.abs(alone).max())
+    unchecked = lambda values, groups, used: (groups, np.unique(groups, return_index=True)[1])
+    monkeypatch.setattr(nd, "_split_groups", unchecked)
+    bad = nd.solve_grid_batch(*args)
+    assert np.abs(bad[1] - good[1]).max() > 1e-6 * np.abs(good[1]).max()
+    np.testing.assert_allclose(bad[2:], good[2:], rtol=0, atol=1e-11 * np.abs(good).max())
+
+
 def test_skipping_an_extend_add_changes_the_answer(monkeypatch):
     """The comparison bites: drop one child's update matrix and the potentials move."""
     from gpucircuit.modes.window_solves import grounded_component, window_edges
@@ -197,6 +273,36 @@ def test_a_default_batch_stays_within_its_memory_budget(radius):
     assert peak <= BATCH_BYTES_PER_CELL * k * size * size
 
 
+def test_a_default_batch_in_groups_stays_within_its_memory_budget():
+    """Windows solved in groups on their frames (radius 50, block 1): the batch's peak stays
+    within the budget and the bytes per cell the Omniscape job plans, as alone."""
+    import tracemalloc
+
+    from gpucircuit.modes.omniscape import (ND_BATCH_BYTES, Targets, WindowRules, WindowSource, default_batch,
+                                            target_groups)
+    from gpucircuit.omniscape_job import BATCH_BYTES_PER_CELL
+
+    rules = WindowRules(50)
+    k, size = default_batch(rules), rules.size
+    rng = np.random.default_rng(50)
+    cond = 10.0 ** rng.uniform(-3, 3, (160, 160))
+    rows, cols = np.meshgrid(np.arange(52, 108), np.arange(52, 108), indexing="ij")
+    targets = Targets(rows.ravel(), cols.ravel(), np.ones(rows.size))
+    ordered, key, (oy, ox), span = target_groups(targets, rules)
+    part = ordered.take(slice(0, k))
+    g, src, _, _ = WindowSource(cond, rng.random(cond.shape), rules).cut(part)
+    groups = np.unique(key[:k], return_inverse=True)[1].ravel()
+    solve_windows_nd(g[:2], src[:2], False, groups[:2], (oy[:2], ox[:2]), span)  # the trees, cached
+    tracemalloc.start()
+    try:
+        solve_windows_nd(g, src, False, groups, (oy[:k], ox[:k]), span)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= ND_BATCH_BYTES
+    assert peak <= BATCH_BYTES_PER_CELL * k * size * size
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(cupy_or_none() is None, reason="needs CuPy and a CUDA device")
 @pytest.mark.parametrize("four", [False, True])
@@ -214,3 +320,22 @@ def test_the_same_code_on_cupy_matches_numpy(four):
     dev = GridEdges(*(None if w is None else cp.asarray(w) for w, _, _ in edges.all_directions()))
     got = solve_grid_batch(dev, cp.asarray(active), cp.asarray(src[:, None]), 18)
     np.testing.assert_allclose(cp.asnumpy(got), want, rtol=0, atol=1e-9 * np.abs(want).max())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(cupy_or_none() is None, reason="needs CuPy and a CUDA device")
+def test_groups_on_cupy_match_numpy():
+    """The group path on the array namespace: CuPy's potentials equal NumPy's."""
+    from gpucircuit.edges import GridEdges
+    from gpucircuit.modes.window_solves import grounded_component, window_edges
+    from gpucircuit.solver.nested_dissection import solve_grid_batch
+
+    cp = cupy_or_none()
+    size, span = 41, 3
+    d = size // 2
+    g, src, (oy, ox), groups = group_frames(size, span, False, seed=11)
+    edges, active = window_edges(g, False), grounded_component(g, False, (oy + d, ox + d))
+    want = solve_grid_batch(edges, active, src[:, None], d, span, groups)
+    dev = GridEdges(*(None if w is None else cp.asarray(w) for w, _, _ in edges.all_directions()))
+    got = solve_grid_batch(dev, cp.asarray(active), cp.asarray(src[:, None]), d, span, cp.asarray(groups))
+    np.testing.assert_allclose(cp.asnumpy(got), want, rtol=0, atol=1e-10 * np.abs(want).max())

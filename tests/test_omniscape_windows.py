@@ -223,3 +223,61 @@ def test_raster_narrower_than_the_window_equals_brute_force():
     assert cum.max() > 0
     np.testing.assert_allclose(maps.cum_currmap, cum, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(maps.flow_potential, fp, rtol=1e-9, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def wide_landscape():
+    res = random_landscape((34, 37), seed=12, contrast=100, nodata=0.12, split=True)
+    rng = np.random.default_rng(13)
+    src = np.where(rng.random(res.shape) < 0.6, rng.random(res.shape), 0.0)
+    src[np.isnan(res)] = 0.0
+    return 1.0 / res, src
+
+
+def shares_subtrees(rules, monkeypatch):
+    """Whether windows of these rules are grouped (small ones too, here) and their frames have
+    subtrees to share."""
+    import gpucircuit.modes.omniscape as om
+    from gpucircuit.solver.nested_dissection import shared_nodes
+
+    monkeypatch.setattr(om, "GROUP_MIN_SIZE", 1)  # in production only wider windows, where it pays
+    span = om.GROUP_SPAN // rules.block_size * rules.block_size
+    return span > 0 and shared_nodes(rules.size + span, rules.four_neighbors, rules.half, span).any()
+
+
+@pytest.mark.parametrize("bs,four,conditional", [(1, False, False), (3, True, True)])
+def test_windows_solved_in_groups_equal_windows_alone(wide_landscape, monkeypatch, bs, four, conditional):
+    """Neighbouring targets solved on their group's frame, sharing the subtrees inside all their
+    discs: the same maps as every window eliminated on its own (clipped windows at the edges,
+    holes, several components, flow potential, block correction, a condition)."""
+    import gpucircuit.modes.omniscape as om
+
+    g, src = wide_landscape
+    conds = ()
+    if conditional:
+        temp = np.random.default_rng(14).normal(size=g.shape)
+        conds = [Condition(temp, temp + 0.2, "within", -0.7, 0.6)]
+    rules = WindowRules(20, 0, bs, four, correct_artifacts=bs > 1, flow_potential=bs > 1)
+    assert shares_subtrees(rules, monkeypatch)
+    grouped = omniscape(g, src, rules, conds, method="direct", batch=40)
+    monkeypatch.setattr(om, "GROUP_SPAN", 0)
+    alone = omniscape(g, src, rules, conds, method="direct", batch=40)
+    assert grouped.cum_currmap.max() > 0
+    np.testing.assert_allclose(grouped.cum_currmap, alone.cum_currmap, rtol=1e-10, atol=1e-12)
+    if rules.flow_potential:
+        np.testing.assert_allclose(grouped.flow_potential, alone.flow_potential, rtol=1e-10, atol=1e-12)
+
+
+def test_windows_solved_in_groups_equal_brute_force(monkeypatch):
+    """Block 3 in 2 x 2 groups at radius 15 (frames that share subtrees) against the brute force."""
+    res = random_landscape((22, 25), seed=15, contrast=100, nodata=0.12, split=True)
+    rng = np.random.default_rng(16)
+    src = np.where(rng.random(res.shape) < 0.6, rng.random(res.shape), 0.0)
+    src[np.isnan(res)] = 0.0
+    g = 1.0 / res
+    rules = WindowRules(15, 0, 3, False, correct_artifacts=False)  # flow potential: not solved in groups
+    assert shares_subtrees(rules, monkeypatch)
+    maps = omniscape(g, src, rules, method="direct", batch=16)
+    cum, _ = brute_omniscape(g, src, 15, 0, 3, False)
+    assert cum.max() > 0
+    np.testing.assert_allclose(maps.cum_currmap, cum, rtol=1e-9, atol=1e-12)

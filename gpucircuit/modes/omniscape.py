@@ -23,7 +23,8 @@ per window shape and solved for all their sources together.
 
 Speed: windows are solved in batches. Up to ``ND_MAX_SIZE`` cells a side (the direct method) a
 batch is eliminated together by batched nested dissection on the windows' common grid pattern
-(:mod:`~gpucircuit.solver.nested_dissection`); larger windows, or multigrid, are laid out as one
+(:mod:`~gpucircuit.solver.nested_dissection`), neighbouring targets on one frame per group so that
+the subtrees inside all their discs are eliminated once; larger windows, or multigrid, are laid out as one
 raster of windows stacked along the rows with an empty row between them, which makes one
 block-diagonal circuit solved by :class:`~gpucircuit.solver.system.GroundedSystem`. All arrays
 are host NumPy arrays.
@@ -55,6 +56,10 @@ BATCH_CELLS = 8192
 ND_MAX_SIZE = 201
 ND_BATCH_BYTES = 512 * 2 ** 20
 ND_MAX_BATCH = 512
+# g x g groups of neighbouring block centres (g = 1 + GROUP_SPAN // block_size) of windows this wide
+# share the subtrees inside all their discs. Against each window alone, same run: radius 50 block 1
+# 1.18-1.25x, block 3 0.97-1.12x, radius 100 1.21-1.42x; radius 30 0.97x, 10 0.56x; block 5 0.96-1.1x
+GROUP_SPAN, GROUP_MIN_SIZE = 3, 101
 
 
 def uses_nested_dissection(rules: "WindowRules", method: str) -> bool:
@@ -71,6 +76,20 @@ def default_batch(rules: "WindowRules", method: str = "direct") -> int:
         return int(np.clip(ND_BATCH_BYTES // per_window, 1, ND_MAX_BATCH))
     return max(1, BATCH_CELLS // (rules.size * rules.size))
 
+
+def target_groups(targets: "Targets", rules: "WindowRules"):
+    """(targets ordered group by group, group key and frame offsets (rows, cols) of each, span) of
+    the groups of neighbours solved together; None for small windows, blocks too far apart."""
+    block_size = rules.block_size
+    g = 1 + GROUP_SPAN // block_size
+    if g == 1 or not len(targets) or rules.size < GROUP_MIN_SIZE:
+        return None
+    br = (block_size - 1) // 2
+    ly, lx = (targets.rows - br) // block_size, (targets.cols - br) // block_size  # the targets' lattice
+    key = (ly // g) * (int(lx.max()) // g + 1) + lx // g
+    order = np.argsort(key, kind="stable")
+    ly, lx = ly[order], lx[order]
+    return targets.take(order), key[order], ((ly % g) * block_size, (lx % g) * block_size), (g - 1) * block_size
 
 @dataclass(frozen=True)
 class WindowRules:
@@ -313,10 +332,11 @@ def _fp_groups(clip):
 
 
 def accumulate(cut: WindowSource, targets: Targets, out_shape, method: str = "direct", batch: int | None = None,
-               correction: np.ndarray | None = None,
-               progress: Callable[[int], None] | None = None) -> OmniscapeMaps:
+               correction: np.ndarray | None = None, progress: Callable[[int], None] | None = None,
+               grouped: bool = True) -> OmniscapeMaps:
     """Cumulative current (and flow potential) of ``targets`` on a map of ``out_shape`` whose
-    top-left cell is ``cut.origin`` (overlap-add of every window's currents)."""
+    top-left cell is ``cut.origin`` (overlap-add of every window's currents); ``grouped``: solve
+    neighbouring windows in groups (:func:`target_groups`), the same maps to rounding."""
     r = cut.rules
     d, size = r.half, r.size
     m, n = out_shape
@@ -326,10 +346,17 @@ def accumulate(cut: WindowSource, targets: Targets, out_shape, method: str = "di
     fp = np.zeros_like(cum) if r.flow_potential else None
     y0, x0 = cut.origin
     shared: dict[tuple, SharedWindow] = {}  # flow-potential operators by clip shape, kept across batches
+    grouping = target_groups(targets, r) if nested and grouped else None
+    if grouping is not None:  # a group's windows one after the other, so that batches hold whole groups
+        targets, group_key, (oy, ox), span = grouping
     for start in range(0, len(targets), batch):
-        part = targets.take(slice(start, start + batch))
+        here = slice(start, start + batch)
+        part = targets.take(here)
         g, src, inside, clip = cut.cut(part)
-        if nested:
+        if grouping is not None:
+            groups = np.unique(group_key[here], return_inverse=True)[1].ravel()
+            cur = solve_windows_nd(g, src, r.four_neighbors, groups, (oy[here], ox[here]), span)
+        elif nested:
             cur = solve_windows_nd(g, src, r.four_neighbors)
         else:
             cur = solve_windows(g, src, r.four_neighbors, method)

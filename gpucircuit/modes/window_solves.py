@@ -93,17 +93,18 @@ def window_edges(g: np.ndarray, four_neighbors: bool) -> GridEdges:
                        for w, _, _ in edges.all_directions()))
 
 
-def grounded_component(g: np.ndarray, four_neighbors: bool) -> np.ndarray:
+def grounded_component(g: np.ndarray, four_neighbors: bool, centres=None) -> np.ndarray:
     """(k, S, S) True on the cells of each window's centre component, centre excluded: the
-    unknowns of Circuitscape's advanced mode grounded at the centre (none if it is nodata)."""
+    unknowns of Circuitscape's advanced mode grounded at the centre (none if it is nodata).
+    ``centres``: (rows, cols) of each window's grounded cell, when not the middle one."""
     k, size, _ = g.shape
     structure = np.zeros((3, 3, 3), bool)
     structure[1] = ndi.generate_binary_structure(2, 1 if four_neighbors else 2)  # never across windows
     labels, _ = ndi.label(g > 0, structure=structure)
-    d = size // 2
-    centre = labels[:, d, d]
+    rows, cols = (np.full(k, size // 2), np.full(k, size // 2)) if centres is None else centres
+    centre = labels[np.arange(k), rows, cols]
     active = (labels == centre[:, None, None]) & (centre > 0)[:, None, None]
-    active[:, d, d] = False
+    active[np.arange(k), rows, cols] = False
     return active
 
 
@@ -127,16 +128,37 @@ def window_currents(volts: np.ndarray, edges: GridEdges) -> np.ndarray:
     return np.maximum(inflow, outflow)
 
 
-def solve_windows_nd(g: np.ndarray, src: np.ndarray, four_neighbors: bool) -> np.ndarray:
+def solve_windows_nd(g: np.ndarray, src: np.ndarray, four_neighbors: bool, groups=None, offsets=None,
+                     span: int = 0) -> np.ndarray:
     """Node currents (k, S, S) of k windows grounded at their centre cells, by batched nested
-    dissection (same rules as :func:`solve_windows`: only the centre's component is solved)."""
-    edges = window_edges(g, four_neighbors)
-    active = grounded_component(g, four_neighbors)
+    dissection (same rules as :func:`solve_windows`: only the centre's component is solved).
+
+    ``groups`` (k,), ``offsets`` ((k,), (k,)) in [0, span]: windows of neighbouring targets, each
+    group laid on one frame of S + span cells a side at its window's offset, so that the subtrees
+    they share (inside every window's disc, off the targets) are eliminated once per group."""
     size = g.shape[1]
     disc = pattern_cells(size, size // 2)
     radius = size // 2 if not (g[:, ~disc] > 0).any() else None  # Omniscape's windows: a disc
-    volts = solve_grid_batch(edges, active, src[:, None], radius)[:, 0]
+    if groups is None or radius is None or span == 0:
+        edges = window_edges(g, four_neighbors)
+        volts = solve_grid_batch(edges, grounded_component(g, four_neighbors), src[:, None], radius)[:, 0]
+    else:  # the window's own edges only after the frames' solve: not both in memory
+        volts = _solve_on_frames(g, src, four_neighbors, groups, offsets, span)
+        edges = window_edges(g, four_neighbors)
     return window_currents(volts, edges)
+
+
+def _solve_on_frames(g, src, four_neighbors, groups, offsets, span):
+    """Potentials (k, S, S) of windows placed on their group's frame and solved there."""
+    k, size, _ = g.shape
+    d = size // 2
+    oy, ox = offsets
+    frames = np.zeros((2, k, size + span, size + span))
+    for i in range(k):
+        frames[:, i, oy[i]:oy[i] + size, ox[i]:ox[i] + size] = g[i], src[i]
+    active = grounded_component(frames[0], four_neighbors, (oy + d, ox + d))
+    volts = solve_grid_batch(window_edges(frames[0], four_neighbors), active, frames[1][:, None], d, span, groups)
+    return np.stack([volts[i, 0, oy[i]:oy[i] + size, ox[i]:ox[i] + size] for i in range(k)])
 
 
 class SharedWindow:

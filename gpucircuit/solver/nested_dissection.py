@@ -37,7 +37,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..backend import array_module
+from ..backend import array_module, to_host
 from ..edges import GridEdges, neighbour_view
 from ..errors import SolverError
 from .dissection import bisection_tree
@@ -124,22 +124,38 @@ def _gather_map(put, f, take=None, end=None):
     return out
 
 
-def pattern_cells(size: int, radius: float | None) -> np.ndarray:
+def _square_distance(size: int, span: int):
+    """Per axis, each cell's distance to the centres' span [c, c + span] (c = (size - 1 - span) // 2),
+    and to the span's far end (the farthest centre)."""
+    i = np.arange(size)
+    c = (size - 1 - span) // 2
+    near = np.maximum(np.maximum(c - i, i - c - span), 0)
+    far = np.maximum(np.abs(i - c), np.abs(i - c - span))
+    return near, far
+
+
+def pattern_cells(size: int, radius: float | None, span: int = 0) -> np.ndarray:
     """(S, S) True on the cells that may carry a link: all, or those within ``radius`` of the
-    centre (a moving window's disc; the corners outside it are never unknowns)."""
+    centre (a moving window's disc; the corners outside it are never unknowns); with ``span``, of
+    any centre in a span x span square (the frame of a group of neighbouring windows)."""
     if radius is None:
         return np.ones((size, size), bool)
-    i = np.arange(size) - size // 2
-    return np.hypot(i[:, None], i[None, :]) <= radius
+    near, _ = _square_distance(size, span)
+    return np.hypot(near[:, None], near[None, :]) <= radius
+
+
+def dissection(size: int, four_neighbors: bool, leaf: int = LEAF_CELLS,
+               radius: float | None = None, span: int = 0) -> tuple[FrontNode, ...]:
+    """The elimination tree of an S x S grid (or of its cells in :func:`pattern_cells`), children
+    before parents (symbolic, done once: one cache entry however the arguments are passed)."""
+    return _dissection(size, four_neighbors, leaf, radius, span)
 
 
 @lru_cache(maxsize=4)  # a radius-100 tree holds ~70 MB of int32 maps
-def dissection(size: int, four_neighbors: bool, leaf: int = LEAF_CELLS,
-               radius: float | None = None) -> tuple[FrontNode, ...]:
-    """The elimination tree of an S x S grid (or of its cells within ``radius`` of the centre),
-    children before parents (symbolic, done once). Nodes left with no cells are dropped."""
+def _dissection(size, four_neighbors, leaf, radius, span) -> tuple[FrontNode, ...]:
+    """:func:`dissection`, cached; nodes left with no cells are dropped."""
     boxes = bisection_tree((size, size), leaf)
-    keep = pattern_cells(size, radius).ravel()
+    keep = pattern_cells(size, radius, span).ravel()
     nodes: list[FrontNode] = []
     index: dict[int, int] = {}
     for b, (own_box, rect, kids) in enumerate(boxes):
@@ -162,6 +178,24 @@ def dissection(size: int, four_neighbors: bool, leaf: int = LEAF_CELLS,
         table = (1 + len(_stencil(four_neighbors))) * size * size
         nodes.append(FrontNode(own, ring, _gather_map(put, front.size, take, table), put, take, tuple(maps)))
     return tuple(nodes)
+
+
+@lru_cache(maxsize=4)
+def shared_nodes(size: int, four_neighbors: bool, radius: float, span: int) -> np.ndarray:
+    """Per node of ``dissection(size, four_neighbors, radius=radius, span=span)``: True when its whole
+    subtree and ring lie in the core (within ``radius`` of every centre of the span square) and
+    off the square (where the windows' targets are). Such a subtree is the same circuit in every
+    window of a group, so a group eliminates it once."""
+    nodes = dissection(size, four_neighbors, radius=radius, span=span)  # the solve's call: one cache entry
+    near, far = _square_distance(size, span)
+    core = (np.hypot(far[:, None], far[None, :]) <= radius).ravel()
+    centres = (near[:, None] == 0) & (near[None, :] == 0)
+    off_centres = ~centres.ravel()
+    out = np.zeros(len(nodes), bool)
+    for k, node in enumerate(nodes):
+        out[k] = (core[node.own].all() and core[node.ring].all() and off_centres[node.own].all()
+                  and off_centres[node.ring].all() and all(out[c] for c, _ in node.children))
+    return out
 
 
 def factor_stats(size: int, four_neighbors: bool, rhs: int = 1, radius: float | None = None) -> dict:
@@ -217,54 +251,103 @@ def _lower_inverse(low):
     return out
 
 
-def solve_grid_batch(edges: GridEdges, active, rhs, radius: float | None = None):
+@lru_cache(maxsize=4)
+def _shared_entries(size: int, four_neighbors: bool, radius: float, span: int) -> np.ndarray:
+    """The value-table entries that the shared subtrees read (sorted, host)."""
+    nodes = dissection(size, four_neighbors, radius=radius, span=span)
+    used = [node.take if node.children else node.gather
+            for node, s in zip(nodes, shared_nodes(size, four_neighbors, radius, span)) if s]
+    table = (1 + len(_stencil(four_neighbors))) * size * size
+    used = np.unique(np.concatenate(used)) if used else np.zeros(0, int)
+    return used[used < table]  # the gathers' zero past the end is not an entry
+
+
+def _split_groups(values, groups, used):
+    """(group per window, representative window per group): windows of a group whose value-table
+    entries ``used`` by the shared subtrees differ from their representative's (another component
+    reached through their own annulus, a target's link) are given groups of their own."""
+    xp = array_module(values)
+    _, reps, host = np.unique(to_host(groups), return_index=True, return_inverse=True)
+    host = host.ravel()
+    read = values[:, xp.asarray(used)]
+    alike = to_host((read == read[xp.asarray(reps[host])]).all(axis=1))
+    del read
+    host = np.where(alike, host, reps.size + np.arange(host.size))
+    _, reps, host = np.unique(host, return_index=True, return_inverse=True)
+    return xp.asarray(host.ravel()), xp.asarray(reps)
+
+
+def solve_grid_batch(edges: GridEdges, active, rhs, radius: float | None = None, span: int = 0, groups=None):
     """Potentials (B, q, S, S) of B grid circuits for q right-hand sides each.
 
     ``edges``: link weights as (B, S, S) arrays; ``active``: (B, S, S) bool, the unknowns (the
     others are held at 0 V; an active component must touch a held cell, so each matrix is SPD);
-    ``rhs``: (B, q, S, S) currents injected (ignored on held cells); ``radius``: every active
-    cell lies within it of the centre (see :func:`pattern_cells`), None for the whole grid."""
+    ``rhs``: (B, q, S, S) currents injected (ignored on held cells); ``radius``, ``span``: every
+    active cell lies in :func:`pattern_cells` (None: the whole grid). ``groups`` (B,): windows of a
+    group of neighbours laid on one frame (their centres in the span square, see
+    :func:`shared_nodes`); their common subtrees are eliminated once per group."""
     xp = array_module(edges.e)
     b, q, size, _ = rhs.shape
-    nodes = dissection(size, edges.se is None, radius=radius)
+    nodes = dissection(size, edges.se is None, radius=radius, span=span)
     zero = xp.zeros((b, 1), dtype=edges.e.dtype)
     values = xp.concatenate([grid_values(edges, active), zero], axis=1)
+    shared = np.zeros(len(nodes), bool)
+    if groups is not None and radius is not None:
+        shared = shared_nodes(size, edges.se is None, radius, span)
+        groups, reps = _split_groups(values, groups, _shared_entries(size, edges.se is None, radius, span))
+        values_once = values[reps]
     rest = xp.where(active[:, None], rhs, 0.0).reshape(b, q, -1).transpose(0, 2, 1).copy()  # (B, n, q)
     kept = []
     pending = {}
     for k, node in enumerate(nodes):
         p, f = node.own.size, node.size
+        once = shared[k]
+        source = values_once if once else values
+        n_b = source.shape[0]
         if node.children:  # the children's updates fill the front; the matrix adds its few entries
-            (first, where), *others = node.children
-            front = xp.take(pending.pop(first), xp.asarray(where), axis=1)
-            for child, where in others:
-                front += xp.take(pending.pop(child), xp.asarray(where), axis=1)
-            front[:, xp.asarray(node.put)] += values[:, xp.asarray(node.take)]
+            front = None
+            for child, where in node.children:
+                update = pending.pop(child)
+                if shared[child] and not once:  # a group's update, passed to each of its windows
+                    update = update[groups]
+                part = xp.take(update, xp.asarray(where), axis=1)
+                if front is None:
+                    front = part
+                else:
+                    front += part
+            front[:, xp.asarray(node.put)] += source[:, xp.asarray(node.take)]
         else:
-            front = xp.take(values, xp.asarray(node.gather), axis=1)
+            front = xp.take(source, xp.asarray(node.gather), axis=1)
         own, ring = xp.asarray(node.own), xp.asarray(node.ring)
         if p == 0:  # a node whose cells all lie outside the pattern passes its children's updates on
-            pending[k] = xp.concatenate([front, zero], axis=1)
+            pending[k] = xp.concatenate([front, zero[:n_b]], axis=1)
             kept.append(None)
             continue
-        front = front.reshape(b, f, f)
+        front = front.reshape(n_b, f, f)
         try:
             low = xp.linalg.cholesky(front[:, :p, :p])
         except np.linalg.LinAlgError:  # CuPy raises NumPy's too, when it raises
             raise SolverError(_NOT_SPD) from None
         l_inv = _lower_inverse(low)
-        w = l_inv @ xp.concatenate([front[:, :p, p:], rest[:, own]], axis=2)  # L11^-1 [F12 | b1]
-        w12, wb = w[:, :, :f - p], w[:, :, f - p:]
+        if once:  # the factor once per group (kept so: memory), the right-hand sides per window
+            w12 = l_inv @ front[:, :p, p:]
+            update = front[:, p:, p:] - w12.transpose(0, 2, 1) @ w12
+            wb = l_inv[groups] @ rest[:, own]
+        else:
+            w = l_inv @ xp.concatenate([front[:, :p, p:], rest[:, own]], axis=2)  # L11^-1 [F12 | b1]
+            w12, wb = w[:, :, :f - p], w[:, :, f - p:]
+            update = front[:, p:, p:] - w12.transpose(0, 2, 1) @ w12 if f > p else None
         if f > p:
-            l21 = w12.transpose(0, 2, 1)
-            pending[k] = xp.concatenate([(front[:, p:, p:] - l21 @ w12).reshape(b, -1), zero], axis=1)
-            rest[:, ring] -= l21 @ wb
-        kept.append((own, ring, l_inv, w12, wb))
+            pending[k] = xp.concatenate([update.reshape(n_b, -1), zero[:n_b]], axis=1)
+            rest[:, ring] -= (w12[groups] if once else w12).transpose(0, 2, 1) @ wb
+        kept.append((own, ring, l_inv, w12, wb, groups if once else None))
     x = xp.zeros_like(rest)
     for factor in reversed(kept):
         if factor is None:
             continue
-        own, ring, l_inv, w12, wb = factor
+        own, ring, l_inv, w12, wb, index = factor
+        if index is not None:  # a group's factor, handed to each of its windows
+            l_inv, w12 = l_inv[index], w12[index]
         y = wb - w12 @ x[:, ring] if ring.size else wb
         x[:, own] = l_inv.transpose(0, 2, 1) @ y
     if not bool(xp.isfinite(x).all()):  # CuPy's Cholesky does not raise: a failed pivot gives NaN
