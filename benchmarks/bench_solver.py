@@ -51,7 +51,7 @@ def run_ours(op, b, rtol, options):
     mg = grid_preconditioner(op, MultigridOptions(**options))
     M = pockets.balance(mg)
     t1, c1 = time.perf_counter(), time.process_time()
-    x, info = pcg(op.apply, b[None], M, rtol=rtol, maxiter=500)
+    x, info = pcg(op.apply, b[None], M, rtol=rtol, maxiter=500, flexible=mg.flexible)
     t2, c2 = time.perf_counter(), time.process_time()
     return x[0], dict(setup_s=t1 - t0, solve_s=t2 - t1, total_s=t2 - t0, setup_cpu_s=c1 - c0, solve_cpu_s=c2 - c1,
                       iterations=info.iterations, true_rel_residual=float(info.residuals[0]),

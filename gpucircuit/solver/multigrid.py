@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..backend import to_host
+from ..backend import array_module, to_host
 from ..errors import SolverError
 from .cg import CGInfo, pcg
 from .coarsening import Stencil, galerkin, interpolation
@@ -90,8 +90,8 @@ class MultigridOptions:
     eliminate_black: bool = True
 
     def __post_init__(self):
-        if self.cycle not in ("V", "W"):
-            raise ValueError(f"cycle must be 'V' or 'W', not {self.cycle!r}")
+        if self.cycle not in ("V", "W", "K"):
+            raise ValueError(f"cycle must be 'V', 'W' or 'K', not {self.cycle!r}")
         for name in ("max_levels", "coarse_sweeps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
@@ -122,6 +122,8 @@ class GridMultigrid:
         self.presmooth, self.postsmooth = o.presmooth, o.postsmooth
         self.coarse_sweeps = o.coarse_sweeps  # sweep multiplier on levels below the finest
         self.cycle_type = o.cycle
+        # a K-cycle is not a fixed linear operator: the outer CG must be flexible
+        self.flexible = o.cycle == "K"
         max_coarse, max_levels = o.coarse_limit(self.xp), o.max_levels
         st = Stencil.from_operator(op)  # the operator's own arrays, no copy
         self.levels: list[Level] = []
@@ -223,14 +225,43 @@ class GridMultigrid:
         if self.presmooth:
             sm.forward(X, B, self.presmooth * mult, zero_init=True)
         bc = self._restrict(lvl.P, sm.residual_colours(X, B, skip_last=self.presmooth > 0), sm.cshape)
-        xc = self._cycle(lev + 1, bc, bufs)
-        if self.cycle_type == "W" and lev + 2 < len(self.levels):
-            # second coarse visit on the remaining coarse residual: e = x1 + M(bc - A x1)
-            xc += self._cycle(lev + 1, self._coarse_residual(lev + 1, bc, xc, bufs), bufs)
+        if self.cycle_type == "K" and lev + 2 < len(self.levels):
+            xc = self._coarse_krylov(lev + 1, bc, bufs)
+        else:
+            xc = self._cycle(lev + 1, bc, bufs)
+            if self.cycle_type == "W" and lev + 2 < len(self.levels):
+                # second coarse visit on the remaining coarse residual: e = x1 + M(bc - A x1)
+                xc += self._cycle(lev + 1, self._coarse_residual(lev + 1, bc, xc, bufs), bufs)
         self._prolong(lvl.P, X, xc, sm.cshape)
         if self.postsmooth:
             sm.backward(X, B, self.postsmooth * mult)
         return sm.merge(X, dtype=out_dtype)
+
+    def _coarse_krylov(self, lev, b, bufs):
+        """Approximate A_lev^-1 b by two steps of flexible CG preconditioned by the level's cycle
+        (the K-cycle, Notay & Vassilevski 2008), from a zero guess; natural layout, cycle dtype.
+
+        c1 = B b; the first step is the line search along c1, the second searches along c2 = B r2,
+        A-orthogonalised against c1:  x = (a1/rho1 - gamma a2/(rho1 rho2)) c1 + (a2/rho2) c2 with
+        rho1 = c1.A c1, a1 = c1.b, r2 = b - (a1/rho1) A c1, gamma = c2.A c1, a2 = c2.r2 and
+        rho2 = c2.A c2 - gamma^2/rho1. Coefficients are per right-hand side, on the device (no host
+        sync); products are formed in float64 difference form, as the W-cycle's coarse residual."""
+        xp, sm = self.xp, self.levels[lev].smoother
+        c1 = self._cycle(lev, b, bufs)
+        v1 = sm.product(c1)
+        rho1, a1 = _dots(c1, v1), _dots(c1, b)
+        g1 = _ratio(a1, rho1)
+        r2 = b.astype(xp.float64)
+        r2 -= g1 * v1  # b - g1 A c1
+        c2 = self._cycle(lev, r2.astype(self.dtype), bufs)
+        gamma, a2 = _dots(c2, v1), _dots(c2, r2)
+        del v1, r2
+        rho2 = _dots(c2, sm.product(c2)) - gamma * _ratio(gamma, rho1)
+        g2 = _ratio(a2, rho2)
+        c1 *= (g1 - _ratio(gamma, rho1) * g2).astype(self.dtype)
+        c2 *= g2.astype(self.dtype)
+        c1 += c2
+        return c1
 
     def _coarse_residual(self, lev, b, x, bufs):
         """b - A_lev x (natural layout), in float64 difference form (``ColouredGS.exact_residual``:
@@ -263,6 +294,18 @@ class GridMultigrid:
             X[(ui % 2, uj % 2)][colour_slice(ui // 2, uj // 2, mc, nc)] += p * xc
 
 
+def _dots(a, b):
+    """a.b per right-hand side of (k, m, n) arrays, in float64, shaped (k, 1, 1) to scale them."""
+    return (a * b).sum(axis=(1, 2), dtype=np.float64).reshape(-1, 1, 1)
+
+
+def _ratio(num, den):
+    """num / den where den > 0, else 0 (a right-hand side that is already solved, or a breakdown)."""
+    xp = array_module(num)
+    ok = den > 0
+    return xp.where(ok, num / xp.where(ok, den, 1.0), 0.0)
+
+
 def solve(op, b, rtol: float = 1e-6, maxiter: int = 200, precond="mg", x0=None, **options):
     """Solve ``op x = b`` (b: (m, n) or (k, m, n)) by PCG; returns ``(x, CGInfo)``.
 
@@ -271,8 +314,10 @@ def solve(op, b, rtol: float = 1e-6, maxiter: int = 200, precond="mg", x0=None, 
     """
     squeeze = b.ndim == 2
     bb = b[None] if squeeze else b
+    flexible = False
     if precond == "mg":
         M = GridMultigrid(op, **options)
+        flexible = M.flexible
     elif precond == "jacobi":
         inv = 1 / op.diag
         M = lambda r: r * inv  # noqa: E731
@@ -281,7 +326,7 @@ def solve(op, b, rtol: float = 1e-6, maxiter: int = 200, precond="mg", x0=None, 
     else:
         raise ValueError(f"unknown preconditioner {precond!r}")
     x, info = pcg(op.apply, bb, M, x0=None if x0 is None else (x0[None] if squeeze else x0),
-                  rtol=rtol, maxiter=maxiter)
+                  rtol=rtol, maxiter=maxiter, flexible=flexible)
     return (x[0] if squeeze else x), info
 
 
