@@ -237,6 +237,13 @@ class GridMultigrid:
             sm.backward(X, B, self.postsmooth * mult)
         return sm.merge(X, dtype=out_dtype)
 
+    def coarse_solve(self, lev, b, krylov: bool = True):
+        """Approximate A_lev^-1 b (natural layout (k, m, n), 0 < lev < coarsest) as the cycle does
+        on that level: the K-cycle's two flexible-CG steps, or (``krylov=False``) one cycle."""
+        b = b.astype(self.dtype, copy=False)
+        bufs = self._level_buffers(b.shape[0])
+        return self._coarse_krylov(lev, b, bufs) if krylov else self._cycle(lev, b, bufs)
+
     def _coarse_krylov(self, lev, b, bufs):
         """Approximate A_lev^-1 b by two steps of flexible CG preconditioned by the level's cycle
         (the K-cycle, Notay & Vassilevski 2008), from a zero guess; natural layout, cycle dtype.
