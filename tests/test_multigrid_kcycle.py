@@ -120,10 +120,11 @@ def test_k_cycle_matches_direct_solve_and_is_flexible():
 @pytest.mark.parametrize("seed, bound", [(2, 13), (4, 8)])
 def test_k_cycle_iteration_bound_on_a_deep_hierarchy(seed, bound, monkeypatch):
     monkeypatch.setattr(test_solver_iterations, "MULTIGRID", MultigridOptions(max_coarse=64, cycle="K"))
-    system, cells = largest_component_system(False, False, "mg", maxiter=bound, seed=seed, n=320)
+    # CG may run past the bound: a count is only compared once it has reached rtol
+    system, cells = largest_component_system(False, False, "mg", maxiter=bound + 30, seed=seed, n=320)
     volts = system.solve_units(cells[:1])
     assert system.stats.levels >= 4, system.stats.levels
-    assert system.stats.iterations <= bound and system.stats.max_residual <= 1e-6 * 10
+    assert system.stats.iterations <= bound, system.stats.iterations
     ref_system, _ = largest_component_system(False, False, "direct", seed=seed, n=320)
     ref = ref_system.solve_units(cells[:1])
     assert np.linalg.norm(volts[0] - ref[0]) <= 1e-5 * np.linalg.norm(ref[0])
