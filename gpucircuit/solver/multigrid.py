@@ -17,6 +17,11 @@ holes, 8 neighbours, point source; CG iterations to rtol 1e-6; see benchmarks/RE
   1.5 / 2.6 s for V(1,1)).
   The coarse levels are where quality is lost (roads, holes and small components become
   sub-cell features), so extra work there is cheap and pays.
+* K-cycle (``cycle="K"``, kept as an option): two flexible-CG steps per coarse visit instead of the
+  W-cycle's two stationary ones. Measured side by side (benchmarks/README.md): it wins on some
+  landscapes (4 M seed 1: 13 -> 9 iterations) and loses on as many (16 M seed 0: 22 -> 23; 4
+  neighbours at 4 M; 1e8 contrast 43 -> 62), at 15-22 % more CPU per iteration; the outer CG must
+  then be flexible and loses the global Krylov optimality a linear W-cycle keeps.
 * Forward GS before and backward GS after the coarse correction, zero initial guess on
   every level, exact coarsest solve (SuperLU, or a symmetrised dense inverse on small
   grids): the preconditioner is a fixed
@@ -71,7 +76,9 @@ class MultigridOptions:
     """Settings of the grid multigrid, pyamg-style; the defaults are the measured choices above.
 
     ``max_coarse``: largest grid (cells) solved directly; None = ``MAX_COARSE`` for the backend.
-    ``max_levels``: levels at most, the finest included. ``cycle``: "W" or "V".
+    ``max_levels``: levels at most, the finest included. ``cycle``: "W", "V" or "K" (the K-cycle:
+    two flexible-CG steps per coarse visit instead of the W-cycle's two stationary ones; a
+    nonlinear preconditioner, so the outer CG runs flexible; measured, not better: see above).
     ``presmooth`` / ``postsmooth``: forward / backward GS sweeps on the finest level (equal
     counts keep the preconditioner symmetric, as PCG requires). ``coarse_sweeps``: multiplier
     of those sweeps on the coarser levels. ``dtype``: precision of the cycle (CG keeps float64).
