@@ -114,8 +114,14 @@ def main(argv=None):
     ap.add_argument("--no-eliminate", action="store_true",
                     help="4 neighbours: multigrid on the 5-point grid itself, not on the red-black Schur complement")
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--max-levels", type=int, default=None,
+                    help="diagnosis: levels at most (the coarsest is then solved exactly, by SuperLU on the CPU)")
+    ap.add_argument("--max-coarse", type=int, default=None, help="largest grid (cells) solved directly")
+    ap.add_argument("--coarse-sweeps", type=int, default=None, help="sweep multiplier on the coarse levels")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    hierarchy = {k: v for k, v in (("max_levels", args.max_levels), ("max_coarse", args.max_coarse),
+                                   ("coarse_sweeps", args.coarse_sweeps)) if v is not None}
     rows = []
     for n, seed in itertools.product(args.sizes, args.seed):
         op, b, ncomp = problem(n, seed, args.four, args.contrast)
@@ -123,7 +129,8 @@ def main(argv=None):
         if not args.no_pyamg:
             xa, amg = run_pyamg(op, b, args.rtol)
         for cycle in args.cycle:
-            options = dict(cycle=cycle, dtype=np.dtype(args.dtype), eliminate_black=not args.no_eliminate)
+            options = dict(cycle=cycle, dtype=np.dtype(args.dtype), eliminate_black=not args.no_eliminate,
+                           **hierarchy)
             x, ours = run_ours(op, b, args.rtol, options)
             ours["s_per_iteration"] = ours["solve_s"] / max(ours["iterations"], 1)
             ours["cpu_s_per_iteration"] = ours["solve_cpu_s"] / max(ours["iterations"], 1)
@@ -155,7 +162,7 @@ def main(argv=None):
     record = dict(date=_dt.datetime.now().isoformat(timespec="seconds"), machine=machine(),
                   command="python benchmarks/bench_solver.py " + " ".join(sys.argv[1:] if argv is None else argv),
                   settings=dict(seed=args.seed, rtol=args.rtol, four_neighbors=args.four, cycle=args.cycle,
-                                eliminate_black=not args.no_eliminate,
+                                eliminate_black=not args.no_eliminate, hierarchy=hierarchy,
                                 dtype=args.dtype,
                                 landscape=f"make_landscape(contrast={args.contrast:g}, nodata_frac=0.1, roads=True)"),
                   results=rows)
