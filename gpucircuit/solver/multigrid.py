@@ -328,10 +328,8 @@ def solve(op, b, rtol: float = 1e-6, maxiter: int = 200, precond="mg", x0=None, 
     """
     squeeze = b.ndim == 2
     bb = b[None] if squeeze else b
-    flexible = False
     if precond == "mg":
         M = GridMultigrid(op, **options)
-        flexible = M.flexible
     elif precond == "jacobi":
         inv = 1 / op.diag
         M = lambda r: r * inv  # noqa: E731
@@ -340,7 +338,7 @@ def solve(op, b, rtol: float = 1e-6, maxiter: int = 200, precond="mg", x0=None, 
     else:
         raise ValueError(f"unknown preconditioner {precond!r}")
     x, info = pcg(op.apply, bb, M, x0=None if x0 is None else (x0[None] if squeeze else x0),
-                  rtol=rtol, maxiter=maxiter, flexible=flexible)
+                  rtol=rtol, maxiter=maxiter, flexible=getattr(M, "flexible", False))
     return (x[0] if squeeze else x), info
 
 
