@@ -2,14 +2,16 @@
 
     python benchmarks/bench_solver.py --sizes 1000 2000 --seed 0
     python benchmarks/bench_solver.py --sizes 1000 --seed 0 1 2 3     # spread over landscapes
+    python benchmarks/bench_solver.py --sizes 1000 2000 --cycle W K --no-pyamg   # cycles side by side
 
 For each size n the landscape is ``make_landscape((n, n), seed)`` (1e4 contrast, roads,
 10 % holes), 8 neighbours, average conductance; 1 A is injected at one low-resistance
 focal point and a second one is grounded (every other component is grounded at one
 cell). Both solvers get rtol 1e-6 and the same matrix; pyamg runs Circuitscape's
 algorithm: ``smoothed_aggregation_solver(A)``, ``ml.aspreconditioner()``, scipy ``cg``.
-Times are wall clock on this machine (single-threaded NumPy/SciPy). Writes
-``benchmarks/results/cpu-<date>.json``.
+Times are wall clock on this machine, with the process's CPU seconds beside them. With several
+``--cycle`` values each problem is solved by each cycle back to back in one process (same operator,
+same pockets), one row per cycle. Writes ``benchmarks/results/cpu-<date>.json``.
 """
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ def run_ours(op, b, rtol, options):
     mg = grid_preconditioner(op, MultigridOptions(**options))
     M = pockets.balance(mg)
     t1, c1 = time.perf_counter(), time.process_time()
-    x, info = pcg(op.apply, b[None], M, rtol=rtol, maxiter=500)
+    x, info = pcg(op.apply, b[None], M, rtol=rtol, maxiter=500, flexible=mg.flexible)
     t2, c2 = time.perf_counter(), time.process_time()
     return x[0], dict(setup_s=t1 - t0, solve_s=t2 - t1, total_s=t2 - t0, setup_cpu_s=c1 - c0, solve_cpu_s=c2 - c1,
                       iterations=info.iterations, true_rel_residual=float(info.residuals[0]),
@@ -107,35 +109,51 @@ def main(argv=None):
     ap.add_argument("--four", action="store_true", help="4 neighbours instead of 8")
     ap.add_argument("--contrast", type=float, default=1e4, help="largest resistance (smallest is 1)")
     ap.add_argument("--no-pyamg", action="store_true")
-    ap.add_argument("--cycle", default="W")
+    ap.add_argument("--cycle", nargs="+", default=["W"], choices=["V", "W", "K"],
+                    help="multigrid cycle(s); several are run back to back on each problem")
     ap.add_argument("--no-eliminate", action="store_true",
                     help="4 neighbours: multigrid on the 5-point grid itself, not on the red-black Schur complement")
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--max-levels", type=int, default=None,
+                    help="diagnosis: levels at most (the coarsest is then solved exactly, by SuperLU on the CPU)")
+    ap.add_argument("--max-coarse", type=int, default=None, help="largest grid (cells) solved directly")
+    ap.add_argument("--coarse-sweeps", type=int, default=None, help="sweep multiplier on the coarse levels")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    options = dict(cycle=args.cycle, dtype=np.dtype(args.dtype), eliminate_black=not args.no_eliminate)
+    hierarchy = {k: v for k, v in (("max_levels", args.max_levels), ("max_coarse", args.max_coarse),
+                                   ("coarse_sweeps", args.coarse_sweeps)) if v is not None}
     rows = []
     for n, seed in itertools.product(args.sizes, args.seed):
         op, b, ncomp = problem(n, seed, args.four, args.contrast)
-        x, ours = run_ours(op, b, args.rtol, options)
-        ours["s_per_iteration"] = ours["solve_s"] / max(ours["iterations"], 1)
-        row = dict(n=n, seed=seed, cells=n * n, active=int(op.active.sum()), components=ncomp, ours=ours)
+        xa = amg = None
         if not args.no_pyamg:
             xa, amg = run_pyamg(op, b, args.rtol)
-            row["pyamg_sa"] = amg
-            row["speedup_total"] = amg["total_s"] / ours["total_s"]
-            row["rel_diff_solutions"] = float(np.linalg.norm(x - xa) / np.linalg.norm(xa))
-        rows.append(row)
-        print(f"n={n} seed={seed}: ours {ours['setup_s']:.2f}+{ours['solve_s']:.2f} s "
-              f"(cpu {ours['setup_cpu_s']:.2f}+{ours['solve_cpu_s']:.2f}), {ours['iterations']} its; "
-              + (f"pyamg {amg['setup_s']:.2f}+{amg['solve_s']:.2f} s, {amg['iterations']} its; "
-                 f"ratio {row['speedup_total']:.1f}x" if not args.no_pyamg else ""), flush=True)
+        for cycle in args.cycle:
+            options = dict(cycle=cycle, dtype=np.dtype(args.dtype), eliminate_black=not args.no_eliminate,
+                           **hierarchy)
+            x, ours = run_ours(op, b, args.rtol, options)
+            ours["s_per_iteration"] = ours["solve_s"] / max(ours["iterations"], 1)
+            ours["cpu_s_per_iteration"] = ours["solve_cpu_s"] / max(ours["iterations"], 1)
+            row = dict(n=n, seed=seed, cycle=cycle, cells=n * n, active=int(op.active.sum()), components=ncomp,
+                       ours=ours)
+            if amg is not None:
+                row["pyamg_sa"] = amg
+                row["speedup_total"] = amg["total_s"] / ours["total_s"]
+                row["rel_diff_solutions"] = float(np.linalg.norm(x - xa) / np.linalg.norm(xa))
+            rows.append(row)
+            print(f"n={n} seed={seed} cycle={cycle}: ours {ours['setup_s']:.2f}+{ours['solve_s']:.2f} s "
+                  f"(cpu {ours['setup_cpu_s']:.2f}+{ours['solve_cpu_s']:.2f}, load {ours['loadavg']:.1f}), "
+                  f"{ours['iterations']} its; "
+                  + (f"pyamg {amg['setup_s']:.2f}+{amg['solve_s']:.2f} s, {amg['iterations']} its; "
+                     f"ratio {row['speedup_total']:.1f}x" if amg is not None else ""), flush=True)
     print()
-    hdr = f"{'cells':>10} {'seed':>4} {'ours setup':>10} {'solve':>7} {'its':>4} {'pyamg setup':>11} {'solve':>7} {'its':>4} {'ratio':>6}"
+    hdr = (f"{'cells':>10} {'seed':>4} {'cycle':>5} {'ours setup':>10} {'solve':>7} {'cpu':>7} {'its':>4} "
+           f"{'pyamg setup':>11} {'solve':>7} {'its':>4} {'ratio':>6}")
     print(hdr)
     for r in rows:
         o, a = r["ours"], r.get("pyamg_sa")
-        line = f"{r['cells']:>10} {r['seed']:>4} {o['setup_s']:>10.2f} {o['solve_s']:>7.2f} {o['iterations']:>4}"
+        line = (f"{r['cells']:>10} {r['seed']:>4} {r['cycle']:>5} {o['setup_s']:>10.2f} {o['solve_s']:>7.2f} "
+                f"{o['solve_cpu_s']:>7.2f} {o['iterations']:>4}")
         if a:
             line += f" {a['setup_s']:>11.2f} {a['solve_s']:>7.2f} {a['iterations']:>4} {r['speedup_total']:>5.1f}x"
         print(line)
@@ -144,7 +162,7 @@ def main(argv=None):
     record = dict(date=_dt.datetime.now().isoformat(timespec="seconds"), machine=machine(),
                   command="python benchmarks/bench_solver.py " + " ".join(sys.argv[1:] if argv is None else argv),
                   settings=dict(seed=args.seed, rtol=args.rtol, four_neighbors=args.four, cycle=args.cycle,
-                                eliminate_black=not args.no_eliminate,
+                                eliminate_black=not args.no_eliminate, hierarchy=hierarchy,
                                 dtype=args.dtype,
                                 landscape=f"make_landscape(contrast={args.contrast:g}, nodata_frac=0.1, roads=True)"),
                   results=rows)

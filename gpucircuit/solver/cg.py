@@ -39,6 +39,7 @@ def pcg(
     maxiter: int = 1000,
     check_every: int = 1,
     b_again: Callable | None = None,
+    flexible: bool = False,
 ) -> tuple[object, CGInfo]:
     """Solve ``A x = b`` for a batch ``b`` of shape (k, ...); returns ``(x, info)``.
 
@@ -49,6 +50,11 @@ def pcg(
     (x, r, p and one that holds A p, then M r): every update is in place, so no temporary of
     the problem's size is ever made (at 205 M cells one fp64 vector is 1.6 GB).
     ``precond`` must return a new array and not keep a reference to its argument.
+
+    ``flexible``: for a preconditioner that is not a fixed linear operator (a K-cycle), the
+    Polak-Ribiere beta ``r_new.(z_new - z_old) / r_old.z_old`` keeps CG's local orthogonality
+    (Golub & Ye 1999; Notay 2000). z_old is kept in float32 until r_new.z_old is formed: it only
+    enters a correction term, so half a vector more per right-hand side, alive during ``apply``.
     """
     xp = array_module(b)
     squeeze = b.ndim == 1
@@ -66,6 +72,8 @@ def pcg(
         xp.subtract(b, r, out=r)
     p = precond(r) if precond else r.copy()
     rz = _batch_dot(r, p)
+    flexible = flexible and precond is not None
+    z_old = p.astype(np.float32) if flexible else None
     it = 0
     done = to_host(bnorm == 0)
     while it < maxiter and not done.all():
@@ -83,11 +91,17 @@ def pcg(
             done = done | (rel <= rtol)
             if done.all():
                 break
+        rz_old_new = 0
+        if flexible:  # r_new.z_old, formed before z_old's storage is given back
+            rz_old_new = _batch_dot(r, z_old)
+            z_old = None
         z = precond(r) if precond else r
         rz_new = _batch_dot(r, z)
-        beta = xp.where(rz > 0, rz_new / xp.where(rz > 0, rz, 1), 0).reshape(shape)
+        beta = xp.where(rz > 0, (rz_new - rz_old_new) / xp.where(rz > 0, rz, 1), 0).reshape(shape)
         p *= beta
         p += z
+        if flexible:
+            z_old = z.astype(np.float32)
         del z
         rz = rz_new
     del p, r

@@ -79,7 +79,7 @@ class GridMultigridSolver:
         B's storage becomes CG's residual: ``B_again()`` remakes it for the final check."""
         regions, active = self.regions, self.op.active
         x, info = pcg(self.apply, B, precond=self.precond, rtol=self.options.rtol, maxiter=self.options.maxiter,
-                      b_again=B_again)
+                      b_again=B_again, flexible=self.multigrid.flexible)
         if not regions.empty:
             x = regions.spread(x)
         x *= active  # cells that are not unknowns read 0 V

@@ -17,6 +17,11 @@ holes, 8 neighbours, point source; CG iterations to rtol 1e-6; see benchmarks/RE
   1.5 / 2.6 s for V(1,1)).
   The coarse levels are where quality is lost (roads, holes and small components become
   sub-cell features), so extra work there is cheap and pays.
+* K-cycle (``cycle="K"``, kept as an option): two flexible-CG steps per coarse visit instead of the
+  W-cycle's two stationary ones. Measured side by side (benchmarks/README.md): it wins on some
+  landscapes (4 M seed 1: 13 -> 9 iterations) and loses on as many (16 M seed 0: 22 -> 23; 4
+  neighbours at 4 M; 1e8 contrast 43 -> 62), at 15-22 % more CPU per iteration; the outer CG must
+  then be flexible and loses the global Krylov optimality a linear W-cycle keeps.
 * Forward GS before and backward GS after the coarse correction, zero initial guess on
   every level, exact coarsest solve (SuperLU, or a symmetrised dense inverse on small
   grids): the preconditioner is a fixed
@@ -42,7 +47,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..backend import to_host
+from ..backend import array_module, to_host
 from ..errors import SolverError
 from .cg import CGInfo, pcg
 from .coarsening import Stencil, galerkin, interpolation
@@ -71,7 +76,9 @@ class MultigridOptions:
     """Settings of the grid multigrid, pyamg-style; the defaults are the measured choices above.
 
     ``max_coarse``: largest grid (cells) solved directly; None = ``MAX_COARSE`` for the backend.
-    ``max_levels``: levels at most, the finest included. ``cycle``: "W" or "V".
+    ``max_levels``: levels at most, the finest included. ``cycle``: "W", "V" or "K" (the K-cycle:
+    two flexible-CG steps per coarse visit instead of the W-cycle's two stationary ones; a
+    nonlinear preconditioner, so the outer CG runs flexible; measured, not better: see above).
     ``presmooth`` / ``postsmooth``: forward / backward GS sweeps on the finest level (equal
     counts keep the preconditioner symmetric, as PCG requires). ``coarse_sweeps``: multiplier
     of those sweeps on the coarser levels. ``dtype``: precision of the cycle (CG keeps float64).
@@ -90,8 +97,8 @@ class MultigridOptions:
     eliminate_black: bool = True
 
     def __post_init__(self):
-        if self.cycle not in ("V", "W"):
-            raise ValueError(f"cycle must be 'V' or 'W', not {self.cycle!r}")
+        if self.cycle not in ("V", "W", "K"):
+            raise ValueError(f"cycle must be 'V', 'W' or 'K', not {self.cycle!r}")
         for name in ("max_levels", "coarse_sweeps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
@@ -122,6 +129,8 @@ class GridMultigrid:
         self.presmooth, self.postsmooth = o.presmooth, o.postsmooth
         self.coarse_sweeps = o.coarse_sweeps  # sweep multiplier on levels below the finest
         self.cycle_type = o.cycle
+        # a K-cycle is not a fixed linear operator: the outer CG must be flexible
+        self.flexible = o.cycle == "K"
         max_coarse, max_levels = o.coarse_limit(self.xp), o.max_levels
         st = Stencil.from_operator(op)  # the operator's own arrays, no copy
         self.levels: list[Level] = []
@@ -223,14 +232,50 @@ class GridMultigrid:
         if self.presmooth:
             sm.forward(X, B, self.presmooth * mult, zero_init=True)
         bc = self._restrict(lvl.P, sm.residual_colours(X, B, skip_last=self.presmooth > 0), sm.cshape)
-        xc = self._cycle(lev + 1, bc, bufs)
-        if self.cycle_type == "W" and lev + 2 < len(self.levels):
-            # second coarse visit on the remaining coarse residual: e = x1 + M(bc - A x1)
-            xc += self._cycle(lev + 1, self._coarse_residual(lev + 1, bc, xc, bufs), bufs)
+        if self.cycle_type == "K" and lev + 2 < len(self.levels):
+            xc = self._coarse_krylov(lev + 1, bc, bufs)
+        else:
+            xc = self._cycle(lev + 1, bc, bufs)
+            if self.cycle_type == "W" and lev + 2 < len(self.levels):
+                # second coarse visit on the remaining coarse residual: e = x1 + M(bc - A x1)
+                xc += self._cycle(lev + 1, self._coarse_residual(lev + 1, bc, xc, bufs), bufs)
         self._prolong(lvl.P, X, xc, sm.cshape)
         if self.postsmooth:
             sm.backward(X, B, self.postsmooth * mult)
         return sm.merge(X, dtype=out_dtype)
+
+    def coarse_solve(self, lev, b, krylov: bool = True):
+        """Approximate A_lev^-1 b (natural layout (k, m, n), 0 < lev < coarsest) as the cycle does
+        on that level: the K-cycle's two flexible-CG steps, or (``krylov=False``) one cycle."""
+        b = b.astype(self.dtype, copy=False)
+        bufs = self._level_buffers(b.shape[0])
+        return self._coarse_krylov(lev, b, bufs) if krylov else self._cycle(lev, b, bufs)
+
+    def _coarse_krylov(self, lev, b, bufs):
+        """Approximate A_lev^-1 b by two steps of flexible CG preconditioned by the level's cycle
+        (the K-cycle, Notay & Vassilevski 2008), from a zero guess; natural layout, cycle dtype.
+
+        c1 = B b; the first step is the line search along c1, the second searches along c2 = B r2,
+        A-orthogonalised against c1:  x = (a1/rho1 - gamma a2/(rho1 rho2)) c1 + (a2/rho2) c2 with
+        rho1 = c1.A c1, a1 = c1.b, r2 = b - (a1/rho1) A c1, gamma = c2.A c1, a2 = c2.r2 and
+        rho2 = c2.A c2 - gamma^2/rho1. Coefficients are per right-hand side, on the device (no host
+        sync); products are formed in float64 difference form, as the W-cycle's coarse residual."""
+        xp, sm = self.xp, self.levels[lev].smoother
+        c1 = self._cycle(lev, b, bufs)
+        v1 = sm.product(c1)
+        rho1, a1 = _dots(c1, v1), _dots(c1, b)
+        g1 = _ratio(a1, rho1)
+        r2 = b.astype(xp.float64)
+        r2 -= g1 * v1  # b - g1 A c1
+        c2 = self._cycle(lev, r2.astype(self.dtype), bufs)
+        gamma, a2 = _dots(c2, v1), _dots(c2, r2)
+        del v1, r2
+        rho2 = _dots(c2, sm.product(c2)) - gamma * _ratio(gamma, rho1)
+        g2 = _ratio(a2, rho2)
+        c1 *= (g1 - _ratio(gamma, rho1) * g2).astype(self.dtype)
+        c2 *= g2.astype(self.dtype)
+        c1 += c2
+        return c1
 
     def _coarse_residual(self, lev, b, x, bufs):
         """b - A_lev x (natural layout), in float64 difference form (``ColouredGS.exact_residual``:
@@ -263,6 +308,18 @@ class GridMultigrid:
             X[(ui % 2, uj % 2)][colour_slice(ui // 2, uj // 2, mc, nc)] += p * xc
 
 
+def _dots(a, b):
+    """a.b per right-hand side of (k, m, n) arrays, in float64, shaped (k, 1, 1) to scale them."""
+    return (a * b).sum(axis=(1, 2), dtype=np.float64).reshape(-1, 1, 1)
+
+
+def _ratio(num, den):
+    """num / den where den > 0, else 0 (a right-hand side that is already solved, or a breakdown)."""
+    xp = array_module(num)
+    ok = den > 0
+    return xp.where(ok, num / xp.where(ok, den, 1.0), 0.0)
+
+
 def solve(op, b, rtol: float = 1e-6, maxiter: int = 200, precond="mg", x0=None, **options):
     """Solve ``op x = b`` (b: (m, n) or (k, m, n)) by PCG; returns ``(x, CGInfo)``.
 
@@ -281,7 +338,7 @@ def solve(op, b, rtol: float = 1e-6, maxiter: int = 200, precond="mg", x0=None, 
     else:
         raise ValueError(f"unknown preconditioner {precond!r}")
     x, info = pcg(op.apply, bb, M, x0=None if x0 is None else (x0[None] if squeeze else x0),
-                  rtol=rtol, maxiter=maxiter)
+                  rtol=rtol, maxiter=maxiter, flexible=getattr(M, "flexible", False))
     return (x[0] if squeeze else x), info
 
 

@@ -152,6 +152,7 @@ class RedBlackMultigrid:
         self.inv_black = xp.where(ok, 1 / xp.where(ok, d, 1.0), 0.0)
         self.multigrid = GridMultigrid(schur_stencil(op, self.inv_black), options, **overrides)
         self.levels = [Level(op.shape)] + self.multigrid.levels
+        self.flexible = self.multigrid.flexible  # the block factorisation is as linear as M_S
 
     def __call__(self, r):
         """z = M r, a new array in r's dtype (r itself is only read).
