@@ -239,14 +239,14 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
 
     # per-pair / per-point maps are formatted in other processes while the next ones are made
     queue = WriteQueue.for_maps(per_solve_cur or cfg.write_volt_maps, graph.shape[0] * graph.shape[1])
-    writer.offload = queue.call
+    writer.offload, writer.spread = queue.call, queue.imap
 
     # per-solve current maps as (label, map); the map is kept only while it is the only one, for a
     # one-pair job's cumulative map, which has the same bits and is then copied, not formatted again
     cur_maps: list = []
 
     def sink(label, volts, cur):
-        if cfg.write_volt_maps:
+        if cfg.write_volt_maps and volts is not None:
             queue.submit(writer.voltage, f"voltmap_{label}", volts)
         if per_solve_cur and cur is not None:
             queue.submit(writer.current, f"curmap_{label}", cur)

@@ -129,3 +129,44 @@ def test_workers_leave_ctrl_c_and_sigterm_to_the_caller():
     with WriteQueue(processes=1) as q:
         assert q.call(signal.getsignal, signal.SIGINT) == signal.SIG_IGN
         assert q.call(signal.getsignal, signal.SIGTERM) == signal.SIG_IGN
+
+
+def _index_and_pid(i):
+    import os
+
+    return i, os.getpid()
+
+
+def test_imap_spreads_tasks_over_the_worker_processes_in_order():
+    import os
+
+    with WriteQueue(processes=2) as q:
+        results = list(q.imap(_index_and_pid, [(i,) for i in range(12)]))
+    assert [i for i, _ in results] == list(range(12))
+    assert os.getpid() not in {pid for _, pid in results}
+    assert [pid for _, pid in WriteQueue().imap(_index_and_pid, [(0,)])] == [os.getpid()]
+
+
+def test_ascii_grid_formatted_over_processes_is_byte_identical(tmp_path, monkeypatch):
+    import numpy as np
+    from rasterio.transform import from_origin
+
+    from gpucircuit.io import raster_write
+    from gpucircuit.io.raster import GridSpec
+
+    rng = np.random.default_rng(5)
+    data = rng.lognormal(size=(37, 23)) * 1e-3
+    data[rng.random(data.shape) < 0.1] = np.nan
+    spec = GridSpec(data.shape, from_origin(10, 20, 30, 30))
+    monkeypatch.setattr(raster_write, "SPREAD_CHUNK_CELLS", 50)  # two rows a task: 19 tasks
+    chunks = []
+    with WriteQueue(processes=2) as q:
+        def spread(fn, args_list):
+            args_list = list(args_list)
+            chunks.extend(len(a[0]) for a in args_list)
+            return q.imap(fn, args_list)
+
+        spread_file = raster_write.write_raster(tmp_path / "spread.asc", data, spec, spread=spread)
+    plain_file = raster_write.write_raster(tmp_path / "plain.asc", data, spec)
+    assert len(chunks) == 19 and sum(chunks) == 37
+    assert spread_file.read_bytes() == plain_file.read_bytes()

@@ -119,6 +119,9 @@ class MapWriter:
     dtype: type = np.float64  # GeoTIFFs are written in the computation's precision (float32 under single)
     # runs ``write_raster(...)`` elsewhere and returns its result (WriteQueue.call: another process)
     offload: object = None
+    # formats an ASCII grid's rows in other processes, in order (WriteQueue.imap): a large map then
+    # uses every core, where ``offload`` gives one map one process
+    spread: object = None
     _running: int = field(default=0, repr=False)
     _since: float = field(default=0.0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -145,6 +148,8 @@ class MapWriter:
             if self.as_tif and self.dtype == np.float32:
                 data = data.astype(np.float32)
             args = (self.path(name), data, self.spec, NODATA_OUT, self.compress)
+            if self.spread is not None and not (self.as_tif or self.compress):
+                return write_raster(*args, spread=self.spread)
             return write_raster(*args) if self.offload is None else self.offload(write_raster, *args)
 
     def copy(self, written: Path, source_name: str, name: str) -> Path:

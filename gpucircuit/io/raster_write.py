@@ -118,6 +118,20 @@ def ascii_grid_blocks(data: np.ndarray, nodata: float = NODATA_OUT):
 
 
 
+def ascii_rows_bytes(rows: np.ndarray, nodata: float = NODATA_OUT) -> bytes:
+    """Some rows of an ASCII grid's body, as bytes (a task for a writer process: bytes travel back
+    as one copy, a str would be encoded and decoded on the way)."""
+    step = max(1, _ROWS_PER_BLOCK_CELLS // max(rows.shape[1], 1))
+    return b"".join(grid_rows(np.where(np.isnan(block), nodata, block))
+                    for block in (np.asarray(rows[i:i + step], dtype=np.float64) for i in range(0, len(rows), step)))
+
+
+
+# rows per task when the formatting is spread over writer processes: ~2 M values, ~25 MB of text
+SPREAD_CHUNK_CELLS = 1 << 21
+
+
+
 def ascii_grid_text(data: np.ndarray, spec: GridSpec, nodata: float = NODATA_OUT) -> str:
     """ESRI ASCII grid text (small grids and tests; files are written block by block)."""
     data = np.asarray(data, dtype=np.float64)
@@ -130,13 +144,20 @@ GZIP_LEVEL = 1
 
 
 
-def _write_ascii(tmp: Path, data: np.ndarray, spec: GridSpec, nodata: float, gz: bool) -> None:
+def _write_ascii(tmp: Path, data: np.ndarray, spec: GridSpec, nodata: float, gz: bool, spread=None) -> None:
     import gzip
 
-    opener = (lambda: gzip.open(tmp, "wt", compresslevel=GZIP_LEVEL)) if gz else (lambda: open(tmp, "w"))
+    m, n = data.shape
+    if spread is None:
+        step = max(1, _ROWS_PER_BLOCK_CELLS // max(n, 1))
+        texts = (ascii_rows_bytes(data[i:i + step], nodata) for i in range(0, m, step))
+    else:
+        step = max(1, SPREAD_CHUNK_CELLS // max(n, 1))
+        texts = spread(ascii_rows_bytes, ((data[i:i + step], nodata) for i in range(0, m, step)))
+    opener = (lambda: gzip.open(tmp, "wb", compresslevel=GZIP_LEVEL)) if gz else (lambda: open(tmp, "wb"))
     with opener() as fh:
-        fh.write(ascii_grid_header(data.shape, spec, nodata))
-        for text in ascii_grid_blocks(data, nodata):
+        fh.write(ascii_grid_header(data.shape, spec, nodata).encode("ascii"))
+        for text in texts:
             fh.write(text)
 
 
@@ -160,10 +181,13 @@ def _write_geotiff(tmp: Path, data: np.ndarray, spec: GridSpec, nodata: float) -
 
 
 def write_raster(path, data: np.ndarray, spec: GridSpec, nodata: float = NODATA_OUT, compress: bool = False,
-                 dtype: str | None = None) -> Path:
+                 dtype: str | None = None, spread=None) -> Path:
     """Write ``data`` (NaN = nodata) as GeoTIFF (``.tif``: tiled, DEFLATE, cells of ``dtype``, by default
     float32 data stays float32 and the rest is float64) or ASCII grid (anything else; gzipped as
     ``NAME.gz`` with ``compress``), atomically.
+
+    ``spread(fn, args_list)`` (``WriteQueue.imap``), if given, formats an ASCII grid's rows in other
+    processes, in order, while this one writes them: one large map then uses every core.
 
     A failure to write (folder, disk full, read-only file system) is an :class:`OutputError`
     naming the file, and leaves neither the file nor a temporary behind.
@@ -182,7 +206,7 @@ def write_raster(path, data: np.ndarray, spec: GridSpec, nodata: float = NODATA_
     if gz and path.suffix != ".gz":
         path = path.with_name(path.name + ".gz")
     with _replacing(path) as tmp:
-        _write_ascii(tmp, data, spec, nodata, gz)
+        _write_ascii(tmp, data, spec, nodata, gz, spread)
     return path
 
 

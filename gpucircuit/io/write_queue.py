@@ -45,6 +45,7 @@ class WriteQueue:
         self._pending: deque = deque()
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="gpucircuit-write")
         self._procs = None
+        self._processes = processes
         if processes > 0:
             # fork where there is one: a spawned worker would re-run the caller's main script (a
             # script without a ``__main__`` guard would recurse). All workers are forked at the first
@@ -82,6 +83,29 @@ class WriteQueue:
             return procs.submit(fn, *args).result()
         except BrokenProcessPool:
             raise OutputError("the map writer process stopped unexpectedly (out of memory?)") from None
+
+    def imap(self, fn, args_list):
+        """``fn(*args)`` for each tuple of ``args_list``, spread over the worker processes and yielded
+        in order (here when the queue has none or is closed). At most two tasks per process are in
+        flight, which bounds the memory their results hold."""
+        procs = self._procs
+        if procs is None:
+            for args in args_list:
+                yield fn(*args)
+            return
+        window: deque = deque()
+        try:
+            for args in args_list:
+                window.append(procs.submit(fn, *args))
+                if len(window) >= 2 * self._processes:
+                    yield window.popleft().result()
+            while window:
+                yield window.popleft().result()
+        except BrokenProcessPool:
+            raise OutputError("the map writer process stopped unexpectedly (out of memory?)") from None
+        finally:
+            for fut in window:
+                fut.cancel()
 
     def drain(self) -> list:
         """Wait for every queued write; returns all results so far."""

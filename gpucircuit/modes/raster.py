@@ -4,7 +4,9 @@ pairwise, one-to-all and all-to-one build on (:mod:`.pairwise`, :mod:`.one_to_al
 :mod:`.advanced`).
 
 Per-pair / per-point maps go to an optional ``sink(label, volts, currents)`` callback instead of
-being kept in memory; cumulative and maximum current maps are accumulated here.
+being kept in memory, each as soon as it is made: ``(label, volts, None)`` before the current map is
+computed (so its writing overlaps that work), then ``(label, None, currents)``; a solve where
+nothing flows gives ``(label, zeros, zeros)``. Cumulative and maximum current maps are accumulated here.
 """
 from __future__ import annotations
 
@@ -84,8 +86,10 @@ class MapAccumulator:
                 self.sink(label, zero, zero if self.maps.currents else None)
             return
         xp = array_module(volts)
+        per_pair = self.sink is not None and self.maps.per_pair
+        if per_pair:
+            self.sink(label, to_host(g.paint(volts)), None)
         cur = self._currents(g, volts, ground_g) if self.maps.currents else None
-        volts = g.paint(volts)
         if cur is not None:
             cur = g.paint(cur)
             if zero_cells is not None:
@@ -96,8 +100,8 @@ class MapAccumulator:
             self.cum += cur
             if self.max is not None:
                 xp.maximum(self.max, cur, out=self.max)
-        if self.sink is not None and self.maps.per_pair:
-            self.sink(label, to_host(volts), None if cur is None else to_host(cur))
+        if per_pair and cur is not None:
+            self.sink(label, None, to_host(cur))
 
     def result(self):
         """(cumulative, maximum) current maps on the host (zeros when nothing flowed)."""
