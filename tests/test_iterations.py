@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.sparse.linalg as sla
 
 from gpucircuit.grid import edges_from_conductance
 from gpucircuit.operators import GridEdges, GridOperator
@@ -24,13 +23,11 @@ from gpucircuit.solver.smoothers import ColouredGS
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from landscape import spectral_field  # noqa: E402
 
+from reference import grid_direct  # noqa: E402
+
 
 def direct(op, b):
-    act = op.active.ravel()
-    A = op.to_csr()[act][:, act].tocsc()
-    x = np.zeros(b.size)
-    x[act] = sla.spsolve(A, b.ravel()[act])
-    return x.reshape(b.shape)
+    return grid_direct(op, b)
 
 
 def held_by_one_weak_link(n=256, ground=1e-7, dirichlet=False, seed=0):

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import scipy.sparse.linalg as sla
 
 from gpucircuit.operators import GridEdges, GridOperator
 from gpucircuit.solver.coarsening import Stencil, coarse_shape, galerkin, interpolation
@@ -20,14 +19,11 @@ from gpucircuit.solver.multigrid import MAX_COARSE, GridMultigrid, MultigridOpti
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from landscape import make_landscape, operator_from_resistance, pick_focal_points  # noqa: E402
 
+from reference import grid_direct  # noqa: E402
+
 
 def direct(op, b):
-    """Reference: SciPy sparse LU on the active cells; inactive cells keep x = b."""
-    act = op.active.ravel()
-    A = op.to_csr()[act][:, act].tocsc()
-    x = b.astype(np.float64).ravel().copy()
-    x[act] = sla.spsolve(A, x[act])
-    return x.reshape(b.shape)
+    return grid_direct(op, b, inactive_keep_b=True)
 
 
 def point_rhs(res, op, seed):

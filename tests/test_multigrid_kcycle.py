@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.sparse.linalg as sla
 
 from gpucircuit.operators import GridEdges, GridOperator
 from gpucircuit.solver.cg import pcg
@@ -28,13 +27,11 @@ from landscape import make_landscape, operator_from_resistance  # noqa: E402
 from test_solver_iterations import largest_component_system  # noqa: E402
 import test_solver_iterations  # noqa: E402
 
+from reference import grid_direct  # noqa: E402
+
 
 def direct(op, b):
-    act = op.active.ravel()
-    A = op.to_csr()[act][:, act].tocsc()
-    x = np.zeros(b.size)
-    x[act] = sla.spsolve(A, b.ravel()[act])
-    return x.reshape(b.shape)
+    return grid_direct(op, b)
 
 
 def test_coarse_step_is_the_galerkin_projection_on_two_cycle_directions():

@@ -86,13 +86,18 @@ def brute_omniscape(G, S, R, B, bs, four, conditions=(), flow_potential=False):
     return cum, fp
 
 
-@pytest.fixture(scope="module")
-def landscape():
-    res = random_landscape((17, 19), seed=5, contrast=100, nodata=0.12, split=False)
-    rng = np.random.default_rng(6)
+def conductance_and_sources(shape, seed, split):
+    """A random conductance raster with nodata and sources on 60 % of its valid cells."""
+    res = random_landscape(shape, seed=seed, contrast=100, nodata=0.12, split=split)
+    rng = np.random.default_rng(seed + 1)
     src = np.where(rng.random(res.shape) < 0.6, rng.random(res.shape), 0.0)
     src[np.isnan(res)] = 0.0
     return 1.0 / res, src
+
+
+@pytest.fixture(scope="module")
+def landscape():
+    return conductance_and_sources((17, 19), 5, split=False)
 
 
 @pytest.mark.parametrize("bs,buffer,four", [(1, 0, False), (3, 1, False), (3, 2, True), (5, 0, False)])
@@ -227,11 +232,7 @@ def test_raster_narrower_than_the_window_equals_brute_force():
 
 @pytest.fixture(scope="module")
 def wide_landscape():
-    res = random_landscape((34, 37), seed=12, contrast=100, nodata=0.12, split=True)
-    rng = np.random.default_rng(13)
-    src = np.where(rng.random(res.shape) < 0.6, rng.random(res.shape), 0.0)
-    src[np.isnan(res)] = 0.0
-    return 1.0 / res, src
+    return conductance_and_sources((34, 37), 12, split=True)
 
 
 def shares_subtrees(rules, monkeypatch):

@@ -116,6 +116,17 @@ def test_header_shape_without_reading_cells(tmp_path):
     assert raster_shape(tmp_path / "junk.tif") is None
 
 
+def run_pairwise(folder, name, habitat, points, **extra):
+    """Run a pairwise INI job with per-pair current maps into ``folder/name``."""
+    keys = dict(scenario="pairwise", habitat_file=habitat, point_file=points, output_file=folder / name / "j.out",
+                write_cur_maps="True", **extra)
+    ini = folder / f"{name}.ini"
+    ini.write_text("".join(f"{k} = {v}\n" for k, v in keys.items()))
+    result = CliRunner().invoke(app, ["--backend", "cpu", "run", str(ini)])
+    assert result.exit_code == 0, result.output
+    return folder / name
+
+
 def test_ini_job_compress_grids_and_single_precision_tifs(tmp_path):
     res = random_landscape((16, 19), seed=41, split=False)
     pts = pick_points(res, 3, seed=42)
@@ -123,13 +134,7 @@ def test_ini_job_compress_grids_and_single_precision_tifs(tmp_path):
     txt = rasters.write_points(tmp_path / "pts.txt", pts, TRANSFORM)
 
     def job(name, **extra):
-        keys = dict(scenario="pairwise", habitat_file=tif, point_file=txt, output_file=tmp_path / name / "j.out",
-                    write_cur_maps="True", **extra)
-        ini = tmp_path / f"{name}.ini"
-        ini.write_text("".join(f"{k} = {v}\n" for k, v in keys.items()))
-        result = CliRunner().invoke(app, ["--backend", "cpu", "run", str(ini)])
-        assert result.exit_code == 0, result.output
-        return tmp_path / name
+        return run_pairwise(tmp_path, name, tif, txt, **extra)
 
     plain, packed = job("plain"), job("packed", compress_grids="True")
     names = sorted(p.name for p in plain.glob("*.asc"))
@@ -153,14 +158,7 @@ def test_one_pair_cumulative_map_is_its_pairs_map_and_several_pairs_sum(tmp_path
     tif = rasters.write_tif(tmp_path / "res.tif", res, TRANSFORM, "EPSG:32610")
 
     def job(name, points):
-        txt = rasters.write_points(tmp_path / f"{name}.txt", points, TRANSFORM)
-        keys = dict(scenario="pairwise", habitat_file=tif, point_file=txt, output_file=tmp_path / name / "j.out",
-                    write_cur_maps="True", **extra)
-        ini = tmp_path / f"{name}.ini"
-        ini.write_text("".join(f"{k} = {v}\n" for k, v in keys.items()))
-        result = CliRunner().invoke(app, ["--backend", "cpu", "run", str(ini)])
-        assert result.exit_code == 0, result.output
-        return tmp_path / name
+        return run_pairwise(tmp_path, name, tif, rasters.write_points(tmp_path / f"{name}.txt", points, TRANSFORM), **extra)
 
     def read(path):
         return read_raster(path)[0]
