@@ -142,11 +142,10 @@ def test_failed_run_removes_the_folder_it_created_but_not_one_it_found(landscape
 def test_interrupt_while_writing_removes_the_temporary(tmp_path, monkeypatch):
     import gpucircuit.io.raster_write as raster
 
-    def blocks(data, nodata):
-        yield "1 2 3 \n"
+    def rows(data, nodata):  # the header is in the temporary by now
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(raster, "ascii_grid_blocks", blocks)
+    monkeypatch.setattr(raster, "ascii_rows_bytes", rows)
     with pytest.raises(KeyboardInterrupt):
         raster.write_raster(tmp_path / "m.asc", np.ones((3, 3)), raster.GridSpec((3, 3), TRANSFORM))
     assert list(tmp_path.iterdir()) == []
@@ -159,13 +158,12 @@ from rasterio.transform import from_origin
 import gpucircuit.io.raster_write as raster
 from gpucircuit._cli.common import errors_as_messages
 
-def blocks(data, nodata):
-    yield "1 2 3 \\n"
+def rows(data, nodata):  # the header is in the temporary by now
     print("writing", flush=True)
     time.sleep(60)
-    yield "4 5 6 \\n"
+    return b"1 2 3\\n4 5 6\\n"
 
-raster.ascii_grid_blocks = blocks
+raster.ascii_rows_bytes = rows
 try:
     with errors_as_messages():
         raster.write_raster(sys.argv[1], np.ones((2, 3)), raster.GridSpec((2, 3), from_origin(0, 2, 1, 1)))

@@ -202,9 +202,9 @@ class WindowedWriter:
                     profile.update(tiled=True, blockxsize=TIFF_BLOCK, blockysize=TIFF_BLOCK)
                 self.ds = rasterio.open(self.tmp, "w", **profile)
             else:
-                self.ds = gzip.open(self.tmp, "wt", compresslevel=1) if self.path.suffix == ".gz" \
-                    else open(self.tmp, "w")
-                self.ds.write(ascii_grid_header(spec.shape, spec, nodata))
+                self.ds = gzip.open(self.tmp, "wb", compresslevel=1) if self.path.suffix == ".gz" \
+                    else open(self.tmp, "wb")
+                self.ds.write(ascii_grid_header(spec.shape, spec, nodata).encode("ascii"))
         except OSError as err:
             self.tmp.unlink(missing_ok=True)
             raise write_failure(self.path, err) from None

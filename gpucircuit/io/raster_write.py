@@ -107,23 +107,21 @@ _ROWS_PER_BLOCK_CELLS = 1 << 14
 
 
 
-def ascii_grid_blocks(data: np.ndarray, nodata: float = NODATA_OUT):
-    """The body of an ASCII grid, block of rows by block of rows: 10 significant digits, NaN as
-    ``nodata``, every row ending in a space (Circuitscape's layout)."""
-    m, n = data.shape
-    step = max(1, _ROWS_PER_BLOCK_CELLS // max(n, 1))
-    for i in range(0, m, step):
-        block = np.asarray(data[i:i + step], dtype=np.float64)
-        yield grid_rows(np.where(np.isnan(block), nodata, block)).decode("ascii")
-
-
-
 def ascii_rows_bytes(rows: np.ndarray, nodata: float = NODATA_OUT) -> bytes:
-    """Some rows of an ASCII grid's body, as bytes (a task for a writer process: bytes travel back
-    as one copy, a str would be encoded and decoded on the way)."""
+    """Rows of an ASCII grid's body: 10 significant digits, NaN as ``nodata``, every row ending in a
+    space (Circuitscape's layout). Bytes, not str: a writer process sends them back as one copy."""
     step = max(1, _ROWS_PER_BLOCK_CELLS // max(rows.shape[1], 1))
     return b"".join(grid_rows(np.where(np.isnan(block), nodata, block))
                     for block in (np.asarray(rows[i:i + step], dtype=np.float64) for i in range(0, len(rows), step)))
+
+
+
+def ascii_grid_blocks(data: np.ndarray, nodata: float = NODATA_OUT):
+    """The body of an ASCII grid as bytes, block of rows by block of rows (a few MB each)."""
+    m, n = data.shape
+    step = max(1, _ROWS_PER_BLOCK_CELLS // max(n, 1))
+    for i in range(0, m, step):
+        yield ascii_rows_bytes(data[i:i + step], nodata)
 
 
 
@@ -135,7 +133,7 @@ SPREAD_CHUNK_CELLS = 1 << 21
 def ascii_grid_text(data: np.ndarray, spec: GridSpec, nodata: float = NODATA_OUT) -> str:
     """ESRI ASCII grid text (small grids and tests; files are written block by block)."""
     data = np.asarray(data, dtype=np.float64)
-    return ascii_grid_header(data.shape, spec, nodata) + "".join(ascii_grid_blocks(data, nodata))
+    return ascii_grid_header(data.shape, spec, nodata) + b"".join(ascii_grid_blocks(data, nodata)).decode("ascii")
 
 
 
@@ -149,8 +147,7 @@ def _write_ascii(tmp: Path, data: np.ndarray, spec: GridSpec, nodata: float, gz:
 
     m, n = data.shape
     if spread is None:
-        step = max(1, _ROWS_PER_BLOCK_CELLS // max(n, 1))
-        texts = (ascii_rows_bytes(data[i:i + step], nodata) for i in range(0, m, step))
+        texts = ascii_grid_blocks(data, nodata)
     else:
         step = max(1, SPREAD_CHUNK_CELLS // max(n, 1))
         texts = spread(ascii_rows_bytes, ((data[i:i + step], nodata) for i in range(0, m, step)))
