@@ -50,16 +50,35 @@ def conductance_from_habitat(habitat: np.ndarray, is_resistance: bool, where: st
 def edge_weight(a, b, avg_resistances: bool = False, diagonal: bool = False):
     """Conductance of the edges between cells of conductances ``a`` and ``b`` (0 unless both are
     nodes): the one formula, so edges recomputed for some cells equal the originals bit for bit."""
-    xp = array_module(a)
-    both = (a > 0) & (b > 0)
+    ra = rb = None
     if avg_resistances:
-        ra = xp.where(a > 0, 1.0 / xp.where(a > 0, a, 1), 0)
-        rb = xp.where(b > 0, 1.0 / xp.where(b > 0, b, 1), 0)
-        w = 2.0 / xp.where(both, ra + rb, 1)
+        ra, rb = _resistance(a), _resistance(b)
+    return _weight(a, b, ra, rb, diagonal)
+
+
+def _resistance(g):
+    """1 / g on the nodes, 0 elsewhere."""
+    xp = array_module(g)
+    return xp.where(g > 0, 1.0 / xp.where(g > 0, g, 1), 0)
+
+
+def _weight(a, b, ra, rb, diagonal: bool):
+    """:func:`edge_weight` given the cells' resistances ``ra``, ``rb`` (None: the conductances are
+    averaged instead), in place on one array: on large rasters temporaries cost more than arithmetic."""
+    xp = array_module(a)
+    both = a > 0
+    both &= b > 0
+    if ra is not None:
+        w = ra + rb
+        with np.errstate(divide="ignore", over="ignore"):  # a sum of 0 (or a denormal) is no edge: zeroed below
+            xp.divide(2.0, w, out=w)
     else:
-        w = (a + b) / 2.0
-    w = xp.where(both, w, 0)
-    return w / SQRT2 if diagonal else w
+        w = a + b
+        w /= 2.0
+    w[~both] = 0
+    if diagonal:
+        w /= SQRT2
+    return w
 
 
 def edges_from_conductance(g, four_neighbors: bool = False, avg_resistances: bool = False) -> GridEdges:
@@ -68,14 +87,20 @@ def edges_from_conductance(g, four_neighbors: bool = False, avg_resistances: boo
     m, n = g.shape
     e = xp.zeros((m, n), dtype=g.dtype)
     s = xp.zeros((m, n), dtype=g.dtype)
-    e[:, :-1] = edge_weight(g[:, :-1], g[:, 1:], avg_resistances)
-    s[:-1, :] = edge_weight(g[:-1, :], g[1:, :], avg_resistances)
+    r = _resistance(g) if avg_resistances else None  # once, not per direction
+
+    def weight(src, dst, diagonal=False):
+        return _weight(g[src], g[dst], None if r is None else r[src], None if r is None else r[dst], diagonal)
+
+    every, head, tail = slice(None), slice(None, -1), slice(1, None)
+    e[:, :-1] = weight((every, head), (every, tail))
+    s[:-1, :] = weight((head, every), (tail, every))
     if four_neighbors:
         return GridEdges(e, s)
     se = xp.zeros((m, n), dtype=g.dtype)
     sw = xp.zeros((m, n), dtype=g.dtype)
-    se[:-1, :-1] = edge_weight(g[:-1, :-1], g[1:, 1:], avg_resistances, diagonal=True)
-    sw[:-1, 1:] = edge_weight(g[:-1, 1:], g[1:, :-1], avg_resistances, diagonal=True)
+    se[:-1, :-1] = weight((head, head), (tail, tail), diagonal=True)
+    sw[:-1, 1:] = weight((head, tail), (tail, head), diagonal=True)
     return GridEdges(e, s, se, sw)
 
 
