@@ -345,10 +345,14 @@ def galerkin(st: Stencil, P, dtype=np.float64) -> Stencil:
     entries = _entries(st)
     rng3 = (-1, 0, 1)
     out = {}
+    # two coarse-size scratch arrays serve every product: fresh quarter-size temporaries per
+    # term (~180 of them) cost more in page faults than their arithmetic on large grids
+    t = xp.empty((mc, nc), dtype=dtype)
+    scratch = xp.empty((mc, nc), dtype=dtype)
     for D in [(0, 0)] + FORWARD:
         acc = xp.zeros((mc, nc), dtype=dtype)
         for u in P:
-            t = None
+            used = False
             for v in P:
                 o = (2 * D[0] + v[0] - u[0], 2 * D[1] + v[1] - u[1])
                 if o[0] not in rng3 or o[1] not in rng3 or o not in entries:
@@ -359,17 +363,18 @@ def galerkin(st: Stencil, P, dtype=np.float64) -> Stencil:
                     continue
                 (ri, rj), src = win
                 pv = P[v][ri.start + D[0]: ri.stop + D[0], rj.start + D[1]: rj.stop + D[1]]
-                term = xp.multiply(a[src], pv, dtype=dtype)
-                if t is None:
-                    t = xp.zeros((mc, nc), dtype=dtype)
+                term = xp.multiply(a[src], pv, dtype=dtype, out=scratch[ri, rj])
+                if not used:
+                    t.fill(0)
+                    used = True
                 if o == (0, 0):
                     t[ri, rj] += term
                 else:  # the off-diagonal entry is minus the conductance
                     t[ri, rj] -= term
-                del term
-            if t is not None:
-                acc += xp.multiply(P[u], t, dtype=dtype)
+            if used:
+                acc += xp.multiply(P[u], t, dtype=dtype, out=t)
         out[D] = acc
+    del t, scratch
     diag = out[(0, 0)]
     # a coarse cell whose column is empty (hole, ground) is an identity row, inactive
     active = diag > 0
