@@ -25,10 +25,7 @@ TRANSFORM = from_origin(500000.0, 4100000.0, 30.0, 30.0)
 @pytest.fixture(scope="module")
 def landscape(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("failures")
-    res = random_landscape((18, 22), seed=31, split=False)
-    pts = pick_points(res, 4, seed=32)
-    tif = rasters.write_tif(tmp / "res.tif", res, TRANSFORM, "EPSG:32610")
-    txt = rasters.write_points(tmp / "pts.txt", pts, TRANSFORM)
+    res, pts, tif, txt = rasters.job_inputs(tmp, (18, 22), 31, 4)
     expect = gc.pairwise(res, pts)
     assert (expect.resistances > 0).sum() == 12  # one component: every pair is solved
     return res, pts, tif, txt

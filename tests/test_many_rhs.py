@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import rasters
 from gpucircuit._cli.main import app
 from gpucircuit.io import write_queue
-from reference import RefCircuit, pick_points, random_landscape
+from reference import RefCircuit, random_landscape
 
 TRANSFORM = from_origin(500000.0, 4100000.0, 30.0, 30.0)
 
@@ -19,11 +19,7 @@ TRANSFORM = from_origin(500000.0, 4100000.0, 30.0, 30.0)
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("many")
-    res = random_landscape((26, 31), seed=11, split=False)
-    pts = pick_points(res, 5, seed=12)
-    tif = rasters.write_tif(folder / "res.tif", res, TRANSFORM, "EPSG:32610")
-    txt = rasters.write_points(folder / "pts.txt", pts, TRANSFORM)
-    return res, pts, tif, txt
+    return rasters.job_inputs(folder, (26, 31), 11, 5)
 
 
 def run_job(folder, tif, txt, scenario="all-to-one", solver="direct"):

@@ -15,7 +15,6 @@ from gpucircuit.io import raster_write
 from gpucircuit.io.outputs import MapWriter
 from gpucircuit.io.raster import GridSpec, raster_shape, read_raster
 from gpucircuit.io.raster_write import write_raster
-from reference import pick_points, random_landscape
 
 TRANSFORM = from_origin(500000.0, 4100000.0, 30.0, 30.0)
 
@@ -128,10 +127,7 @@ def run_pairwise(folder, name, habitat, points, **extra):
 
 
 def test_ini_job_compress_grids_and_single_precision_tifs(tmp_path):
-    res = random_landscape((16, 19), seed=41, split=False)
-    pts = pick_points(res, 3, seed=42)
-    tif = rasters.write_tif(tmp_path / "res.tif", res, TRANSFORM, "EPSG:32610")
-    txt = rasters.write_points(tmp_path / "pts.txt", pts, TRANSFORM)
+    res, pts, tif, txt = rasters.job_inputs(tmp_path, (16, 19), 41, 3)
 
     def job(name, **extra):
         return run_pairwise(tmp_path, name, tif, txt, **extra)
@@ -153,9 +149,7 @@ def test_one_pair_cumulative_map_is_its_pairs_map_and_several_pairs_sum(tmp_path
     formatted = []  # maps written from arrays (the one-pair cumulative map is a file copy instead)
     original = MapWriter.current
     monkeypatch.setattr(MapWriter, "current", lambda self, name, data: formatted.append(name) or original(self, name, data))
-    res = random_landscape((18, 21), seed=43, split=False)
-    pts = pick_points(res, 3, seed=44)
-    tif = rasters.write_tif(tmp_path / "res.tif", res, TRANSFORM, "EPSG:32610")
+    res, pts, tif, _ = rasters.job_inputs(tmp_path, (18, 21), 43, 3)
 
     def job(name, points):
         return run_pairwise(tmp_path, name, tif, rasters.write_points(tmp_path / f"{name}.txt", points, TRANSFORM), **extra)
