@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rasterio.transform import from_origin
 from typer.testing import CliRunner
 
 import rasters
 from gpucircuit._cli.main import app
 from gpucircuit.io import write_queue
 from reference import RefCircuit, random_landscape
-
-TRANSFORM = from_origin(500000.0, 4100000.0, 30.0, 30.0)
 
 
 @pytest.fixture(scope="module")
