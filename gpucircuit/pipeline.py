@@ -241,16 +241,20 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
     queue = WriteQueue.for_maps(per_solve_cur or cfg.write_volt_maps, graph.shape[0] * graph.shape[1])
     writer.offload, writer.spread = queue.call, queue.imap
 
-    # per-solve current maps as (label, map); the map is kept only while it is the only one, for a
-    # one-pair job's cumulative map, which has the same bits and is then copied, not formatted again
-    cur_maps: list = []
+    # labels of the per-solve current maps, and the map itself while it is the only one: a one-pair
+    # job's cumulative map has the same bits and is then copied, not formatted again
+    cur_labels: list = []
+    sole_map: dict = {}
 
     def sink(label, volts, cur):
         if cfg.write_volt_maps and volts is not None:
             queue.submit(writer.voltage, f"voltmap_{label}", volts)
         if per_solve_cur and cur is not None:
             queue.submit(writer.current, f"curmap_{label}", cur)
-            cur_maps[:] = [(label, cur)] if not cur_maps else [(lab, None) for lab, _ in cur_maps] + [(label, None)]
+            cur_labels.append(label)
+            sole_map.clear()
+            if len(cur_labels) == 1:
+                sole_map[label] = cur
 
     include = None
     if cfg.use_included_pairs:
@@ -276,11 +280,11 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
         # per-solve maps' (one core each) instead of following it
         twin = None  # the per-solve map whose file the cumulative map copies
         if res.cum_current is not None and (cfg.write_cur_maps or cfg.write_cum_cur_map_only):
-            if len(cur_maps) == 1 and _same_bits(cur_maps[0][1], res.cum_current):
-                twin = f"curmap_{cur_maps[0][0]}"
+            if sole_map and _same_bits(next(iter(sole_map.values())), res.cum_current):
+                twin = f"curmap_{cur_labels[0]}"
             else:
                 queue.submit(writer.current, "cum_curmap", res.cum_current)
-        cur_maps.clear()
+        sole_map.clear()
         if res.max_current is not None and cfg.write_max_cur_maps:
             queue.submit(writer.current, "max_curmap", res.max_current)
         report.outputs += queue.drain()

@@ -137,7 +137,7 @@ def _read_ascii_values(path: Path, name: str) -> tuple[np.ndarray, float | None]
             try:
                 out[filled:filled + len(words)] = np.array(words, dtype=np.float64)
             except ValueError:
-                k = next(k for k, w in enumerate(words) if not _is_number(w))
+                k = next(k for k, w in enumerate(words) if not is_number(w))
                 r, c = divmod(filled + k, ncols)
                 raise InputError(f"{name} {path} has {words[k]!r} at row {r}, column {c} (line {lineno}): "
                                  "expected a number") from None
@@ -148,7 +148,8 @@ def _read_ascii_values(path: Path, name: str) -> tuple[np.ndarray, float | None]
     return out.reshape(nrows, ncols), nodata
 
 
-def _is_number(word: str) -> bool:
+def is_number(word: str | bytes) -> bool:
+    """Whether a word of a text grid reads as a number (for the error that names the bad cell)."""
     try:
         float(word)
         return True

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .raster import ASCII_HEADER_KEYS, GZIP_MAGIC, NODATA_OUT, GridSpec, is_ascii_grid
+from .raster import ASCII_HEADER_KEYS, GZIP_MAGIC, NODATA_OUT, GridSpec, is_ascii_grid, is_number
 from .raster_write import ascii_grid_blocks, ascii_grid_header, write_failure
 
 
@@ -135,7 +135,7 @@ class RasterWindows:
                 try:
                     out[filled:filled + len(words)] = np.array(words, dtype=np.float64)
                 except ValueError:
-                    bad = next(w for w in words if not _is_number(w))
+                    bad = next(w for w in words if not is_number(w))
                     r = rows.start + filled // n
                     raise InputError(f"{self.name} {self.path} has {bad.decode(errors='replace')!r} near row {r}: "
                                      "expected a number") from None
@@ -166,14 +166,6 @@ class RasterWindows:
         if self._ds is not None:
             self._ds.close()
             self._ds = None
-
-
-def _is_number(word: bytes) -> bool:
-    try:
-        float(word)
-        return True
-    except ValueError:
-        return False
 
 
 class WindowedWriter:
