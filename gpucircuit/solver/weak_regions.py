@@ -1,0 +1,101 @@
+"""Weakly linked regions: unions of strong clusters that hang on the rest of the map by a thread.
+
+The pockets of ``deflation`` are single strong-edge clusters. The slow modes left on large
+landscapes are not: the Lanczos (Ritz) vectors of CG at 16 M cells (benchmarks/README.md) sit on
+a 9-cell peninsula between holes joined by one resistive cell, a 79-cell strip between holes and a
+road, and 1,100-4,300-cell areas walled in by holes and roads; each holds several land-cover
+classes, so strong-edge clustering cuts it into clusters that each look well linked (to their
+neighbours inside the region). Deflating those five regions' indicators takes CG from 22 to 15
+iterations there.
+
+They are found on the graph of clusters (nodes: strong clusters; edge weight: the summed
+conductance between two clusters): for thresholds ``t = W_max * 10^-k`` the components of the
+cluster edges ``>= t`` are candidate regions, and a candidate is kept when its links to the
+outside (cluster edges leaving it plus its grounds) are below ``tau`` times its total diagonal,
+and it has at most ``max_cells`` cells (100,000, and 1 % of the map). Thresholds go down ``decades`` powers of ten at most, and
+stop once every link is counted.
+The kept regions of all thresholds form a nested family; what is returned is their common
+refinement (each cluster labelled by the kept regions it lies in), whose indicators span every
+kept region's indicator.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from ..edges import shift_slices
+
+TAU_REGION, MAX_CELLS, DECADES = 1e-3, 100_000, 12
+# a region is also at most this share of the map: larger ones span many cells of the coarsest
+# grid, which resolves them, and each deflated cell costs ~430 B of A Z entries
+MAX_SHARE = 0.01
+
+
+def cluster_graph(lab, nclus: int, edges):
+    """(a, b, W): each pair of touching clusters once (a < b) with the summed conductance
+    between them, and ``incident``, the summed edge weight of every cell, (m, n) float64.
+
+    Built direction by direction, duplicates summed as it goes, so the temporaries are one
+    direction's crossing edges."""
+    incident = np.zeros(lab.shape)
+    acc = None
+    for w, di, dj in edges:
+        src, dst = shift_slices(di, dj)
+        ws = w[src]
+        incident[src] += ws
+        incident[dst] += ws
+        la, lb = lab[src], lab[dst]
+        cross = (la != lb) & (ws > 0)
+        a, b = la[cross], lb[cross]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        part = sp.coo_matrix((ws[cross].astype(np.float64), (lo, hi)), shape=(nclus, nclus)).tocsr()
+        acc = part if acc is None else acc + part
+    if acc is None:
+        acc = sp.csr_matrix((nclus, nclus))
+    acc = acc.tocoo()
+    return acc.row, acc.col, acc.data, incident
+
+
+def weak_unions(a, b, W, nclus: int, inner, ground, size, has_active,
+                tau: float = TAU_REGION, max_cells: int | None = None, decades: int = DECADES):
+    """Label of each cluster in the refinement of the kept regions (int32, -1: in none).
+
+    ``a, b, W``: the cluster graph; ``inner``: each cluster's summed diagonal; ``ground``: its
+    links to held cells and finite grounds; ``size``: cells; ``has_active``: bool. ``max_cells``:
+    largest region kept; None: ``MAX_CELLS`` or ``MAX_SHARE`` of the map, whichever is smaller."""
+    if max_cells is None:
+        max_cells = min(MAX_CELLS, int(MAX_SHARE * size.sum()))
+    key = np.zeros(nclus, dtype=np.int64)  # refinement built threshold by threshold
+    inside = np.zeros(nclus, dtype=bool)
+    if W.size == 0:
+        return np.full(nclus, -1, dtype=np.int32)
+    top, last = float(W.max()), -1
+    for k in range(1, decades + 1):
+        keep = W >= top * 10.0 ** (-k)
+        g = sp.coo_matrix((np.ones(int(keep.sum()), np.int8), (a[keep], b[keep])), shape=(nclus, nclus))
+        ncomp, comp = connected_components(g, directed=False)
+        if ncomp == last:  # nothing joined since the previous threshold: the same candidates
+            continue
+        last = ncomp
+        cross = comp[a] != comp[b]
+        wc = W[cross]
+        leak = (np.bincount(comp[a][cross], weights=wc, minlength=ncomp)
+                + np.bincount(comp[b][cross], weights=wc, minlength=ncomp)
+                + np.bincount(comp, weights=ground, minlength=ncomp))
+        cin = np.bincount(comp, weights=inner, minlength=ncomp)
+        cells = np.bincount(comp, weights=size, minlength=ncomp)
+        act = np.bincount(comp, weights=has_active, minlength=ncomp) > 0
+        kept = act & (cells <= max_cells) & (leak < tau * cin) & (cin > 0)
+        if kept.any():
+            inside |= kept[comp]
+            tag = np.where(kept[comp], comp + 1, 0)
+            _, key = np.unique(key * (ncomp + 1) + tag, return_inverse=True)
+            key = key.astype(np.int64).ravel()
+        if keep.all():  # every link counted: lower thresholds join nothing more
+            break
+    out = np.full(nclus, -1, dtype=np.int32)
+    if inside.any():
+        _, inv = np.unique(key[inside], return_inverse=True)
+        out[inside] = inv.ravel()
+    return out
