@@ -3,6 +3,7 @@
     python benchmarks/bench_solver.py --sizes 1000 2000 --seed 0
     python benchmarks/bench_solver.py --sizes 1000 --seed 0 1 2 3     # spread over landscapes
     python benchmarks/bench_solver.py --sizes 1000 2000 --cycle W K --no-pyamg   # cycles side by side
+    python benchmarks/bench_solver.py --sizes 4000 --regions off on --no-pyamg   # pockets alone, then with regions
 
 For each size n the landscape is ``make_landscape((n, n), seed)`` (1e4 contrast, roads,
 10 % holes), 8 neighbours, average conductance; 1 A is injected at one low-resistance
@@ -47,9 +48,10 @@ def problem(n, seed, four=False, contrast=1e4):
     return op, b, ncomp
 
 
-def run_ours(op, b, rtol, options):
+def run_ours(op, b, rtol, options, regions=True):
     t0, c0 = time.perf_counter(), time.process_time()
-    pockets = PocketDeflation(op)  # as the engine's CPU path does (pockets first, then the hierarchy)
+    # as the engine's CPU path does (pockets first, then the hierarchy); regions=False: pockets alone
+    pockets = PocketDeflation(op, regions=None if regions else dict(max_cells=0))
     mg = grid_preconditioner(op, MultigridOptions(**options))
     M = pockets.balance(mg)
     t1, c1 = time.perf_counter(), time.process_time()
@@ -57,6 +59,7 @@ def run_ours(op, b, rtol, options):
     t2, c2 = time.perf_counter(), time.process_time()
     return x[0], dict(setup_s=t1 - t0, solve_s=t2 - t1, total_s=t2 - t0, setup_cpu_s=c1 - c0, solve_cpu_s=c2 - c1,
                       iterations=info.iterations, true_rel_residual=float(info.residuals[0]),
+                      deflated_parts=pockets.count, weak_regions=pockets.regions,
                       levels=[list(l.shape) for l in mg.levels], loadavg=os.getloadavg()[0])
 
 
@@ -111,6 +114,8 @@ def main(argv=None):
     ap.add_argument("--no-pyamg", action="store_true")
     ap.add_argument("--cycle", nargs="+", default=["W"], choices=["V", "W", "K"],
                     help="multigrid cycle(s); several are run back to back on each problem")
+    ap.add_argument("--regions", nargs="+", default=["on"], choices=["on", "off"],
+                    help="deflate weakly linked regions with the pockets (off: pockets alone); several run back to back")
     ap.add_argument("--no-eliminate", action="store_true",
                     help="4 neighbours: multigrid on the 5-point grid itself, not on the red-black Schur complement")
     ap.add_argument("--dtype", default="float32")
@@ -128,20 +133,20 @@ def main(argv=None):
         xa = amg = None
         if not args.no_pyamg:
             xa, amg = run_pyamg(op, b, args.rtol)
-        for cycle in args.cycle:
+        for cycle, regions in itertools.product(args.cycle, args.regions):
             options = dict(cycle=cycle, dtype=np.dtype(args.dtype), eliminate_black=not args.no_eliminate,
                            **hierarchy)
-            x, ours = run_ours(op, b, args.rtol, options)
+            x, ours = run_ours(op, b, args.rtol, options, regions == "on")
             ours["s_per_iteration"] = ours["solve_s"] / max(ours["iterations"], 1)
             ours["cpu_s_per_iteration"] = ours["solve_cpu_s"] / max(ours["iterations"], 1)
-            row = dict(n=n, seed=seed, cycle=cycle, cells=n * n, active=int(op.active.sum()), components=ncomp,
+            row = dict(n=n, seed=seed, cycle=cycle, regions=regions, cells=n * n, active=int(op.active.sum()), components=ncomp,
                        ours=ours)
             if amg is not None:
                 row["pyamg_sa"] = amg
                 row["speedup_total"] = amg["total_s"] / ours["total_s"]
                 row["rel_diff_solutions"] = float(np.linalg.norm(x - xa) / np.linalg.norm(xa))
             rows.append(row)
-            print(f"n={n} seed={seed} cycle={cycle}: ours {ours['setup_s']:.2f}+{ours['solve_s']:.2f} s "
+            print(f"n={n} seed={seed} cycle={cycle} regions={regions}: ours {ours['setup_s']:.2f}+{ours['solve_s']:.2f} s "
                   f"(cpu {ours['setup_cpu_s']:.2f}+{ours['solve_cpu_s']:.2f}, load {ours['loadavg']:.1f}), "
                   f"{ours['iterations']} its; "
                   + (f"pyamg {amg['setup_s']:.2f}+{amg['solve_s']:.2f} s, {amg['iterations']} its; "
@@ -161,7 +166,7 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     record = dict(date=_dt.datetime.now().isoformat(timespec="seconds"), machine=machine(),
                   command="python benchmarks/bench_solver.py " + " ".join(sys.argv[1:] if argv is None else argv),
-                  settings=dict(seed=args.seed, rtol=args.rtol, four_neighbors=args.four, cycle=args.cycle,
+                  settings=dict(seed=args.seed, rtol=args.rtol, four_neighbors=args.four, cycle=args.cycle, regions=args.regions,
                                 eliminate_black=not args.no_eliminate, hierarchy=hierarchy,
                                 dtype=args.dtype,
                                 landscape=f"make_landscape(contrast={args.contrast:g}, nodata_frac=0.1, roads=True)"),

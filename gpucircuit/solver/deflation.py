@@ -61,6 +61,9 @@ class PocketDeflation:
     then live with the operator's arrays (NumPy or CuPy) and only pocket-sized vectors cross.
     """
 
+    count = 0  # deflated parts (columns of Z)
+    regions = 0  # weakly linked regions among them (nested ones counted apart)
+
     def __init__(self, op, theta: float = THETA, tau: float = TAU, max_size: int = MAX_SIZE,
                  regions: dict | None = None):
         self.xp = op.xp
