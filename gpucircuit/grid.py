@@ -166,9 +166,11 @@ class RasterGraph:
         A solver on the host masks the graph's own edge arrays instead of copying them (32 B/cell
         less at the peak of a job); this gives the maps their edges back, equal to the originals
         bit for bit (the same elementwise formula on the same conductances)."""
+        node = self.g > 0
         for w, di, dj in self.edges.directions():
             src, dst = shift_slices(di, dj)
-            lost = ~(keep[src] & keep[dst])
+            # an edge with a cell off the graph is 0 either way: only node-to-node edges come back
+            lost = node[src] & node[dst] & ~(keep[src] & keep[dst])
             w[src][lost] = edge_weight(self.g[src][lost], self.g[dst][lost], self.avg_resistances,
                                        diagonal=bool(di and dj))
 

@@ -39,6 +39,7 @@ class GroundedSystem:
     def __init__(self, graph: RasterGraph, fixed=None, ground_g=None, solve_mask=None,
                  options: SolveOptions | None = None, rhs_hint: int = 1, setup: bool = True,
                  lend_edges: bool = False):
+        t0 = time.perf_counter()  # the set-up time counts the masks and checks too, not only the solver
         self.graph = graph
         self.options = options or SolveOptions()
         if self.options.client is not None:  # a silent local solve would hide a lost cluster
@@ -61,7 +62,6 @@ class GroundedSystem:
         self.stats = SolveStats(self.method, self.n)
         self.solver = None
         if setup and self.n:
-            t0 = time.perf_counter()
             try:
                 self.solver = self._make_solver(lend_edges)
             except BaseException:
@@ -97,7 +97,8 @@ class GroundedSystem:
         grounded[np.unique(comp[fixed])] = True
         if self.ground_g is not None:
             grounded[np.unique(comp[self.ground_g > 0])] = True
-        used = np.unique(comp[keep])
+        # components with a kept cell, by counting (a sort of every kept cell took 0.5 s at 24 M)
+        used = np.flatnonzero(np.bincount(comp[keep], minlength=grounded.size))
         missing = [c for c in used if c > 0 and not grounded[c]]
         if missing:
             raise SolverError(f"internal error: component {missing[0]} is solved without a ground")
