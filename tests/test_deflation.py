@@ -165,6 +165,9 @@ def test_weakly_linked_regions_are_deflated_as_a_whole():
     with_regions = PocketDeflation(op)
     assert not any(_in_span(_parts(pockets_only, op.shape), isl) for isl in islands)
     assert all(_in_span(_parts(with_regions, op.shape), isl) for isl in islands)
+    # E = Z^T A Z from the cluster graph agrees with A Z from the cells: Q A Q = Q
+    r = np.random.default_rng(1).random((2,) + op.shape)
+    np.testing.assert_allclose(with_regions(op.apply(with_regions(r))), with_regions(r), rtol=1e-8, atol=1e-12)
     mg = GridMultigrid(op, dtype=np.float64, max_coarse=64)  # six levels
     assert len(mg.levels) >= 5
     b = np.zeros((1,) + op.shape)
