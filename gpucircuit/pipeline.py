@@ -239,7 +239,7 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0) -> JobRep
 
     # per-pair / per-point maps are formatted in other processes while the next ones are made
     queue = WriteQueue.for_maps(per_solve_cur or cfg.write_volt_maps, graph.shape[0] * graph.shape[1])
-    writer.offload, writer.spread = queue.call, queue.imap
+    writer.offload, writer.spread = queue.call, (queue.imap if queue.processes else None)
 
     # labels of the per-solve current maps, and the map itself while it is the only one: a one-pair
     # job's cumulative map has the same bits and is then copied, not formatted again

@@ -170,3 +170,33 @@ def test_ascii_grid_formatted_over_processes_is_byte_identical(tmp_path, monkeyp
     plain_file = raster_write.write_raster(tmp_path / "plain.asc", data, spec)
     assert len(chunks) == 19 and sum(chunks) == 37
     assert spread_file.read_bytes() == plain_file.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.asc", "spread.asc"]  # no part left
+
+
+def _full_disk_on_the_fourth_part(rows, nodata, part):
+    from gpucircuit.io.raster_write import ascii_rows_to_part
+
+    if part.endswith(".p00003.tmp"):
+        raise OSError(28, "No space left on device")
+    return ascii_rows_to_part(rows, nodata, part)
+
+
+def test_spread_ascii_write_that_fails_leaves_no_file_and_no_part(tmp_path, monkeypatch):
+    import numpy as np
+    import pytest
+    from rasterio.transform import from_origin
+
+    from gpucircuit.errors import OutputError
+    from gpucircuit.io import raster_write
+    from gpucircuit.io.raster import GridSpec
+
+    data = np.random.default_rng(6).random((40, 20))
+    monkeypatch.setattr(raster_write, "SPREAD_CHUNK_CELLS", 40)  # two rows a task: 20 tasks
+    with WriteQueue(processes=2) as q:
+        def spread(fn, args_list):
+            return q.imap(_full_disk_on_the_fourth_part, args_list)
+
+        with pytest.raises(OutputError, match="spread.asc: no space left on device"):
+            raster_write.write_raster(tmp_path / "spread.asc", data, GridSpec(data.shape, from_origin(0, 40, 1, 1)),
+                                      spread=spread)
+    assert list(tmp_path.iterdir()) == []

