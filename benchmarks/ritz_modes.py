@@ -102,9 +102,10 @@ def main(argv=None):
     ap.add_argument("--iterations", type=int, default=26)
     ap.add_argument("--modes", type=int, default=6)
     ap.add_argument("--regions", nargs="+", default=["on"], choices=["on", "off"])
+    ap.add_argument("--four", action="store_true", help="4 neighbours (the multigrid on the red-black Schur complement)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    op, b, _ = problem(args.side, args.seed)
+    op, b, _ = problem(args.side, args.seed, args.four)
     b = b[None]
     res = make_landscape((args.side,) * 2, seed=args.seed)
     mg = grid_preconditioner(op, MultigridOptions())
@@ -126,11 +127,11 @@ def main(argv=None):
                          ritz_smallest=ritz[:12].tolist(), ritz_largest=ritz[-3:].tolist(),
                          iterations_to_1e6=reached, residuals=residuals, modes=modes))
     out = Path(args.out) if args.out else (
-        HERE / "results" / f"ritz-{_dt.date.today().isoformat()}-{args.side}-{args.seed}.json")
+        HERE / "results" / f"ritz-{_dt.date.today().isoformat()}-{args.side}-{args.seed}{'-four' if args.four else ''}.json")
     out.write_text(json.dumps(dict(
         date=_dt.datetime.now().isoformat(timespec="seconds"), machine=machine(),
         command="python benchmarks/ritz_modes.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        side=args.side, seed=args.seed, iterations=args.iterations, runs=runs), indent=2))
+        side=args.side, seed=args.seed, four_neighbors=args.four, iterations=args.iterations, runs=runs), indent=2))
     print(f"wrote {out}")
 
 
