@@ -6,8 +6,8 @@ a 9-cell peninsula between holes joined by one resistive cell, a 79-cell strip b
 road, and 1,100-4,300-cell areas walled in by holes and roads; each holds several land-cover
 classes, so strong-edge clustering cuts it into clusters that each look well linked (to their
 neighbours inside the region). Deflating those five regions' indicators takes CG from 22 to 15
-iterations there; what is found below takes it to 16 (the 9-cell peninsula is missed: one link
-inside it is weaker than its way out, so no threshold separates it).
+iterations there; what is found below takes it to 16 (the 9-cell peninsula is missed: its cells
+belong to the giant strong cluster, which runs through the one-cell neck).
 
 They are found on the graph of clusters (nodes: strong clusters; edge weight: the summed
 conductance between two clusters): for thresholds ``t = W_max * 10^-k`` the components of the
