@@ -148,7 +148,8 @@ def peninsula_landscape(n=192, seed=0, count=24):
 
 def _parts(Q, shape):
     pid = np.full(shape[0] * shape[1], -1)
-    pid[np.asarray(Q._cells)] = np.asarray(Q._col)
+    if Q.count:
+        pid[np.asarray(Q._cells)] = np.asarray(Q._col)
     return pid.reshape(shape)
 
 
@@ -161,8 +162,9 @@ def _in_span(pid, island):
 
 def test_weakly_linked_regions_are_deflated_as_a_whole():
     op, islands = peninsula_landscape()
-    pockets_only = PocketDeflation(op, regions=dict(max_cells=0))
-    with_regions = PocketDeflation(op)
+    # necks kept whole: the islands' necks join them to the ring's cluster, as the test assumes
+    pockets_only = PocketDeflation(op, regions=dict(max_cells=0), split_necks=False)
+    with_regions = PocketDeflation(op, split_necks=False)
     assert not any(_in_span(_parts(pockets_only, op.shape), isl) for isl in islands)
     assert all(_in_span(_parts(with_regions, op.shape), isl) for isl in islands)
     # E = Z^T A Z from the cluster graph agrees with A Z from the cells: Q A Q = Q
@@ -194,3 +196,46 @@ def test_weak_unions_keeps_nested_weak_regions():
     assert label[4] >= 0 and label[4] != label[0]  # an isolated cluster with no ground at all
     small = weak_unions(a, b, W, 5, inner, ground, np.ones(5), np.ones(5, bool), max_cells=1)
     assert small[0] == small[1] == -1 and small[4] >= 0  # {0, 1} has two cells
+
+
+def test_necks_are_the_cells_whose_neighbours_fall_apart_without_them():
+    from gpucircuit.solver.weak_regions import necks
+
+    def of(g, four=False):
+        e = edges_from_conductance(g, four)
+        return necks(list(e.directions()), g.shape)
+
+    g = np.zeros((7, 9))
+    g[1:3, 1:8] = 1.0
+    g[4:6, 1:8] = 1.0
+    g[3, 4] = 0.5  # the one cell joining two blocks
+    assert np.argwhere(of(g)).tolist() == [[3, 4]]
+    g[3, 5] = 0.5  # two cells wide: no neck
+    assert not of(g).any()
+    diagonal = np.zeros((6, 6))
+    diagonal[:3, :3] = 1.0
+    diagonal[3:, 3:] = 1.0  # blocks touching at one corner: (2, 2) and (3, 3) are the necks
+    assert np.argwhere(of(diagonal)).tolist() == [[2, 2], [3, 3]]
+    assert not of(np.ones((5, 5))).any()
+    assert not of(g, four=True).any()  # 4 neighbours: not used
+
+
+def test_a_peninsula_behind_a_one_cell_neck_is_deflated():
+    """A mixed-class peninsula whose neck is as conductive as what it joins: strong-edge clusters run
+    through the neck into the map, so only split necks let the peninsula be deflated on its own."""
+    rng = np.random.default_rng(4)
+    n = 64
+    g = 10 ** rng.uniform(-1, 0, (n, n))
+    g[20:34, 20:34] = 0.0  # a nodata moat around the peninsula
+    g[22:32, 22:32] = rng.choice([1.0, 0.3, 3e-4], size=(10, 10))  # mixed classes
+    g[32:34, 27] = 0.3  # the neck
+    active = g > 0
+    active[0, 0] = False
+    op = GridOperator.build(edges_from_conductance(g), active)
+    island = np.zeros((n, n), bool)
+    island[22:32, 22:32] = True
+    whole = PocketDeflation(op, split_necks=False)
+    split = PocketDeflation(op)
+    assert not _in_span(_parts(whole, op.shape), island)
+    inside = _parts(split, op.shape)[island]
+    assert (inside >= 0).all()
