@@ -48,7 +48,7 @@ def problem(n, seed, four=False, contrast=1e4):
     return op, b, ncomp
 
 
-def run_ours(op, b, rtol, options, regions=True, split_necks=True):
+def run_ours(op, b, rtol, options, regions=True, split_necks=False):
     t0, c0 = time.perf_counter(), time.process_time()
     # as the engine's CPU path does (pockets first, then the hierarchy); regions=False: pockets alone
     pockets = PocketDeflation(op, regions=None if regions else dict(max_cells=0), split_necks=split_necks)
@@ -116,8 +116,8 @@ def main(argv=None):
                     help="multigrid cycle(s); several are run back to back on each problem")
     ap.add_argument("--regions", nargs="+", default=["on"], choices=["on", "off"],
                     help="deflate weakly linked regions with the pockets (off: pockets alone); several run back to back")
-    ap.add_argument("--no-split-necks", action="store_true",
-                    help="pocket search without splitting strong clusters at one-cell necks")
+    ap.add_argument("--split-necks", action="store_true",
+                    help="pocket search splits strong clusters at one-cell necks (PocketDeflation(split_necks=True))")
     ap.add_argument("--no-eliminate", action="store_true",
                     help="4 neighbours: multigrid on the 5-point grid itself, not on the red-black Schur complement")
     ap.add_argument("--dtype", default="float32")
@@ -138,7 +138,7 @@ def main(argv=None):
         for cycle, regions in itertools.product(args.cycle, args.regions):
             options = dict(cycle=cycle, dtype=np.dtype(args.dtype), eliminate_black=not args.no_eliminate,
                            **hierarchy)
-            x, ours = run_ours(op, b, args.rtol, options, regions == "on", not args.no_split_necks)
+            x, ours = run_ours(op, b, args.rtol, options, regions == "on", args.split_necks)
             ours["s_per_iteration"] = ours["solve_s"] / max(ours["iterations"], 1)
             ours["cpu_s_per_iteration"] = ours["solve_cpu_s"] / max(ours["iterations"], 1)
             row = dict(n=n, seed=seed, cycle=cycle, regions=regions, cells=n * n, active=int(op.active.sum()), components=ncomp,
@@ -169,7 +169,7 @@ def main(argv=None):
     record = dict(date=_dt.datetime.now().isoformat(timespec="seconds"), machine=machine(),
                   command="python benchmarks/bench_solver.py " + " ".join(sys.argv[1:] if argv is None else argv),
                   settings=dict(seed=args.seed, rtol=args.rtol, four_neighbors=args.four, cycle=args.cycle, regions=args.regions,
-                                split_necks=not args.no_split_necks,
+                                split_necks=args.split_necks,
                                 eliminate_black=not args.no_eliminate, hierarchy=hierarchy,
                                 dtype=args.dtype,
                                 landscape=f"make_landscape(contrast={args.contrast:g}, nodata_frac=0.1, roads=True)"),

@@ -27,10 +27,12 @@ times its total diagonal is a pocket. Unions of clusters that hang on the map by
 peninsula of several land-cover classes between holes; ``weak_regions``) are deflated too: Z's
 columns are the common refinement of the pockets and those regions, so every pocket's and every
 region's indicator is in its span. ``regions``: settings passed to ``weak_regions.weak_unions``
-(``tau``, ``max_cells``; ``max_cells=0`` turns them off). With ``split_necks`` (8 neighbours) a cell
-whose linked neighbours fall apart without it (``weak_regions.necks``) keeps no strong edge, so a
-peninsula behind a one-cell neck is not part of the cluster beyond it. Measured at 16 M cells (seed 0,
-8 neighbours): 22 CG iterations with pockets alone, 16 with the regions, 13 with necks split too.
+(``tau``, ``max_cells``; ``max_cells=0`` turns them off). With ``split_necks`` (8 neighbours; an
+option, off by default) a cell whose linked neighbours fall apart without it (``weak_regions.necks``)
+keeps no strong edge, so a peninsula behind a one-cell neck is not part of the cluster beyond it.
+Measured, 8 neighbours: 16 M seed 0 takes 22 CG iterations with pockets alone, 16 with the regions,
+13 with necks split too; but the whole 96 M job took 25 with necks split against 17 without, so
+splitting stays off until that is understood.
 """
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ class PocketDeflation:
     regions = 0  # weakly linked regions among them (nested ones counted apart)
 
     def __init__(self, op, theta: float = THETA, tau: float = TAU, max_size: int = MAX_SIZE,
-                 regions: dict | None = None, split_necks: bool = True):
+                 regions: dict | None = None, split_necks: bool = False):
         self.xp = op.xp
         m, n = op.shape
         self.shape = (m, n)
