@@ -163,6 +163,11 @@ def run_case(res, radius: int, block: int, sample: int, amg_sample: int) -> dict
     }
 
 
+def omniscape_landscape(side: int) -> np.ndarray:
+    """The resistance raster of the Omniscape benchmarks (this one and omniscape_group_estimate.py)."""
+    return make_landscape((side, side), seed=7, contrast=1e3)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--side", type=int, default=1000, help="cells per side (1000 = 1 M cells)")
@@ -172,7 +177,7 @@ def main(argv=None):
     ap.add_argument("--amg-sample", type=int, default=6, help="windows timed with pyamg + CG (slow)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    res = make_landscape((args.side, args.side), seed=7, contrast=1e3)
+    res = omniscape_landscape(args.side)
     cases = []
     for radius in args.radius:
         for block in args.block:

@@ -42,7 +42,7 @@ from scipy import ndimage as ndi
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from landscape import make_landscape  # noqa: E402
+from bench_omniscape import omniscape_landscape  # noqa: E402
 
 from gpucircuit.modes.omniscape import WindowRules, WindowSource, find_targets  # noqa: E402
 from gpucircuit.modes.window_solves import grounded_component, window_edges  # noqa: E402
@@ -175,7 +175,7 @@ def main(argv=None):
     ap.add_argument("--windows", type=int, default=64, help="windows timed for today's elimination")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    res = make_landscape((args.side, args.side), seed=7, contrast=1e3)
+    res = omniscape_landscape(args.side)  # the benchmark's own landscape
     cases = []
     for radius in args.radius:
         ms_today = today_ms(res, radius, args.windows)

@@ -94,7 +94,7 @@ class CurrentMapper:
                 pos, keep = part[:f.size].reshape(f.shape), big[:f.size].reshape(f.shape)
                 s_rows = slice(lo - r0, None)  # flow rows whose source is in the band
                 t_rows = slice(0, hi - di - r0)  # flow rows whose target is in the band
-                src = (slice(r0 + s_rows.start, r0 + f.shape[0]), sj)
+                src = (slice(lo, r0 + f.shape[0]), sj)
                 dst = (slice(r0 + di, hi), tj)
                 xp.greater_equal(f, cut, out=keep)
                 xp.multiply(f, keep, out=pos)
