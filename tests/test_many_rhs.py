@@ -109,3 +109,26 @@ def test_a_script_without_a_main_guard_can_run_a_job_with_writer_processes(input
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("ran once") == 1
     assert len(list((tmp_path / "out").glob("j_curmap_*.asc"))) == len(pts)
+
+
+def test_writer_processes_are_forked_before_the_habitat_raster_is_read(inputs, tmp_path, monkeypatch):
+    """Forked after the load, the writers share the loaded arrays copy-on-write and both sides pay
+    page faults for it: the queue is made from the raster's header, before the load."""
+    from gpucircuit import pipeline
+
+    _, _, tif, txt = inputs
+    monkeypatch.setattr(write_queue, "PROCESS_MIN_CELLS", 0)
+    order = []
+    made = write_queue.WriteQueue.for_maps.__func__
+
+    def for_maps(cls, maps, cells):
+        queue = made(cls, maps, cells)
+        order.append(("queue", queue.processes))
+        return queue
+
+    loaded = pipeline.load_raster_graph
+    monkeypatch.setattr(write_queue.WriteQueue, "for_maps", classmethod(for_maps))
+    monkeypatch.setattr(pipeline, "load_raster_graph", lambda cfg: (order.append(("load", 0)), loaded(cfg))[1])
+    run_job(tmp_path, tif, txt)
+    assert [what for what, _ in order] == ["queue", "load"]
+    assert order[0][1] > 0  # with processes

@@ -49,7 +49,8 @@ class WriteQueue:
         if processes > 0:
             # fork where there is one: a spawned worker would re-run the caller's main script (a
             # script without a ``__main__`` guard would recurse). All workers are forked at the first
-            # submit, here: before the solves, while the process is small and runs no writer thread.
+            # submit, here: the caller makes the queue before it loads anything large, and it runs no
+            # writer thread yet.
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._procs = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method),
                                               initializer=leave_signals_to_the_caller)
