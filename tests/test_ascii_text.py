@@ -7,9 +7,27 @@ import numpy as np
 import pytest
 from rasterio.transform import from_origin
 
-from gpucircuit.io.ascii_text import grid_rows
+from gpucircuit.io import ascii_compiled, ascii_text
 from gpucircuit.io.raster import GridSpec
 from gpucircuit.io.raster_write import ascii_grid_header, write_raster
+
+grid_rows = ascii_text.grid_rows  # set per test by the fixture below
+
+
+@pytest.fixture(autouse=True, params=["numpy", "compiled"])
+def implementation(request, monkeypatch):
+    """Every test runs on both formatters: the NumPy passes and the compiled loop (which writers
+    use where numba is there)."""
+    if request.param == "compiled":
+        if not ascii_compiled.available():
+            pytest.skip("numba is not installed")
+        rows = ascii_compiled.grid_rows
+        monkeypatch.setattr(ascii_compiled, "MIN_VALUES", 0)  # the writers use it for small maps too
+    else:
+        monkeypatch.setattr(ascii_compiled, "available", lambda: False)
+        rows = ascii_text.grid_rows
+    monkeypatch.setitem(globals(), "grid_rows", rows)
+    return request.param
 
 
 def python_rows(block) -> bytes:
@@ -121,6 +139,17 @@ def test_carries_that_bump_the_exponent():
     assert_same_text(np.concatenate([x, -x]))
     # the ones that carry: 10 digits of 9 rounded up become 1 with the next exponent
     assert b"1e+100" in grid_rows(np.array([[9.99999999996e99]]))
+
+
+def test_rows_of_values_left_to_python_resume_the_loop():
+    """Infinities and ties are formatted by Python after the loop: rows with more of them than one
+    call of the compiled loop records (it then stops and resumes at the next row)."""
+    ties = exact_ties()[:2000]
+    x = np.full((6, 3000), np.inf)
+    x[1::2, :2000] = ties
+    x[2, ::7] = 1.5
+    assert_same_text(x, width=3000)
+    assert ascii_compiled._HOLES < 2 * 3000  # the compiled loop really stops between rows
 
 
 def test_zeros_infinities_nan_and_nodata():
