@@ -139,7 +139,7 @@ def test_failed_run_removes_the_folder_it_created_but_not_one_it_found(landscape
 def test_interrupt_while_writing_removes_the_temporary(tmp_path, monkeypatch):
     import gpucircuit.io.raster_write as raster
 
-    def rows(data, nodata):  # the header is in the temporary by now
+    def rows(data, nodata, compiled=None):  # the header is in the temporary by now
         raise KeyboardInterrupt
 
     monkeypatch.setattr(raster, "ascii_rows_bytes", rows)
@@ -155,7 +155,7 @@ from rasterio.transform import from_origin
 import gpucircuit.io.raster_write as raster
 from gpucircuit._cli.common import errors_as_messages
 
-def rows(data, nodata):  # the header is in the temporary by now
+def rows(data, nodata, compiled=None):  # the header is in the temporary by now
     print("writing", flush=True)
     time.sleep(60)
     return b"1 2 3\\n4 5 6\\n"

@@ -173,7 +173,7 @@ def test_ascii_grid_formatted_over_processes_is_byte_identical(tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.asc", "spread.asc"]  # no part left
 
 
-def _full_disk_on_the_fourth_part(rows, nodata, part):
+def _full_disk_on_the_fourth_part(rows, nodata, part, compiled=None):
     from gpucircuit.io.raster_write import ascii_rows_to_part
 
     if part.endswith(".p00003.tmp"):

@@ -19,7 +19,9 @@ import math
 
 import numpy as np
 
-from .ascii_text import _EXP_MIN, _NDIGITS, _SCALE1, _SCALE2, _WHOLE, TIE_MARGIN
+from .ascii_text import TIE_MARGIN, shared_tables
+
+_SCALE1, _SCALE2, _EXP_MIN, _WHOLE, _NDIGITS = shared_tables()
 
 
 # the longest text of one value: space, sign, "0.000" and 10 digits with a point

@@ -163,3 +163,10 @@ def grid_rows(block: np.ndarray) -> bytes:
     _records(x, words[:, :n])
     text = words.view(np.uint8).reshape(-1)
     return text[text != 0].tobytes()
+
+
+def shared_tables():
+    """What the compiled loop (``ascii_compiled``) computes with, so both make the same digits:
+    10**(9 - X) as two factors and the smallest X (tables by X - that), each 5-digit chunk's ASCII
+    and how many digits it keeps without its trailing zeros."""
+    return _SCALE1, _SCALE2, _EXP_MIN, _WHOLE, _NDIGITS
