@@ -121,8 +121,8 @@ def test_writer_processes_are_forked_before_the_habitat_raster_is_read(inputs, t
     order = []
     made = write_queue.WriteQueue.for_maps.__func__
 
-    def for_maps(cls, maps, cells):
-        queue = made(cls, maps, cells)
+    def for_maps(cls, maps, cells, **kwargs):
+        queue = made(cls, maps, cells, **kwargs)
         order.append(("queue", queue.processes))
         return queue
 

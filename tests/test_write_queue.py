@@ -1,7 +1,9 @@
 """The background map writer: order kept, memory bounded, failures raised in the caller."""
+import os
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from gpucircuit.errors import OutputError
@@ -200,3 +202,40 @@ def test_spread_ascii_write_that_fails_leaves_no_file_and_no_part(tmp_path, monk
             raster_write.write_raster(tmp_path / "spread.asc", data, GridSpec(data.shape, from_origin(0, 40, 1, 1)),
                                       spread=spread)
     assert list(tmp_path.iterdir()) == []
+
+
+PREPARED = []
+
+
+def _prepare():
+    PREPARED.append("ready")
+
+
+def _prepared():
+    return list(PREPARED), os.getpid()
+
+
+def test_prepare_runs_in_each_worker_process_as_it_starts():
+    with WriteQueue(processes=1, prepare=_prepare) as q:
+        seen, pid = q.call(_prepared)
+    assert seen == ["ready"] and pid != os.getpid()
+    assert PREPARED == []  # not here
+
+
+def test_compiled_formatter_is_warmed_in_the_writers_of_large_ascii_maps():
+    from gpucircuit.io import ascii_compiled
+    from gpucircuit.pipeline import writer_preparation
+
+    big = ascii_compiled.MIN_VALUES
+    assert writer_preparation(False, big) is (ascii_compiled.warm if ascii_compiled.available() else None)
+    assert writer_preparation(True, big) is None  # GeoTIFFs
+    assert writer_preparation(False, big - 1) is None  # NumPy passes
+
+
+def test_warm_loads_the_compiled_loop():
+    from gpucircuit.io import ascii_compiled
+
+    if not ascii_compiled.available():
+        pytest.skip("numba is not installed")
+    ascii_compiled.warm()
+    assert ascii_compiled.grid_rows(np.array([[1.5, np.nan]], np.float32), -9999) == b"1.5 -9999 \n"

@@ -27,19 +27,21 @@ from ..errors import OutputError
 PROCESS_MIN_CELLS = 1 << 18
 
 
-def leave_signals_to_the_caller() -> None:
+def leave_signals_to_the_caller(prepare=None) -> None:
     """In a worker: Ctrl-C and SIGTERM reach the whole process group, but it is the caller that
     stops the job (one line, no traceback); a worker finishes the file it is writing and is then
-    shut down by the caller."""
+    shut down by the caller. ``prepare()``, if given, runs next (while the caller loads and solves)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if prepare is not None:
+        prepare()
 
 
 class WriteQueue:
     """``submit(fn, *args)`` runs ``fn`` in one of ``workers`` writer threads; ``call(fn, *args)``
     (for those threads) runs it in one of ``processes`` worker processes, or here when there are none."""
 
-    def __init__(self, depth: int = 2, workers: int = 1, processes: int = 0):
+    def __init__(self, depth: int = 2, workers: int = 1, processes: int = 0, prepare=None):
         self.depth = max(1, depth, workers)
         self.done: list = []  # results of the finished writes, in submission order
         self._pending: deque = deque()
@@ -53,20 +55,22 @@ class WriteQueue:
             # writer thread yet.
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._procs = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method),
-                                              initializer=leave_signals_to_the_caller)
+                                              initializer=leave_signals_to_the_caller, initargs=(prepare,))
             for _ in range(processes):
                 self._procs.submit(int)
 
     @classmethod
-    def for_maps(cls, maps: bool, cells: int) -> "WriteQueue":
+    def for_maps(cls, maps: bool, cells: int, prepare=None) -> "WriteQueue":
         """The queue of a job's per-solve maps of ``cells`` cells: one writer thread and process per
         core (up to 4: the formatting then keeps up with the maps); one thread for small maps,
-        where starting processes would cost more than it saves."""
+        where starting processes would cost more than it saves. ``prepare`` (picklable, no
+        arguments) runs in each worker process as it starts: what the writes will need, made ready
+        while the caller computes."""
         if not maps or cells < PROCESS_MIN_CELLS:
             return cls()
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         n = max(1, min(4, cores))
-        return cls(depth=n + 1, workers=n, processes=n)
+        return cls(depth=n + 1, workers=n, processes=n, prepare=prepare)
 
     @property
     def processes(self) -> int:
