@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import currents_compiled
 from .backend import array_module
 from .edges import col_slices
 from .grid import RasterGraph
@@ -32,9 +33,11 @@ class CurrentMapper:
 
     ``band_cells``: cells per band of rows (None: ``BAND_CELLS`` on the host, the whole grid on a
     GPU). Every cell receives its additions in the same order whatever the bands, so the map is
-    the same bit for bit."""
+    the same bit for bit. ``compiled``: on the host, sum the flows by the compiled loops of
+    ``currents_compiled`` (the same bits again); None: for maps of ``MIN_CELLS`` or more where numba
+    is there."""
 
-    def __init__(self, graph: RasterGraph, xp=np, band_cells: int | None = None):
+    def __init__(self, graph: RasterGraph, xp=np, band_cells: int | None = None, compiled: bool | None = None):
         self.xp = xp
         self.shape = m, n = graph.shape
         self.edges = [(xp.asarray(w), di, dj) for w, di, dj in graph.edges.directions()]
@@ -43,6 +46,9 @@ class CurrentMapper:
         if band_cells is None:
             band_cells = BAND_CELLS if xp is np else m * n
         self.band = max(1, band_cells // max(n, 1))  # rows per band
+        if compiled is None:
+            compiled = m * n >= currents_compiled.MIN_CELLS and currents_compiled.available()
+        self.compiled = compiled and xp is np
         self.off = xp.asarray(~graph.node)  # cells without a node show no current
         merge = graph.merge
         self.cells = None
@@ -69,8 +75,8 @@ class CurrentMapper:
             f *= w[r0:r1, sj]
             yield f, di, r0, sj, tj
 
-    def __call__(self, volts, ground_g=None):
-        """Current through each cell (m, n) for one voltage map (m, n) in this namespace."""
+    def _flow_sums(self, volts):
+        """(inflow, outflow) of every cell by NumPy (or CuPy) passes over bands of rows."""
         xp = self.xp
         m, n = self.shape
         size = min(m, self.band + 1) * n
@@ -106,6 +112,15 @@ class CurrentMapper:
                 inflow[src] += pos[s_rows]
                 outflow[dst] += pos[t_rows]
         del flow, part, big
+        return inflow, outflow
+
+    def __call__(self, volts, ground_g=None):
+        """Current through each cell (m, n) for one voltage map (m, n) in this namespace."""
+        xp = self.xp
+        if self.compiled:
+            inflow, outflow = currents_compiled.flow_sums(volts, self.edges, BRANCH_THRESHOLD)
+        else:
+            inflow, outflow = self._flow_sums(volts)
         if ground_g is not None:
             to_ground = xp.asarray(ground_g) * volts
             outflow += xp.maximum(to_ground, 0)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 
 import numpy as np
 
+from . import currents_compiled
 from .errors import InputError
 from .grid import build_raster_graph, conductance_from_habitat, relabel
 from .io import ascii_compiled
@@ -220,6 +222,10 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0, shape=Non
     # job: the writers' page faults 1.9 M -> 0.7 M, maps + writing 7.6 -> 6.1 s).
     cells = shape[0] * shape[1] if shape else 0
     queue = WriteQueue.for_maps(maps_wanted, cells, prepare=writer_preparation(cfg.write_as_tif, cells))
+    if cells >= currents_compiled.MIN_CELLS and (cfg.write_cur_maps or cfg.write_cum_cur_map_only
+                                                 or cfg.write_max_cur_maps):
+        # the current maps' compiled loops load while the raster does, not before the first map
+        threading.Thread(target=currents_compiled.warm, name="gpucircuit-warm", daemon=True).start()
     with queue:
         return _raster_job(cfg, method, strict_points, client, multigrid, t0, queue, per_solve_cur)
 

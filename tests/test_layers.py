@@ -23,6 +23,7 @@ LAYERS = {
     "gpucircuit.io": 0,
     "gpucircuit.grid": 1, "gpucircuit.graph": 1, "gpucircuit.edges": 1,
     "gpucircuit.operators": 2, "gpucircuit.kernels": 2, "gpucircuit._kernels": 2, "gpucircuit.currents": 2,
+    "gpucircuit.currents_compiled": 2,
     "gpucircuit.solver": 3,
     "gpucircuit.modes": 4, "gpucircuit.distribute": 4,
     "gpucircuit.analysis": 5, "gpucircuit.linkage": 5, "gpucircuit.pipeline": 5, "gpucircuit.job": 5,
