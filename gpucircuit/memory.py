@@ -149,6 +149,18 @@ def return_large_blocks_when_freed(threshold: int = 2**20) -> None:
         mallopt(-3, int(threshold))  # M_MMAP_THRESHOLD; a fixed value also stops the raising
 
 
+def reuse_freed_blocks(threshold: int = 32 * 2**20, keep: int = 128 * 2**20) -> None:
+    """The opposite of ``return_large_blocks_when_freed``, for a process that allocates and frees
+    blocks of the same few sizes over and over (a map writer): blocks under ``threshold`` bytes
+    come from the heap and up to ``keep`` bytes of freed heap stay mapped, so the next block of
+    that size reuses pages instead of faulting in new zeroed ones (glibc's M_MMAP_THRESHOLD, at
+    most 32 MiB, and M_TRIM_THRESHOLD)."""
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is not None:
+        mallopt(-3, int(threshold))
+        mallopt(-1, int(keep))
+
+
 def host_free_bytes() -> int | None:
     """Available host memory (Linux: MemAvailable, which counts reclaimable page cache; free
     pages alone would refuse jobs on a machine that has just read big files), or None."""

@@ -132,3 +132,19 @@ def test_writer_processes_are_forked_before_the_habitat_raster_is_read(inputs, t
     run_job(tmp_path, tif, txt)
     assert [what for what, _ in order] == ["queue", "load"]
     assert order[0][1] > 0  # with processes
+
+
+@pytest.mark.parametrize("scenario", ["all-to-one", "one-to-all"])
+def test_points_combined_in_blocks_match_one_at_a_time(inputs, tmp_path, monkeypatch, scenario):
+    """Several points' voltages come from one product over the solutions; one point per product
+    (the largest maps) gives the same maps."""
+    from gpucircuit.modes import one_to_all
+
+    _, pts, tif, txt = inputs
+    together = run_job(tmp_path / "together", tif, txt, scenario)
+    monkeypatch.setattr(one_to_all, "COMBINE_BYTES", 1)
+    alone = run_job(tmp_path / "alone", tif, txt, scenario)
+    names = sorted(p.name for p in together.iterdir() if p.suffix == ".asc")
+    assert len(names) == len(pts) + 1
+    for n in names:
+        np.testing.assert_allclose(read_ascii(alone / n), read_ascii(together / n), rtol=1e-9, atol=1e-12)

@@ -222,14 +222,19 @@ def test_prepare_runs_in_each_worker_process_as_it_starts():
     assert PREPARED == []  # not here
 
 
-def test_compiled_formatter_is_warmed_in_the_writers_of_large_ascii_maps():
+def test_writers_warm_the_compiled_formatter_for_large_ascii_maps(monkeypatch):
+    from gpucircuit import pipeline
     from gpucircuit.io import ascii_compiled
-    from gpucircuit.pipeline import writer_preparation
 
+    calls = []
+    monkeypatch.setattr(ascii_compiled, "warm", lambda: calls.append("warm"))
+    monkeypatch.setattr(pipeline, "reuse_freed_blocks", lambda: calls.append("heap"))
     big = ascii_compiled.MIN_VALUES
-    assert writer_preparation(False, big) is (ascii_compiled.warm if ascii_compiled.available() else None)
-    assert writer_preparation(True, big) is None  # GeoTIFFs
-    assert writer_preparation(False, big - 1) is None  # NumPy passes
+    for as_tif, cells, want in ((False, big, ["heap", "warm"] if ascii_compiled.available() else ["heap"]),
+                                (True, big, ["heap"]), (False, big - 1, ["heap"])):
+        calls.clear()
+        pipeline.writer_preparation(as_tif, cells)()
+        assert calls == want, (as_tif, cells)
 
 
 def test_warm_loads_the_compiled_loop():

@@ -139,7 +139,7 @@ def ascii_grid_blocks(data: np.ndarray, nodata: float = NODATA_OUT):
 
 
 # rows per task when the formatting is spread over writer processes: ~2 M values, ~25 MB of text
-SPREAD_CHUNK_CELLS = 1 << 21
+SPREAD_CHUNK_CELLS = 1 << 20
 
 
 
