@@ -34,8 +34,8 @@ class CurrentMapper:
     ``band_cells``: cells per band of rows (None: ``BAND_CELLS`` on the host, the whole grid on a
     GPU). Every cell receives its additions in the same order whatever the bands, so the map is
     the same bit for bit. ``compiled``: on the host, sum the flows by the compiled loops of
-    ``currents_compiled`` (the same bits again); None: for maps of ``MIN_CELLS`` or more where numba
-    is there."""
+    ``currents_compiled`` (the same bits again); None: for maps of ``MIN_CELLS`` or more once the
+    job has asked for the loops (``currents_compiled.warm``: jobs of many maps)."""
 
     def __init__(self, graph: RasterGraph, xp=np, band_cells: int | None = None, compiled: bool | None = None):
         self.xp = xp
@@ -47,7 +47,7 @@ class CurrentMapper:
             band_cells = BAND_CELLS if xp is np else m * n
         self.band = max(1, band_cells // max(n, 1))  # rows per band
         if compiled is None:
-            compiled = m * n >= currents_compiled.MIN_CELLS and currents_compiled.available()
+            compiled = m * n >= currents_compiled.MIN_CELLS and currents_compiled.wanted()
         self.compiled = compiled and xp is np
         self.off = xp.asarray(~graph.node)  # cells without a node show no current
         merge = graph.merge

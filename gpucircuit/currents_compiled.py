@@ -23,6 +23,7 @@ MIN_CELLS = 1 << 20
 _importable: bool | None = None
 _compiled: dict = {}
 _lock = threading.Lock()  # one compile (or cache load) when a warming thread and a map meet
+_wanted = False  # a job asked for the loops (warm): numba costs ~140 MB of resident memory
 
 
 def available() -> bool:
@@ -94,12 +95,20 @@ def _kernels():
     return _compiled["largest"], _compiled["sums"]
 
 
+def wanted() -> bool:
+    """Whether this process has asked for the loops (``warm``): maps use them only then, since
+    numba holds ~140 MB of resident memory, worth it for a job of many maps, not for one."""
+    return _wanted
+
+
 def warm() -> None:
-    """Import numba and load (or compile) the loops for float64 and float32 weights now (~0.6 s
-    from numba's disk cache): a job starts this in a thread before its load, so its first map
-    does not wait for it."""
+    """Import numba and load (or compile) the loops for float64 and float32 weights now (~0.6-0.9 s
+    from numba's disk cache): a job of many maps starts this in a thread before its load, so its
+    first map does not wait for it."""
+    global _wanted
     if not available():
         return
+    _wanted = True
     for dtype in (np.float64, np.float32):
         w = np.ones((2, 2), dtype)
         flow_sums(np.zeros((2, 2)), [(w, 0, 1), (w, 1, 0), (w, 1, 1), (w, 1, -1)], 0.0)

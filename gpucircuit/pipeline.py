@@ -230,9 +230,11 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0, shape=Non
     # job: the writers' page faults 1.9 M -> 0.7 M, maps + writing 7.6 -> 6.1 s).
     cells = shape[0] * shape[1] if shape else 0
     queue = WriteQueue.for_maps(maps_wanted, cells, prepare=writer_preparation(cfg.write_as_tif, cells))
-    if cells >= currents_compiled.MIN_CELLS and (cfg.write_cur_maps or cfg.write_cum_cur_map_only
-                                                 or cfg.write_max_cur_maps):
-        # the current maps' compiled loops load while the raster does, not before the first map
+    if (cells >= currents_compiled.MIN_CELLS and cfg.scenario in ("one-to-all", "all-to-one")
+            and (cfg.write_cur_maps or cfg.write_cum_cur_map_only or cfg.write_max_cur_maps)):
+        # a current map per point: the compiled loops (half the time of the NumPy passes, for
+        # ~140 MB of numba) load while the raster does, not before the first map. A pairwise job's
+        # maps each follow a solve of their own: there the NumPy passes keep the memory down.
         threading.Thread(target=currents_compiled.warm, name="gpucircuit-warm", daemon=True).start()
     with queue:
         return _raster_job(cfg, method, strict_points, client, multigrid, t0, queue, per_solve_cur)

@@ -118,7 +118,10 @@ def ascii_rows_bytes(rows: np.ndarray, nodata: float = NODATA_OUT, compiled: boo
     space (Circuitscape's layout), as bytes or a bytes-like uint8 array (for ``file.write``).
     ``compiled``: by the compiled loop, or by the NumPy passes (the same bytes); None: by the size."""
     if use_compiled(rows.size) if compiled is None else compiled:
-        return ascii_compiled.rows_text(rows, nodata)
+        try:
+            return ascii_compiled.rows_text(rows, nodata)
+        except ImportError:
+            pass  # numba there but not importable: the NumPy passes make the same bytes
     step = max(1, _ROWS_PER_BLOCK_CELLS // max(rows.shape[1], 1))
     return b"".join(grid_rows(np.where(np.isnan(block), nodata, block))
                     for block in (np.asarray(rows[i:i + step], dtype=np.float64) for i in range(0, len(rows), step)))
