@@ -103,11 +103,12 @@ def main(argv=None):
     ap.add_argument("--modes", type=int, default=6)
     ap.add_argument("--regions", nargs="+", default=["on"], choices=["on", "off"])
     ap.add_argument("--four", action="store_true", help="4 neighbours (the multigrid on the red-black Schur complement)")
+    ap.add_argument("--contrast", type=float, default=1e4, help="largest resistance (smallest is 1)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    op, b, _ = problem(args.side, args.seed, args.four)
+    op, b, _ = problem(args.side, args.seed, args.four, args.contrast)
     b = b[None]
-    res = make_landscape((args.side,) * 2, seed=args.seed)
+    res = make_landscape((args.side,) * 2, seed=args.seed, contrast=args.contrast)
     mg = grid_preconditioner(op, MultigridOptions())
     runs = []
     for regions in args.regions:

@@ -182,24 +182,3 @@ def test_written_file_equals_the_old_writer(tmp_path):
     old = ascii_grid_header(data.shape, spec).encode() + python_rows(np.where(np.isnan(data), -9999.0, data))
     assert path.read_bytes() == old
 
-
-def test_numba_that_will_not_import_falls_back_to_the_numpy_passes(monkeypatch, implementation):
-    import builtins
-
-    from gpucircuit.io import raster_write
-
-    if implementation != "compiled":
-        pytest.skip("about the compiled loop")
-    real_import = builtins.__import__
-
-    def no_numba(name, *args, **kwargs):
-        if name == "numba" or name.startswith("numba."):
-            raise ImportError("numba is broken here")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(ascii_compiled, "_compiled", None)
-    monkeypatch.setattr(ascii_compiled, "_importable", True)
-    monkeypatch.setattr(builtins, "__import__", no_numba)
-    x = np.random.default_rng(9).standard_normal((40, 30))
-    assert bytes(raster_write.ascii_rows_bytes(x, -9999.0, compiled=True)) == python_rows(x)
-    assert not ascii_compiled.available()

@@ -1,0 +1,37 @@
+"""The compiled loops are optional at run time: a numba that is installed but will not import
+leaves the NumPy passes to make the same bytes, and a job that does not ask for the current maps'
+loops never imports numba in its own process."""
+import builtins
+import subprocess
+import sys
+
+import numpy as np
+
+from gpucircuit.io import ascii_compiled, raster_write
+from test_ascii_text import python_rows
+
+
+def test_numba_that_will_not_import_falls_back_to_the_numpy_passes(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_numba(name, *args, **kwargs):
+        if name == "numba" or name.startswith("numba."):
+            raise ImportError("numba is broken here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(ascii_compiled, "_compiled", None)
+    monkeypatch.setattr(ascii_compiled, "_importable", True)
+    monkeypatch.setattr(builtins, "__import__", no_numba)
+    x = np.random.default_rng(9).standard_normal((40, 30))
+    assert bytes(raster_write.ascii_rows_bytes(x, -9999.0, compiled=True)) == python_rows(x)
+    assert not ascii_compiled.available()
+
+
+def test_a_one_pair_job_leaves_numba_to_its_writer_processes(tmp_path):
+    """numba holds ~140 MB of a process: the job's own process decides on the compiled ASCII
+    formatter without importing it."""
+    script = ("import sys\nfrom gpucircuit.pipeline import writer_preparation\nfrom gpucircuit.currents import "
+              "CurrentMapper\nwriter_preparation(False, 1 << 24)\nprint('numba' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
