@@ -1,9 +1,10 @@
 """ESRI ASCII grid rows formatted by one compiled loop (numba): the bytes of ``ascii_text``'s NumPy
 passes, by the same arithmetic, value by value straight into the output buffer.
 
-Why: the NumPy passes build a 24-byte record per value and compact it (~0.11 us a value); written
-as a loop, a value's text goes where it belongs with nothing in between (~0.03 us). Maps are text
-in most Circuitscape jobs, and a 24 M-cell job writes two of them (DESIGN.md section 8).
+Why: the NumPy passes build a 24-byte record per value and compact it (0.135 us a value measured
+on 16.8 M values); written as a loop, a value's text goes where it belongs with nothing in between
+(0.069 us; ``benchmarks/bench_ascii.py``). Maps are text in most Circuitscape jobs, and a 24 M-cell
+one-pair job writes two of them.
 
 The rounding rule is ``ascii_text``'s: 10 significant digits from ``|x| * 10**(9 - exponent)`` in
 float64, trusted only where that scaled value lies farther than ``TIE_MARGIN`` from a half-integer;
