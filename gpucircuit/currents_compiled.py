@@ -13,7 +13,7 @@ fails the cut adds a zero, which changes no sum that starts at +0.0, so the loop
 """
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import threading
 
 import numpy as np
@@ -24,18 +24,14 @@ MIN_CELLS = 1 << 20
 _importable: bool | None = None
 _compiled: dict = {}
 _lock = threading.Lock()  # one compile (or cache load) when a warming thread and a map meet
-_wanted = False  # a job asked for the loops (warm): numba costs ~140 MB of resident memory
+_wanted = False  # a job asked for the loops (request): numba costs ~140 MB of resident memory
 
 
 def available() -> bool:
-    """Whether numba can be imported (checked once, at the first large map)."""
+    """Whether numba is installed (only looked up: importing it is what costs the memory)."""
     global _importable
     if _importable is None:
-        try:
-            importlib.import_module("numba")
-            _importable = True
-        except ImportError:  # pragma: no cover - exercised where numba is missing
-            _importable = False
+        _importable = importlib.util.find_spec("numba") is not None
     return _importable
 
 
@@ -87,32 +83,45 @@ def _sums(v, w, di, dj, cut, inflow, outflow):
 
 
 def _kernels():
+    global _importable
     with _lock:
         if not _compiled:
-            from numba import njit  # noqa: PLC0415
-
+            try:
+                from numba import njit  # noqa: PLC0415
+            except ImportError:  # installed but broken: the NumPy passes from now on
+                _importable = False
+                raise
             _compiled["largest"] = njit(cache=True, nogil=True)(_largest)
             _compiled["sums"] = njit(cache=True, nogil=True)(_sums)
     return _compiled["largest"], _compiled["sums"]
 
 
 def wanted() -> bool:
-    """Whether this process has asked for the loops (``warm``): maps use them only then, since
+    """Whether this process has asked for the loops (``request``): maps use them only then, since
     numba holds ~140 MB of resident memory, worth it for a job of many maps, not for one."""
     return _wanted
 
 
-def warm() -> None:
-    """Import numba and load (or compile) the loops for float64 and float32 weights now (~0.6-0.9 s
-    from numba's disk cache): a job of many maps starts this in a thread before its load, so its
-    first map does not wait for it."""
+def request() -> None:
+    """Ask for the loops (a job of many current maps): large maps use them from now on, and numba
+    and the loops (~0.6-0.9 s from numba's disk cache) load in a thread meanwhile, so the first map
+    does not wait for them."""
     global _wanted
+    if available() and not _wanted:
+        _wanted = True
+        threading.Thread(target=warm, name="gpucircuit-warm", daemon=True).start()
+
+
+def warm() -> None:
+    """Load (or compile) the loops for float64 and float32 weights now."""
     if not available():
         return
-    _wanted = True
-    for dtype in (np.float64, np.float32):
-        w = np.ones((2, 2), dtype)
-        flow_sums(np.zeros((2, 2)), [(w, 0, 1), (w, 1, 0), (w, 1, 1), (w, 1, -1)], 0.0)
+    try:
+        for dtype in (np.float64, np.float32):
+            w = np.ones((2, 2), dtype)
+            flow_sums(np.zeros((2, 2)), [(w, 0, 1), (w, 1, 0), (w, 1, 1), (w, 1, -1)], 0.0)
+    except ImportError:
+        pass  # the maps fall back to the NumPy passes
 
 
 def flow_sums(volts: np.ndarray, directions, cut_fraction: float):

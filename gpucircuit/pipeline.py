@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import threading
 import time
 
 import numpy as np
@@ -235,7 +234,7 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0, shape=Non
         # a current map per point: the compiled loops (half the time of the NumPy passes, for
         # ~140 MB of numba) load while the raster does, not before the first map. A pairwise job's
         # maps each follow a solve of their own: there the NumPy passes keep the memory down.
-        threading.Thread(target=currents_compiled.warm, name="gpucircuit-warm", daemon=True).start()
+        currents_compiled.request()
     with queue:
         return _raster_job(cfg, method, strict_points, client, multigrid, t0, queue, per_solve_cur)
 

@@ -35,3 +35,40 @@ def test_a_one_pair_job_leaves_numba_to_its_writer_processes(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_current_map_with_a_numba_that_will_not_import_is_the_numpy_map(monkeypatch):
+    from gpucircuit import currents_compiled
+    from gpucircuit.currents import CurrentMapper
+    from gpucircuit.grid import build_raster_graph
+
+    rng = np.random.default_rng(10)
+    g = 10 ** rng.uniform(-3, 0, (21, 17))
+    volts = rng.standard_normal(g.shape)
+    graph = build_raster_graph(g)
+    want = CurrentMapper(graph, compiled=False)(volts)
+    real_import = builtins.__import__
+
+    def no_numba(name, *args, **kwargs):
+        if name == "numba" or name.startswith("numba."):
+            raise ImportError("numba is broken here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(currents_compiled, "_compiled", {})
+    monkeypatch.setattr(currents_compiled, "_importable", True)
+    monkeypatch.setattr(builtins, "__import__", no_numba)
+    mapper = CurrentMapper(graph, compiled=True)
+    assert np.array_equal(mapper(volts), want) and not mapper.compiled
+
+
+def test_large_current_maps_use_the_compiled_loops_only_once_a_job_asks():
+    script = ("import numpy as np\nfrom gpucircuit import currents_compiled\nfrom gpucircuit.currents import "
+              "CurrentMapper\nfrom gpucircuit.grid import build_raster_graph\n"
+              "graph = build_raster_graph(np.ones((1100, 1000)))\n"
+              "print(CurrentMapper(graph).compiled)\ncurrents_compiled.request()\n"
+              "print(CurrentMapper(graph).compiled, currents_compiled.available())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.split("\n")[:2]
+    assert first == "False"
+    assert second in ("True True", "False False")  # numba there, or not installed
