@@ -229,12 +229,6 @@ def _run_raster_job(cfg, method, strict_points, client, multigrid, t0, shape=Non
     # job: the writers' page faults 1.9 M -> 0.7 M, maps + writing 7.6 -> 6.1 s).
     cells = shape[0] * shape[1] if shape else 0
     queue = WriteQueue.for_maps(maps_wanted, cells, prepare=writer_preparation(cfg.write_as_tif, cells))
-    if (cells >= currents_compiled.MIN_CELLS and cfg.scenario in ("one-to-all", "all-to-one")
-            and (cfg.write_cur_maps or cfg.write_cum_cur_map_only or cfg.write_max_cur_maps)):
-        # a current map per point: the compiled loops (half the time of the NumPy passes, for
-        # ~140 MB of numba) load while the raster does, not before the first map. A pairwise job's
-        # maps each follow a solve of their own: there the NumPy passes keep the memory down.
-        currents_compiled.request()
     with queue:
         return _raster_job(cfg, method, strict_points, client, multigrid, t0, queue, per_solve_cur)
 
@@ -304,6 +298,11 @@ def _raster_job(cfg, method, strict_points, client, multigrid, t0, queue, per_so
                                            prune_exclude=cfg.scenario != "pairwise")
         cells = {i: cells[i] for i in ids}
         check_focal_count(cells, f"{point_file} (kept by {cfg.included_pairs_file})", cfg.scenario)
+    if (maps.currents and len(cells) > 2 and graph.shape[0] * graph.shape[1] >= currents_compiled.MIN_CELLS):
+        # a current map per point or pair: the compiled loops (half the time of the NumPy passes,
+        # for ~140 MB of numba) load in a thread while the solves are set up; a one-pair job's one
+        # map keeps the NumPy passes and the memory
+        currents_compiled.request()
     strengths = None
     if cfg.scenario != "pairwise" and cfg.use_variable_source_strengths:
         strengths = read_source_strengths(need_file(cfg.variable_source_file, "variable source strength file",
