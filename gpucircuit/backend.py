@@ -118,3 +118,16 @@ def ndimage_module(xp: ModuleType) -> ModuleType:
     from cupyx.scipy import ndimage  # noqa: PLC0415
 
     return ndimage
+
+
+def compile_loop(fn):
+    """``fn`` compiled by numba for the host (no Python objects inside, the GIL released), cached
+    on disk for the next run where a cache folder is writable, compiled afresh each run where none
+    is (a read-only install without a home folder). Raises ImportError where numba will not import:
+    the callers then run their NumPy passes."""
+    from numba import njit  # noqa: PLC0415
+
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return njit(nogil=True)(fn)

@@ -18,6 +18,8 @@ import threading
 
 import numpy as np
 
+from .backend import compile_loop
+
 # maps smaller than this stay with the NumPy passes (importing numba costs ~0.3 s)
 MIN_CELLS = 1 << 20
 
@@ -87,12 +89,12 @@ def _kernels():
     with _lock:
         if not _compiled:
             try:
-                from numba import njit  # noqa: PLC0415
+                _compiled["largest"] = compile_loop(_largest)
+                _compiled["sums"] = compile_loop(_sums)
             except ImportError:  # installed but broken: the NumPy passes from now on
+                _compiled.clear()
                 _importable = False
                 raise
-            _compiled["largest"] = njit(cache=True, nogil=True)(_largest)
-            _compiled["sums"] = njit(cache=True, nogil=True)(_sums)
     return _compiled["largest"], _compiled["sums"]
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from gpucircuit.io import ascii_compiled, raster_write
 from test_ascii_text import python_rows
@@ -72,3 +73,24 @@ def test_large_current_maps_use_the_compiled_loops_only_once_a_job_asks():
     first, second = done.stdout.split("\n")[:2]
     assert first == "False"
     assert second in ("True True", "False False")  # numba there, or not installed
+
+
+def test_loops_compile_without_a_writable_cache_folder(monkeypatch):
+    """numba refuses ``cache=True`` when no folder is writable (a read-only install without a home
+    folder): the loops are then compiled for the run alone."""
+    numba = pytest.importorskip("numba")
+    from gpucircuit.backend import compile_loop
+
+    real = numba.njit
+
+    def no_cache_folder(*args, cache=False, **kwargs):
+        if cache:
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", no_cache_folder)
+
+    def twice(x):
+        return 2 * x
+
+    assert compile_loop(twice)(21) == 42

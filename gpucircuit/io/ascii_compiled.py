@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from ..backend import compile_loop
 from .ascii_text import TIE_MARGIN, shared_tables
 
 _SCALE1, _SCALE2, _EXP_MIN, _WHOLE, _NDIGITS = shared_tables()
@@ -164,11 +165,10 @@ def _kernel_compiled():
     global _importable
     if _compiled is None:
         try:
-            from numba import njit  # noqa: PLC0415
+            _compiled = compile_loop(_kernel)
         except ImportError:  # installed but broken: the NumPy passes from now on
             _importable = False
             raise
-        _compiled = njit(cache=True, nogil=True)(_kernel)
     return _compiled
 
 
