@@ -120,13 +120,31 @@ def ndimage_module(xp: ModuleType) -> ModuleType:
     return ndimage
 
 
+_numba: bool | None = None  # None: not looked up yet; False also once an import has failed
+
+
+def numba_available() -> bool:
+    """Whether the host's compiled loops can run: numba installed (only looked up, since importing
+    it costs a process ~140 MB of resident memory) and not yet found broken by ``compile_loop``."""
+    global _numba
+    if _numba is None:
+        import importlib.util  # noqa: PLC0415
+
+        _numba = importlib.util.find_spec("numba") is not None
+    return _numba
+
+
 def compile_loop(fn):
     """``fn`` compiled by numba for the host (no Python objects inside, the GIL released), cached
     on disk for the next run where a cache folder is writable, compiled afresh each run where none
-    is (a read-only install without a home folder). Raises ImportError where numba will not import:
-    the callers then run their NumPy passes."""
-    from numba import njit  # noqa: PLC0415
-
+    is (a read-only install without a home folder). Raises ImportError where numba will not import
+    (``numba_available`` is False from then on): the callers then run their NumPy passes."""
+    global _numba
+    try:
+        from numba import njit  # noqa: PLC0415
+    except ImportError:
+        _numba = False
+        raise
     try:
         return njit(cache=True, nogil=True)(fn)
     except RuntimeError:  # numba: "cannot cache function ...: no locator available"

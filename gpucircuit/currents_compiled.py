@@ -13,28 +13,21 @@ fails the cut adds a zero, which changes no sum that starts at +0.0, so the loop
 """
 from __future__ import annotations
 
-import importlib.util
 import threading
 
 import numpy as np
 
-from .backend import compile_loop
+from .backend import compile_loop, numba_available
 
 # maps smaller than this stay with the NumPy passes (importing numba costs ~0.3 s)
 MIN_CELLS = 1 << 20
 
-_importable: bool | None = None
 _compiled: dict = {}
 _lock = threading.Lock()  # one compile (or cache load) when a warming thread and a map meet
 _wanted = False  # a job asked for the loops (request): numba costs ~140 MB of resident memory
 
 
-def available() -> bool:
-    """Whether numba is installed (only looked up: importing it is what costs the memory)."""
-    global _importable
-    if _importable is None:
-        _importable = importlib.util.find_spec("numba") is not None
-    return _importable
+available = numba_available  # installed and importable (only looked up until a job asks)
 
 
 def _largest(v, we, ws, wse, wsw, eight):
@@ -85,16 +78,10 @@ def _sums(v, w, di, dj, cut, inflow, outflow):
 
 
 def _kernels():
-    global _importable
     with _lock:
         if not _compiled:
-            try:
-                _compiled["largest"] = compile_loop(_largest)
-                _compiled["sums"] = compile_loop(_sums)
-            except ImportError:  # installed but broken: the NumPy passes from now on
-                _compiled.clear()
-                _importable = False
-                raise
+            _compiled["largest"] = compile_loop(_largest)
+            _compiled["sums"] = compile_loop(_sums)
     return _compiled["largest"], _compiled["sums"]
 
 

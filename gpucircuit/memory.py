@@ -136,6 +136,10 @@ def _libc():
         return None
 
 
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
 def return_large_blocks_when_freed(threshold: int = 2**20) -> None:
     """Serve every allocation of ``threshold`` bytes or more with its own mapping (glibc's
     M_MMAP_THRESHOLD), so freeing it gives the memory back to the OS at once.
@@ -146,7 +150,7 @@ def return_large_blocks_when_freed(threshold: int = 2**20) -> None:
     libc = _libc()
     mallopt = getattr(libc, "mallopt", None)
     if mallopt is not None:
-        mallopt(-3, int(threshold))  # M_MMAP_THRESHOLD; a fixed value also stops the raising
+        mallopt(_M_MMAP_THRESHOLD, int(threshold))  # a fixed value also stops the raising
 
 
 def reuse_freed_blocks(threshold: int = 32 * 2**20, keep: int = 128 * 2**20) -> None:
@@ -157,8 +161,8 @@ def reuse_freed_blocks(threshold: int = 32 * 2**20, keep: int = 128 * 2**20) -> 
     most 32 MiB, and M_TRIM_THRESHOLD)."""
     mallopt = getattr(_libc(), "mallopt", None)
     if mallopt is not None:
-        mallopt(-3, int(threshold))
-        mallopt(-1, int(keep))
+        mallopt(_M_MMAP_THRESHOLD, int(threshold))
+        mallopt(_M_TRIM_THRESHOLD, int(keep))
 
 
 def host_free_bytes() -> int | None:

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from gpucircuit import backend
 from gpucircuit.io import ascii_compiled, raster_write
 from test_ascii_text import python_rows
 
@@ -21,7 +22,7 @@ def test_numba_that_will_not_import_falls_back_to_the_numpy_passes(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(ascii_compiled, "_compiled", None)
-    monkeypatch.setattr(ascii_compiled, "_importable", True)
+    monkeypatch.setattr(backend, "_numba", True)
     monkeypatch.setattr(builtins, "__import__", no_numba)
     x = np.random.default_rng(9).standard_normal((40, 30))
     assert bytes(raster_write.ascii_rows_bytes(x, -9999.0, compiled=True)) == python_rows(x)
@@ -56,7 +57,7 @@ def test_current_map_with_a_numba_that_will_not_import_is_the_numpy_map(monkeypa
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(currents_compiled, "_compiled", {})
-    monkeypatch.setattr(currents_compiled, "_importable", True)
+    monkeypatch.setattr(backend, "_numba", True)
     monkeypatch.setattr(builtins, "__import__", no_numba)
     mapper = CurrentMapper(graph, compiled=True)
     assert np.array_equal(mapper(volts), want) and not mapper.compiled

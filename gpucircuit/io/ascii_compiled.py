@@ -15,12 +15,11 @@ they do for maps under ``MIN_VALUES``.
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
 
-from ..backend import compile_loop
+from ..backend import compile_loop, numba_available
 from .ascii_text import TIE_MARGIN, shared_tables
 
 _SCALE1, _SCALE2, _EXP_MIN, _WHOLE, _NDIGITS = shared_tables()
@@ -38,17 +37,8 @@ _POW10 = np.array([float(f"1e{k}") for k in range(_EXP_MIN, _EXP_MIN + _SCALE1.s
 # loop costs ~0.5 s, the NumPy passes ~0.1 s per million values
 MIN_VALUES = 1 << 20
 
-_importable: bool | None = None
-
-
-def available() -> bool:
-    """Whether numba is installed (it is a dependency, but formatting must not hang on it). Only
-    looked up: importing it costs a process ~140 MB of resident memory, so the job's own process
-    never does; its writer processes do (``warm``)."""
-    global _importable
-    if _importable is None:
-        _importable = importlib.util.find_spec("numba") is not None
-    return _importable
+# numba installed and importable: only looked up here, the writer processes import it (``warm``)
+available = numba_available
 
 
 def _kernel(x, row, pos, nodata, scale1, scale2, pow10, exp_min, margin, whole, ndigits, out, holes):
@@ -162,13 +152,8 @@ _compiled = None
 def _kernel_compiled():
     """The loop compiled once per process (numba caches it on disk for the next run)."""
     global _compiled
-    global _importable
     if _compiled is None:
-        try:
-            _compiled = compile_loop(_kernel)
-        except ImportError:  # installed but broken: the NumPy passes from now on
-            _importable = False
-            raise
+        _compiled = compile_loop(_kernel)
     return _compiled
 
 
