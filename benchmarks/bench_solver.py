@@ -125,10 +125,16 @@ def main(argv=None):
                     help="diagnosis: levels at most (the coarsest is then solved exactly, by SuperLU on the CPU)")
     ap.add_argument("--max-coarse", type=int, default=None, help="largest grid (cells) solved directly")
     ap.add_argument("--coarse-sweeps", type=int, default=None, help="sweep multiplier on the coarse levels")
+    ap.add_argument("--tile-levels", type=int, nargs="*", default=None,
+                    help="levels with exact 8 x 8 tile solves (MultigridOptions.tile_levels)")
+    ap.add_argument("--tile-contrast", type=float, default=None, help="tiles whose diagonal varies by this much")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     hierarchy = {k: v for k, v in (("max_levels", args.max_levels), ("max_coarse", args.max_coarse),
-                                   ("coarse_sweeps", args.coarse_sweeps)) if v is not None}
+                                   ("coarse_sweeps", args.coarse_sweeps),
+                                   ("tile_contrast", args.tile_contrast)) if v is not None}
+    if args.tile_levels:
+        hierarchy["tile_levels"] = tuple(args.tile_levels)
     rows = []
     for n, seed in itertools.product(args.sizes, args.seed):
         op, b, ncomp = problem(n, seed, args.four, args.contrast)
