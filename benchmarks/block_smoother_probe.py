@@ -61,27 +61,43 @@ def interpolation_csr(P: dict, fine: tuple, coarse: tuple) -> sp.csr_matrix:
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * n, mc * nc))
 
 
-def tile_solvers(A: sp.csr_matrix, shape: tuple, tile: tuple, shift: int):
+def tile_contrast(A: sp.csr_matrix, label: np.ndarray) -> np.ndarray:
+    """Per tile label: largest over smallest diagonal of its cells that have neighbours (1 where none)."""
+    d = A.diagonal()
+    linked = np.diff(A.indptr) > 1
+    hi = np.zeros(label.max() + 1)
+    lo = np.full(label.max() + 1, np.inf)
+    np.maximum.at(hi, label[linked], d[linked])
+    np.minimum.at(lo, label[linked], d[linked])
+    return np.where(np.isfinite(lo) & (lo > 0), hi / np.where(lo > 0, lo, 1), 1.0)
+
+
+def tile_solvers(A: sp.csr_matrix, shape: tuple, tile: tuple, shift: int, min_contrast: float = 0.0):
     """[(cells, factor)] per colour: the block-diagonal part of A over the tiles of that colour,
-    factorised (a 1e-12 relative shift keeps near-singular tiles of 1-10^8 Galerkin levels solvable)."""
+    factorised (a 1e-12 relative shift keeps near-singular tiles of 1-10^8 Galerkin levels solvable).
+    Only tiles whose diagonal varies by at least ``min_contrast`` are kept. Also returns the share of
+    cells kept."""
     m, n = shape
     I, J = np.meshgrid(np.arange(m), np.arange(n), indexing="ij")
     ti, tj = (I + shift) // tile[0], (J + shift) // tile[1]
+    full = (ti * (n + 1) + tj).ravel()
+    keep = tile_contrast(A, full)[full] >= min_contrast
     out = []
     for colour in ((0, 0), (0, 1), (1, 0), (1, 1)):
-        cells = np.flatnonzero(((ti % 2 == colour[0]) & (tj % 2 == colour[1])).ravel())
-        label = (ti * (n + 1) + tj).ravel()[cells]
+        cells = np.flatnonzero(((ti % 2 == colour[0]) & (tj % 2 == colour[1])).ravel() & keep)
+        label = full[cells]
         sub = A[cells][:, cells].tocoo()
         inside = label[sub.row] == label[sub.col]
         B = sp.csc_matrix((sub.data[inside], (sub.row[inside], sub.col[inside])), shape=sub.shape)
-        out.append((cells, sla.splu((B + sp.diags(1e-12 * B.diagonal())).tocsc())))
-    return out
+        if cells.size:
+            out.append((cells, sla.splu((B + sp.diags(1e-12 * B.diagonal())).tocsc())))
+    return out, float(keep.mean())
 
 
 class ProbeCycle:
     dtype = np.float64  # what RedBlackMultigrid hands its cycle
 
-    def __init__(self, op, levels=(), block=0, lines=0, shifts=1, keep_gs=True):
+    def __init__(self, op, levels=(), block=0, lines=0, shifts=1, keep_gs=True, min_contrast=0.0):
         st = Stencil.from_operator(op)
         self.A, self.P, self.shapes = [op.to_csr().tocsr()], [], [op.shape]
         while np.prod(st.shape) > MAX_COARSE["cpu"]:
@@ -93,7 +109,7 @@ class ProbeCycle:
             self.shapes.append(cs)
         self.coarsest = sla.splu(self.A[-1].tocsc())
         self.keep_gs = keep_gs
-        self.tiles = {}
+        self.tiles, self.covered = {}, {}
         for lev in levels:
             if lev >= len(self.A) - 1:
                 raise SystemExit(f"level {lev} is the coarsest or beyond ({len(self.A)} levels)")
@@ -101,7 +117,9 @@ class ProbeCycle:
                 tilings = [(t, s * lines // 2) for t in ((1, lines), (lines, 1)) for s in range(shifts)]
             else:
                 tilings = [((block, block), s * block // 2) for s in range(shifts)]
-            self.tiles[lev] = [tile_solvers(self.A[lev], self.shapes[lev], t, s) for t, s in tilings]
+            made = [tile_solvers(self.A[lev], self.shapes[lev], t, s, min_contrast) for t, s in tilings]
+            self.tiles[lev] = [solvers for solvers, _ in made]
+            self.covered[lev] = [share for _, share in made]
 
     def _tile_sweep(self, lev, x, b, forward):
         A = self.A[lev]
@@ -147,11 +165,14 @@ def main(argv=None):
     ap.add_argument("--lines", type=int, default=0, help="row and column segments of this length instead of tiles")
     ap.add_argument("--shifts", type=int, default=1, choices=[1, 2])
     ap.add_argument("--no-point", action="store_true", help="tiles replace Gauss-Seidel on their levels")
+    ap.add_argument("--min-contrast", type=float, default=0.0,
+                    help="solve only tiles whose diagonal varies by at least this factor")
     ap.add_argument("--out", default=None, help="append the result to this JSON file")
     args = ap.parse_args(argv)
     op, b, _ = problem(args.side, args.seed, args.four, args.contrast)
     t0 = time.perf_counter()
-    cycle = dict(levels=args.levels, block=args.block, lines=args.lines, shifts=args.shifts, keep_gs=not args.no_point)
+    cycle = dict(levels=args.levels, block=args.block, lines=args.lines, shifts=args.shifts, keep_gs=not args.no_point,
+                 min_contrast=args.min_contrast)
     if args.four and args.eliminate:  # the engine's red-black preconditioner with the probe's cycle on S
         M = RedBlackMultigrid.__new__(RedBlackMultigrid)
         d = op.diag.astype(np.float64)
@@ -159,15 +180,16 @@ def main(argv=None):
         black = (np.arange(m)[:, None] + np.arange(n)[None, :]) % 2 == 1
         ok = black & op.active & (d > 0)
         M.xp, M.op, M.inv_black = np, op, np.where(ok, 1 / np.where(ok, d, 1.0), 0.0)
-        M.multigrid = ProbeCycle(schur_stencil(op, M.inv_black), **cycle)
+        M.multigrid = probe = ProbeCycle(schur_stencil(op, M.inv_black), **cycle)
     else:
-        M = ProbeCycle(op, **cycle)
+        M = probe = ProbeCycle(op, **cycle)
     M = PocketDeflation(op).balance(M)
     t1 = time.perf_counter()
     _, info = pcg(op.apply, b[None], M, rtol=1e-6, maxiter=300)
     row = dict(command="python " + " ".join([sys.argv[0]] + (argv or sys.argv[1:])), side=args.side, seed=args.seed,
                contrast=args.contrast, four=args.four, red_black=args.four and args.eliminate, levels=args.levels, block=args.block, lines=args.lines,
-               shifts=args.shifts, point_gs=not args.no_point, iterations=info.iterations,
+               shifts=args.shifts, point_gs=not args.no_point, min_contrast=args.min_contrast,
+               covered={str(k): v for k, v in probe.covered.items()}, iterations=info.iterations,
                converged=bool(info.converged), setup_s=t1 - t0, solve_s=time.perf_counter() - t1,
                loadavg=os.getloadavg()[0])
     print(json.dumps(row))
