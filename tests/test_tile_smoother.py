@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from landscape import make_landscape, operator_from_resistance, pick_focal_points  # noqa: E402
 
+from devices import cupy_or_none  # noqa: E402
 from reference import grid_direct  # noqa: E402
 
 
@@ -106,3 +107,20 @@ def test_tiles_cut_iterations_and_keep_the_solution():
         np.testing.assert_allclose(x[0], ref, rtol=0, atol=1e-4 * np.abs(ref).max())
         counts.append(info.iterations)
     assert counts[1] <= counts[0] - 3, counts
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(cupy_or_none() is None, reason="needs CuPy and a CUDA device")
+def test_the_same_tiles_on_cupy_match_numpy():
+    """One algorithm on the array namespace: CuPy's batched Cholesky, inverses and products give NumPy's sweep."""
+    cp = cupy_or_none()
+    st = _level(False, True)
+    dev = Stencil(*(cp.asarray(a) for a in (st.diag, st.e, st.s, st.se, st.sw, st.active)))
+    host, gpu = TileSmoother(st, dtype=np.float64, min_contrast=0), TileSmoother(dev, dtype=np.float64, min_contrast=0)
+    assert host.count == gpu.count
+    rng = np.random.default_rng(2)
+    b, x = rng.standard_normal((2, 1) + st.shape)
+    xd = cp.asarray(x)
+    host.sweep(x, b)
+    gpu.sweep(xd, cp.asarray(b))
+    np.testing.assert_allclose(cp.asnumpy(xd), x, rtol=1e-9, atol=1e-9 * np.abs(x).max())
