@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import array_module
+from ..backend import array_module, to_host
 from .coarsening import OFFSETS, Stencil
+from .smoothers import COLOURS
 
 TILE = 8
 MIN_CONTRAST = 1e3
 CHUNK = 2048  # tiles factorised at once: (CHUNK, 64, 64) float64 is 64 MiB
-COLOURS = [(0, 0), (1, 1), (0, 1), (1, 0)]
 _STENCIL = [(0, 0)] + OFFSETS  # coefficient order of a tile cell: centre, then the eight neighbours
 
 
@@ -81,7 +81,7 @@ class TileSmoother:
         lo = lo.reshape(rows, B, cols, B).min(axis=(1, 3))
         ok = xp.isfinite(lo) & (lo > 0)
         out = xp.where(ok, hi / xp.where(ok, lo, 1), 1.0)
-        return np.asarray(out.get() if hasattr(out, "get") else out)
+        return to_host(out)
 
     def _padded(self, a, fill=0.0):
         xp, P, (m, n) = self.xp, self.pad, self.shape
