@@ -88,8 +88,9 @@ class MultigridOptions:
     build the hierarchy on the red cells' Schur complement (``redblack``; 1 M cells, 1e4 contrast:
     26 CG iterations instead of 35, 4 M: 16 / 23 instead of 43 / 36); ``GridMultigrid`` ignores it.
     ``tile_levels``: levels (0 = finest) whose high-contrast 8 x 8 tiles are also solved exactly
-    (``tile_smoother``), those whose diagonal varies by ``tile_contrast`` or more; off by default
-    until its cost is measured at scale (16 M cells, 8 neighbours, levels 1-2: 20 -> 13 iterations).
+    (``tile_smoother``), those whose diagonal varies by ``tile_contrast`` or more (16 M cells, 8
+    neighbours, levels 1-2: 20 -> 13 CG iterations in no more CPU time); off by default until its
+    memory is in the plan and 64-96 M cells are measured with it (benchmarks/README.md).
     """
 
     max_coarse: int | None = None
