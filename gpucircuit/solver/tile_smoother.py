@@ -11,12 +11,12 @@ them there; landscapes of low contrast get none and pay nothing).
 Each kept tile's matrix (the level's stencil restricted to the tile, SPD as a principal
 submatrix) is factorised once by a batched dense Cholesky in float64; in row-major tile order a
 9-point stencil has bandwidth B + 1, and so has its factor: block-lower-bidiagonal in B x B blocks
-of tile rows. The inverses of its diagonal blocks and the blocks below them are kept (15 B per
-cell for B = 8, cycle dtype) with the tile's stencil coefficients for its residual, so a solve is
-two batched matrix products per tile row and direction. A sweep
-visits the groups of tiles (tiling, colour) in order: the residual on the group's tiles is formed
-from the current solution on the tiles and their one-cell ring, the banded triangular solves run
-batched over the tiles, and the corrections are added; tiles of one group neither overlap nor
+of tile rows. The inverses of its diagonal blocks and the blocks below them are kept (15 values
+per cell for B = 8, in the cycle dtype) with the tile's nine stencil coefficients for its residual,
+so a solve is two batched matrix products per tile row and direction. A sweep visits the groups of
+tiles (tiling, colour) in order: the residual on the group's tiles is formed from the current
+solution on the tiles and their one-cell ring, the block triangular solves run batched over the
+tiles, and the corrections are added; tiles of one group neither overlap nor
 touch, so they are independent. The post-smoothing sweep visits the groups in reverse, so the
 cycle stays symmetric, as PCG needs. Array code only (NumPy or CuPy).
 """
