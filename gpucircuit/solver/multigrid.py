@@ -89,8 +89,8 @@ class MultigridOptions:
     26 CG iterations instead of 35, 4 M: 16 / 23 instead of 43 / 36); ``GridMultigrid`` ignores it.
     ``tile_levels``: levels (0 = finest) whose high-contrast 8 x 8 tiles are also solved exactly
     (``tile_smoother``), those whose diagonal varies by ``tile_contrast`` or more (16 M cells, 8
-    neighbours, levels 1-2: 20 -> 13 CG iterations in no more CPU time); off by default until its
-    memory is in the plan and 64-96 M cells are measured with it (benchmarks/README.md).
+    neighbours, levels 1-2: 20 -> 13 CG iterations in no more CPU time; 64 M: 24 -> 20 at 1.36x the
+    CPU time); off by default (benchmarks/README.md, "Exact tile smoothing").
     """
 
     max_coarse: int | None = None
