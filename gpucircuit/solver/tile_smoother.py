@@ -59,7 +59,7 @@ class TileSmoother:
         for o in OFFSETS:
             values[o] = self._padded(full.pop(o))
         a, b = np.divmod(np.arange(B * B), B)
-        self._cells = xp.asarray(a * width + b)  # a tile's cells from its origin, flat
+        # flat offsets from a tile's origin of its cells' neighbours at each stencil offset ((0, 0): the cells)
         self._ring = {o: xp.asarray((a + o[0]) * width + (b + o[1])) for o in _STENCIL}
         self.groups = []
         for shift in (0, B // 2):
@@ -100,7 +100,7 @@ class TileSmoother:
         """(origin, coefficients (t, B², 9), Cholesky factor by blocks) of a group of tiles."""
         xp, B = self.xp, self.tile
         T = B * B
-        cells = origin[:, None] + self._cells[None, :]  # (t, T) flat in the padded grid
+        cells = origin[:, None] + self._ring[(0, 0)][None, :]  # (t, T) flat in the padded grid
         coef = xp.empty((origin.size, T, len(_STENCIL)), dtype=self.dtype)
         for k, o in enumerate(_STENCIL):
             coef[:, :, k] = values[o][cells]
@@ -152,7 +152,7 @@ class TileSmoother:
         bpad[:, P:P + m, P:P + n] = b
         xf, bf = xpad.reshape(k, -1), bpad.reshape(k, -1)
         for origin, coef, dinv, sub in (self.groups if forward else self.groups[::-1]):
-            cells = origin[:, None] + self._cells[None, :]
+            cells = origin[:, None] + self._ring[(0, 0)][None, :]
             r = bf[:, cells] - coef[:, :, 0] * xf[:, cells]
             for j, o in enumerate(OFFSETS, start=1):
                 r += coef[:, :, j] * xf[:, origin[:, None] + self._ring[o][None, :]]
