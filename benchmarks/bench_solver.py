@@ -126,7 +126,9 @@ def main(argv=None):
     ap.add_argument("--max-coarse", type=int, default=None, help="largest grid (cells) solved directly")
     ap.add_argument("--coarse-sweeps", type=int, default=None, help="sweep multiplier on the coarse levels")
     ap.add_argument("--tile-levels", type=int, nargs="*", default=None,
-                    help="levels with exact 8 x 8 tile solves (MultigridOptions.tile_levels)")
+                    help="levels with exact tile solves (MultigridOptions.tile_levels)")
+    ap.add_argument("--tile-sizes", type=int, nargs="*", default=None,
+                    help="tile side on each of --tile-levels (MultigridOptions.tile_sizes; default 8)")
     ap.add_argument("--tile-contrast", type=float, default=None, help="tiles whose diagonal varies by this much")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
@@ -135,6 +137,8 @@ def main(argv=None):
                                    ("tile_contrast", args.tile_contrast)) if v is not None}
     if args.tile_levels:
         hierarchy["tile_levels"] = tuple(args.tile_levels)
+    if args.tile_sizes:
+        hierarchy["tile_sizes"] = tuple(args.tile_sizes)
     rows = []
     for n, seed in itertools.product(args.sizes, args.seed):
         op, b, ncomp = problem(n, seed, args.four, args.contrast)

@@ -39,12 +39,13 @@ def _matrix(st):
     return GridOperator(GridEdges(st.e, st.s, st.se, st.sw), st.diag, None).to_csr().toarray()
 
 
-@pytest.mark.parametrize("four,coarse", [(False, False), (False, True), (True, False)])
-def test_each_group_solves_its_tiles_exactly(four, coarse):
+@pytest.mark.parametrize("four,coarse,size", [(False, False, 8), (False, True, 8), (True, False, 8),
+                                              (False, False, 16), (True, True, 4)])
+def test_each_group_solves_its_tiles_exactly(four, coarse, size):
     st = _level(four, coarse)
-    tiles = TileSmoother(st, dtype=np.float64, min_contrast=0)
+    tiles = TileSmoother(st, dtype=np.float64, tile=size, min_contrast=0)
     m, n = st.shape
-    assert len(tiles.groups) == 8 and tiles.count >= (m // 8) * (n // 8)
+    assert len(tiles.groups) == 8 and tiles.count >= (m // size) * (n // size)
     A = _matrix(st)
     rng = np.random.default_rng(0)
     b = rng.standard_normal((2, m, n))
@@ -118,6 +119,16 @@ def test_cycle_with_tiles_is_symmetric():
     a, b = float((u * M(v)).sum()), float((v * M(u)).sum())
     assert abs(a - b) <= 1e-10 * abs(a)
     assert float((u * M(u)).sum()) > 0
+
+
+def test_each_tile_level_gets_its_own_size():
+    op, _ = _landscape(160, 1)
+    M = GridMultigrid(op, max_coarse=64, tile_levels=(1, 3), tile_sizes=(8, 16), tile_contrast=0)
+    assert (M.levels[1].tiles.tile, M.levels[3].tiles.tile) == (8, 16)
+    assert M.levels[2].tiles is None
+    for bad in (dict(tile_sizes=(8,)), dict(tile_sizes=(8, 7))):
+        with pytest.raises(ValueError, match="tile"):
+            GridMultigrid(op, max_coarse=64, tile_levels=(1, 3), **bad)
 
 
 def test_tiles_cut_iterations_and_keep_the_solution():

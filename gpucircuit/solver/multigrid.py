@@ -52,7 +52,7 @@ from ..errors import SolverError
 from .cg import CGInfo, pcg
 from .coarsening import Stencil, galerkin, interpolation
 from .smoothers import ColouredGS, colour_slice
-from .tile_smoother import MIN_CONTRAST, TileSmoother
+from .tile_smoother import MIN_CONTRAST, TILE, TileSmoother
 
 
 @dataclass
@@ -102,6 +102,7 @@ class MultigridOptions:
     dtype: object = np.float32
     eliminate_black: bool = True
     tile_levels: tuple = ()
+    tile_sizes: tuple = ()
     tile_contrast: float = MIN_CONTRAST
 
     def __post_init__(self):
@@ -115,6 +116,16 @@ class MultigridOptions:
                 raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)}")
         if self.max_coarse is not None and self.max_coarse < 1:
             raise ValueError(f"max_coarse must be at least 1 cell, not {self.max_coarse}")
+        if self.tile_sizes and len(self.tile_sizes) != len(self.tile_levels):
+            raise ValueError(f"tile_sizes gives {len(self.tile_sizes)} sizes for {len(self.tile_levels)} tile levels")
+        if any(b < 2 or b % 2 for b in self.tile_sizes):
+            raise ValueError(f"tile sizes must be even and at least 2, not {self.tile_sizes}")
+
+    def tile_size(self, level: int) -> int:
+        """Side of the tiles on ``level`` (one of ``tile_levels``)."""
+        if not self.tile_sizes:
+            return TILE
+        return self.tile_sizes[self.tile_levels.index(level)]
 
     def coarse_limit(self, xp) -> int:
         """``max_coarse``, or the default of the backend whose array namespace is ``xp``."""
@@ -153,7 +164,8 @@ class GridMultigrid:
             # coarse levels keep their ground for the W-cycle's exact coarse residual
             lvl.smoother = ColouredGS(st, self.dtype, grounded=bool(self.levels[:-1]))
             if len(self.levels) - 1 in o.tile_levels:
-                tiles = TileSmoother(st, self.dtype, min_contrast=o.tile_contrast)
+                tiles = TileSmoother(st, self.dtype, tile=o.tile_size(len(self.levels) - 1),
+                                     min_contrast=o.tile_contrast)
                 lvl.tiles = tiles if tiles.count else None
             lvl.P = {u: p.astype(self.dtype) for u, p in P.items()}
             st = galerkin(st, P)

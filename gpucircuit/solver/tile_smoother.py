@@ -30,7 +30,7 @@ from .smoothers import COLOURS
 
 TILE = 8
 MIN_CONTRAST = 1e3
-CHUNK = 2048  # tiles factorised at once: (CHUNK, 64, 64) float64 is 64 MiB
+CHUNK_BYTES = 1 << 26  # dense float64 tile matrices factorised at once: 2,048 tiles of 8 x 8, 128 of 16 x 16
 # a tile whose Cholesky pivot falls below this share of its cell's diagonal holds a piece held to the rest
 # by near-zero links (1e8 contrast): its exact solve puts a near-constant value there that the cycle's
 # float32 residual cannot see (measured: CG did not converge in 500 iterations with such tiles), and
@@ -59,8 +59,10 @@ class TileSmoother:
         for o in OFFSETS:
             values[o] = self._padded(full.pop(o))
         a, b = np.divmod(np.arange(B * B), B)
-        # flat offsets from a tile's origin of its cells' neighbours at each stencil offset ((0, 0): the cells)
-        self._ring = {o: xp.asarray((a + o[0]) * width + (b + o[1])) for o in _STENCIL}
+        self._cells = xp.asarray(a * width + b)  # flat offsets of a tile's cells from its origin
+        # and of its (B + 2)^2 patch, the tile with its one-cell ring, read in one gather per sweep
+        a, b = np.divmod(np.arange((B + 2) ** 2), B + 2)
+        self._patch = xp.asarray((a - 1) * width + (b - 1))
         self.groups = []
         for shift in (0, B // 2):
             rows = -(-(m + shift) // B)
@@ -97,19 +99,20 @@ class TileSmoother:
         return out.ravel()
 
     def _factor(self, origin, values):
-        """(origin, coefficients (t, B², 9), Cholesky factor by blocks) of a group of tiles."""
+        """(origin, coefficients (9, t, B, B), Cholesky factor by blocks) of a group of tiles."""
         xp, B = self.xp, self.tile
         T = B * B
-        cells = origin[:, None] + self._ring[(0, 0)][None, :]  # (t, T) flat in the padded grid
-        coef = xp.empty((origin.size, T, len(_STENCIL)), dtype=self.dtype)
+        cells = origin[:, None] + self._cells[None, :]  # (t, T) flat in the padded grid
+        coef = xp.empty((len(_STENCIL), origin.size, B, B), dtype=self.dtype)
         for k, o in enumerate(_STENCIL):
-            coef[:, :, k] = values[o][cells]
+            coef[k] = values[o][cells].reshape(-1, B, B)
         # the factor in B x B blocks of tile rows: block-lower-bidiagonal (bandwidth B + 1 < 2B)
         dinv = xp.empty((origin.size, B, B, B), dtype=self.dtype)  # inverses of the diagonal blocks
         sub = xp.empty((origin.size, B - 1, B, B), dtype=self.dtype)  # the blocks below them
         good = xp.ones(origin.size, dtype=bool)
-        for start in range(0, origin.size, CHUNK):
-            stop = min(origin.size, start + CHUNK)
+        chunk = max(1, CHUNK_BYTES // (8 * T * T))
+        for start in range(0, origin.size, chunk):
+            stop = min(origin.size, start + chunk)
             A = self._tile_matrices(values, cells[start:stop])
             L = xp.linalg.cholesky(A)
             d = xp.arange(T)
@@ -121,7 +124,7 @@ class TileSmoother:
                 if q:
                     sub[start:stop, q - 1] = L[:, rows, (q - 1) * B:q * B]
         if not bool(good.all()):
-            origin, coef, dinv, sub = origin[good], coef[good], dinv[good], sub[good]
+            origin, coef, dinv, sub = origin[good], coef[:, good], dinv[good], sub[good]
         return origin, coef, dinv, sub
 
     def _tile_matrices(self, values, cells):
@@ -151,12 +154,14 @@ class TileSmoother:
         bpad = xp.zeros((k,) + self.padded, dtype=x.dtype)
         bpad[:, P:P + m, P:P + n] = b
         xf, bf = xpad.reshape(k, -1), bpad.reshape(k, -1)
+        B = self.tile
         for origin, coef, dinv, sub in (self.groups if forward else self.groups[::-1]):
-            cells = origin[:, None] + self._ring[(0, 0)][None, :]
-            r = bf[:, cells] - coef[:, :, 0] * xf[:, cells]
-            for j, o in enumerate(OFFSETS, start=1):
-                r += coef[:, :, j] * xf[:, origin[:, None] + self._ring[o][None, :]]
-            xf[:, cells] += _block_solve(dinv, sub, r)
+            cells = origin[:, None] + self._cells[None, :]
+            patch = xf[:, origin[:, None] + self._patch[None, :]].reshape(k, -1, B + 2, B + 2)
+            r = bf[:, cells].reshape(k, -1, B, B) - coef[0] * patch[:, :, 1:-1, 1:-1]
+            for j, (di, dj) in enumerate(OFFSETS, start=1):
+                r += coef[j] * patch[:, :, 1 + di:1 + di + B, 1 + dj:1 + dj + B]
+            xf[:, cells] += _block_solve(dinv, sub, r.reshape(k, -1, B * B))
         x[...] = xpad[:, P:P + m, P:P + n]
 
 
