@@ -126,7 +126,7 @@ def main(argv=None):
     ap.add_argument("--max-coarse", type=int, default=None, help="largest grid (cells) solved directly")
     ap.add_argument("--coarse-sweeps", type=int, default=None, help="sweep multiplier on the coarse levels")
     ap.add_argument("--tile-levels", type=int, nargs="*", default=None,
-                    help="levels with exact tile solves (MultigridOptions.tile_levels)")
+                    help="levels with exact tile solves (MultigridOptions.tile_levels; given empty: none; default 1-4)")
     ap.add_argument("--tile-sizes", type=int, nargs="*", default=None,
                     help="tile side on each of --tile-levels (MultigridOptions.tile_sizes; default 8)")
     ap.add_argument("--tile-contrast", type=float, default=None, help="tiles whose diagonal varies by this much")
@@ -135,7 +135,7 @@ def main(argv=None):
     hierarchy = {k: v for k, v in (("max_levels", args.max_levels), ("max_coarse", args.max_coarse),
                                    ("coarse_sweeps", args.coarse_sweeps),
                                    ("tile_contrast", args.tile_contrast)) if v is not None}
-    if args.tile_levels:
+    if args.tile_levels is not None:
         hierarchy["tile_levels"] = tuple(args.tile_levels)
     if args.tile_sizes:
         hierarchy["tile_sizes"] = tuple(args.tile_sizes)

@@ -38,14 +38,29 @@ from .errors import SolverError
 KEPT_BYTES = {(True, True): 65, (True, False): 81, (False, True): 68, (False, False): 76}
 SETUP_PEAK_BYTES = {(True, True): 88, (True, False): 103, (False, True): 126, (False, False): 150}
 PER_RHS_BYTES = {True: 50, False: 56}  # by eight neighbours
+# The exact tile solves on coarse levels 1-4 (solver/tile_smoother) keep at most a quarter of their
+# tiles, which bounds them at 16.6 B per fine cell on any landscape (600^2, 1e4 contrast: +12 / +8
+# kept, +12 / +8 on the setup peak with 8 / 4 neighbours); their sweeps' padded copies add 3 / 1 per
+# right-hand side. They are built only where the memory holds them (``tiles_fit``): a job that fits
+# without them runs without them, with more CG iterations.
+TILE_BYTES = 17
+TILE_RHS_BYTES = {True: 3, False: 1}
 FIXED_BYTES = 2 * 2**20
 HEADROOM = 0.92  # share of free memory planned for: CuPy's pool rounding, library workspaces (unmeasured on a GPU)
 
 
-def need_bytes(cells: int, nrhs: int = 1, eight: bool = True, single: bool = False) -> int:
-    """Device bytes for the hierarchy plus ``nrhs`` right-hand sides solved at once."""
+def need_bytes(cells: int, nrhs: int = 1, eight: bool = True, single: bool = False, tiles: bool = False) -> int:
+    """Device bytes for the hierarchy plus ``nrhs`` right-hand sides solved at once (``tiles``: with
+    the tile solves)."""
     key = (eight, single)
-    return int(cells * max(SETUP_PEAK_BYTES[key], KEPT_BYTES[key] + nrhs * PER_RHS_BYTES[eight])) + FIXED_BYTES
+    extra, per_rhs = (TILE_BYTES, TILE_RHS_BYTES[eight]) if tiles else (0, 0)
+    return int(cells * max(SETUP_PEAK_BYTES[key] + extra,
+                           KEPT_BYTES[key] + extra + nrhs * (PER_RHS_BYTES[eight] + per_rhs))) + FIXED_BYTES
+
+
+def tiles_fit(cells: int, free_bytes: int | None, eight: bool = True, single: bool = False) -> bool:
+    """Whether the tile solves fit beside one right-hand side in ``free_bytes`` (None: unknown, yes)."""
+    return free_bytes is None or need_bytes(cells, 1, eight, single, tiles=True) <= free_bytes * HEADROOM
 
 
 # Host bytes per cell a raster job keeps beside the solver's arrays: the habitat raster as read
@@ -94,7 +109,7 @@ def check_job_fits(cells: int, shape: tuple[int, int], what: str, eight: bool = 
 
 
 def rhs_bytes(cells: int, eight: bool = True) -> int:
-    return int(cells * PER_RHS_BYTES[eight])
+    return int(cells * (PER_RHS_BYTES[eight] + TILE_RHS_BYTES[eight]))  # tile solves or not
 
 
 def plan_batch(cells: int, nrhs: int, free_bytes: int, eight: bool = True, where: str = "GPU",
@@ -111,7 +126,7 @@ def plan_batch(cells: int, nrhs: int, free_bytes: int, eight: bool = True, where
             f"{free_bytes / 2**30:.1f} GiB are free; up to about {fit:,} cells would fit{hint} "
             "(or use --backend cpu, or tile the region)"
         )
-    kept = cells * KEPT_BYTES[(eight, single)] + FIXED_BYTES
+    kept = cells * (KEPT_BYTES[(eight, single)] + TILE_BYTES) + FIXED_BYTES  # tile solves or not
     return max(1, min(nrhs, int((budget - kept) // rhs_bytes(cells, eight))))
 
 

@@ -63,9 +63,10 @@ def test_one_pair_job_peak_per_cell(tmp_path):
     per_cell = traced_job(tmp_path, 300, "mg")
     # 213 B/cell before the solver masked the graph's own edges (a 32 B/cell copy), made no unknown
     # numbering (8) and the pocket search handed the component search fewer edges (setup 204 -> 136);
-    # now the solve bounds the job (148 at 300^2, 140 at 1000^2, where a 2 MB block weighs less)
-    assert per_cell["setup"] <= 142 and per_cell["solve"] <= 154, per_cell
-    assert max(per_cell.values()) <= 154, per_cell
+    # now the solve bounds the job (148 at 300^2, 140 at 1000^2, where a 2 MB block weighs less);
+    # the tile solves on level 1 add 10 (setup 134 -> 144, solve 146 -> 156.5 measured)
+    assert per_cell["setup"] <= 147 and per_cell["solve"] <= 159, per_cell
+    assert max(per_cell.values()) <= 159, per_cell
 
 
 def _graph(n, seed, four, avg):

@@ -17,7 +17,8 @@ from gpucircuit.operators import GridEdges, GridOperator
 from gpucircuit.solver.cg import pcg
 from gpucircuit.solver.coarsening import Stencil, galerkin, interpolation
 from gpucircuit.solver.deflation import PocketDeflation
-from gpucircuit.solver.multigrid import GridMultigrid
+from gpucircuit.memory import HEADROOM
+from gpucircuit.solver.multigrid import GridMultigrid, MultigridOptions
 from gpucircuit.solver.tile_smoother import TileSmoother
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,7 +44,7 @@ def _matrix(st):
                                               (False, False, 16), (True, True, 4)])
 def test_each_group_solves_its_tiles_exactly(four, coarse, size):
     st = _level(four, coarse)
-    tiles = TileSmoother(st, dtype=np.float64, tile=size, min_contrast=0)
+    tiles = TileSmoother(st, dtype=np.float64, tile=size, min_contrast=0, max_share=1)
     m, n = st.shape
     assert len(tiles.groups) == 8 and tiles.count >= (m // size) * (n // size)
     A = _matrix(st)
@@ -68,10 +69,33 @@ def test_each_group_solves_its_tiles_exactly(four, coarse, size):
 
 def test_only_high_contrast_tiles_are_kept():
     st = _level(False, True)
-    every = TileSmoother(st, min_contrast=0).count
+    every = TileSmoother(st, min_contrast=0, max_share=1).count
     some = TileSmoother(st, min_contrast=1e3).count
     assert 0 < some < every
     assert TileSmoother(st, min_contrast=np.inf).count == 0
+
+
+def test_at_most_a_share_of_the_tiles_is_kept_those_of_highest_contrast():
+    """The memory the tiles keep is bounded whatever the landscape: past ``max_share`` of the tiles,
+    only the highest-contrast ones stay."""
+    st = _level(False, True)
+    m, n = st.shape
+    every = TileSmoother(st, min_contrast=0, max_share=1)
+    capped = TileSmoother(st, min_contrast=0, max_share=0.1)
+    most = int(0.1 * (-(-m // 8) * -(-n // 8) + -(-(m + 4) // 8) * -(-(n + 4) // 8)))  # both tilings
+    assert 0 < capped.count <= most < every.count
+    width, P = every.padded[1], every.pad
+
+    def contrasts(tiles):  # largest over smallest diagonal of each kept tile's cells
+        out = []
+        for origin, *_ in tiles.groups:
+            for o in origin:
+                r, c = divmod(int(o), width)
+                d = st.diag[max(r - P, 0):r - P + 8, max(c - P, 0):c - P + 8]
+                out.append(d.max() / d.min())
+        return np.sort(out)
+
+    assert contrasts(capped).min() >= np.sort(contrasts(every))[-most]
 
 
 def test_tiles_holding_a_nearly_floating_piece_are_left_out(monkeypatch):
@@ -94,9 +118,9 @@ def test_tiles_holding_a_nearly_floating_piece_are_left_out(monkeypatch):
         diag[max(di, 0):, max(dj, 0):] += w[:m - di, :n - dj]
     diag[0, 0] += 1.0  # one ground keeps the whole grid non-singular
     st = Stencil(diag, e, s, np.zeros((m, n)), np.zeros((m, n)))
-    kept = TileSmoother(st, dtype=np.float64, min_contrast=0)
+    kept = TileSmoother(st, dtype=np.float64, min_contrast=0, max_share=1)
     monkeypatch.setattr(ts, "MIN_PIVOT", 0.0)
-    every = TileSmoother(st, dtype=np.float64, min_contrast=0)
+    every = TileSmoother(st, dtype=np.float64, min_contrast=0, max_share=1)
     # 2 tilings: 4 + 9 tiles; the floating pair lies inside one tile of each
     assert every.count == 13 and kept.count == 11
 
@@ -162,3 +186,28 @@ def test_the_same_tiles_on_cupy_match_numpy():
     host.sweep(x, b)
     gpu.sweep(xd, cp.asarray(b))
     np.testing.assert_allclose(cp.asnumpy(xd), x, rtol=1e-9, atol=1e-9 * np.abs(x).max())
+
+
+def test_a_job_short_of_memory_for_the_tiles_runs_without_them(monkeypatch):
+    """Tiles are built only where the memory holds them beside the solve; an explicit choice stands."""
+    import gpucircuit.solver.grid_solver as gs
+    from gpucircuit.grid import build_raster_graph
+    from gpucircuit.memory import need_bytes
+    from gpucircuit.solver.options import SolveOptions
+
+    res = make_landscape((200, 200), seed=1, contrast=1e4)
+    graph = build_raster_graph(np.where(np.isfinite(res), 1 / res, 0), four_neighbors=False)
+    active = graph.components == np.bincount(graph.components[graph.node]).argmax()
+    active[np.argwhere(active)[0][0], np.argwhere(active)[0][1]] = False  # one ground cell
+    cells = active.size
+
+    def tiled(free, **mg):
+        monkeypatch.setattr(gs, "host_free_bytes", lambda: free)
+        options = SolveOptions(method="mg", multigrid=MultigridOptions(max_coarse=256, **mg))
+        levels = gs.GridMultigridSolver(graph, active, None, options).multigrid.levels
+        return any(lvl.tiles is not None for lvl in levels)
+
+    between = (need_bytes(cells, 1) + need_bytes(cells, 1, tiles=True)) // 2
+    assert tiled(None) and tiled(10 * need_bytes(cells, 1, tiles=True))
+    assert not tiled(int(between / HEADROOM))
+    assert tiled(int(between / HEADROOM), tile_levels=(1, 2))

@@ -7,10 +7,12 @@ the grid with the relative residuals. Merged regions keep one unknown at a repre
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..backend import get_backend, to_host
-from ..memory import HEADROOM, device_free_bytes, host_free_bytes, plan_batch, rhs_bytes
+from ..memory import HEADROOM, device_free_bytes, host_free_bytes, plan_batch, rhs_bytes, tiles_fit
 from ..operators import GridEdges, GridOperator
 from .cg import pcg
 from .deflation import PocketDeflation
@@ -33,10 +35,12 @@ class GridMultigridSolver:
         self.shape = graph.shape
         eight = graph.edges.se is not None
         single = options.precision == "single"
-        if backend.is_gpu:
-            free = device_free_bytes()
-            if free is not None:  # refuse before allocating, not half-way through
-                plan_batch(active.size, 1, free, eight, backend.device, single=single)  # arrays span the grid
+        free = device_free_bytes() if backend.is_gpu else host_free_bytes()
+        if backend.is_gpu and free is not None:  # refuse before allocating, not half-way through
+            plan_batch(active.size, 1, free, eight, backend.device, single=single)  # arrays span the grid
+        mg_options = options.multigrid
+        if mg_options.tile_levels is None and not tiles_fit(active.size, free, eight, single):
+            mg_options = replace(mg_options, tile_levels=())  # it fits without the tile solves: run so
         e = graph.edges
         wdtype = np.float32 if single else np.float64
         merged = (graph.merge > 0).any()
@@ -58,14 +62,14 @@ class GridMultigridSolver:
             # pockets the coarse grid cannot see are deflated exactly; they are found first, so the
             # search's temporaries are gone before the hierarchy is built (36 B/cell off the peak)
             pockets = PocketDeflation(self.op)
-            self.multigrid = grid_preconditioner(self.op, options.multigrid)
+            self.multigrid = grid_preconditioner(self.op, mg_options)
             self.precond = pockets.balance(self.multigrid)
         else:  # one unknown per region: exact operator, multigrid on strongly linked regions
             leak = leak_for_ungrounded(strong, not eight)
             if leak is not None:
                 strong.diag = strong.diag + xp.asarray(leak)
             self.apply = self.regions.operator(grid_apply)
-            self.multigrid = grid_preconditioner(strong, options.multigrid)
+            self.multigrid = grid_preconditioner(strong, mg_options)
             self.precond = self.regions.preconditioner(self.multigrid)
         self.levels = len(self.multigrid.levels)
 

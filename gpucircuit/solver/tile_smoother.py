@@ -36,6 +36,11 @@ CHUNK_BYTES = 1 << 26  # dense float64 tile matrices factorised at once: 2,048 t
 # float32 residual cannot see (measured: CG did not converge in 500 iterations with such tiles), and
 # deflation handles such pieces; the tile is left out
 MIN_PIVOT = 1e-4
+# at most this share of a level's tiles (both tilings) are kept, those of highest contrast: the memory
+# they keep is then bounded (8 x 8 tiles in float32: 48 B per cell of the level; 12 B per fine cell on
+# level 1, 16 on levels 1-4 together), so the memory plan holds on any landscape; 16 M cells, 1e4
+# contrast: 14-30 % of the tiles qualify
+MAX_SHARE = 0.25
 _STENCIL = [(0, 0)] + OFFSETS  # coefficient order of a tile cell: centre, then the eight neighbours
 
 
@@ -44,7 +49,8 @@ class TileSmoother:
 
     ``count``: tiles kept (0: the level has none, and ``sweep`` does nothing)."""
 
-    def __init__(self, st: Stencil, dtype=np.float32, tile: int = TILE, min_contrast: float = MIN_CONTRAST):
+    def __init__(self, st: Stencil, dtype=np.float32, tile: int = TILE, min_contrast: float = MIN_CONTRAST,
+                 max_share: float = MAX_SHARE):
         xp = self.xp = st.xp
         self.shape = m, n = st.shape
         self.tile = B = tile
@@ -52,60 +58,86 @@ class TileSmoother:
         self.pad = P = B + 1  # room for a shifted tile and its ring on every side
         self.padded = (m + 2 * P, n + 2 * P)
         width = self.padded[1]
-        full = st.full(all8=True)  # {offset: (m, n)} conductances on the level's backend
-        linked = sum((w > 0) for w in full.values()) > 0
-        # the stencil on the padded grid, flat, float64: centre (1 outside the grid) and the eight conductances
-        values = {(0, 0): self._padded(st.diag, 1.0)}
-        for o in OFFSETS:
-            values[o] = self._padded(full.pop(o))
+        self._st = st
         a, b = np.divmod(np.arange(B * B), B)
         self._cells = xp.asarray(a * width + b)  # flat offsets of a tile's cells from its origin
         # and of its (B + 2)^2 patch, the tile with its one-cell ring, read in one gather per sweep
         a, b = np.divmod(np.arange((B + 2) ** 2), B + 2)
         self._patch = xp.asarray((a - 1) * width + (b - 1))
-        self.groups = []
+        tilings = []
         for shift in (0, B // 2):
-            rows = -(-(m + shift) // B)
-            cols = -(-(n + shift) // B)
-            ti, tj = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
-            keep = self._contrast(st.diag, linked, shift, rows, cols) >= min_contrast
+            rows, cols = -(-(m + shift) // B), -(-(n + shift) // B)
+            tilings.append((shift, self._contrast(st, shift, rows, cols)))
+        threshold = _threshold([c for _, c in tilings], min_contrast, int(max_share * sum(c.size for _, c in tilings)))
+        self.groups = []
+        for shift, contrast in tilings:
+            ti, tj = np.meshgrid(np.arange(contrast.shape[0]), np.arange(contrast.shape[1]), indexing="ij")
+            keep = contrast >= threshold
             for colour in COLOURS:
                 sel = keep & (ti % 2 == colour[0]) & (tj % 2 == colour[1])
-                if not bool(sel.any()):
-                    continue
-                origin = (P - shift + B * ti[sel]) * width + (P - shift + B * tj[sel])
-                group = self._factor(xp.asarray(origin), values)
-                if group[0].size:
-                    self.groups.append(group)
+                if bool(sel.any()):
+                    group = self._factor(B * ti[sel] - shift, B * tj[sel] - shift)
+                    if group[0].size:
+                        self.groups.append(group)
+        del self._st
         self.count = sum(int(g[0].size) for g in self.groups)
 
-    def _contrast(self, diag, linked, shift, rows, cols):
+    def _contrast(self, st, shift, rows, cols):
         """Largest over smallest diagonal of each tile's linked cells (host (rows, cols); 1 when none)."""
         xp, B, (m, n) = self.xp, self.tile, self.shape
-        hi = xp.zeros((rows * B, cols * B))
-        lo = xp.full((rows * B, cols * B), np.inf)
+        linked = xp.zeros((m, n), dtype=bool)
+        for (di, dj), w in st.forward():  # a cell is linked when an edge at either end of it is
+            pos = w > 0
+            linked |= pos
+            linked[_span(di, m), _span(dj, n)] |= pos[_span(-di, m), _span(-dj, n)]
+        diag = st.diag.astype(np.float32)
+        hi = xp.zeros((rows * B, cols * B), dtype=np.float32)
+        lo = xp.full((rows * B, cols * B), np.inf, dtype=np.float32)
         hi[shift:shift + m, shift:shift + n] = xp.where(linked, diag, 0)
         lo[shift:shift + m, shift:shift + n] = xp.where(linked, diag, np.inf)
+        del linked, diag
         hi = hi.reshape(rows, B, cols, B).max(axis=(1, 3))
         lo = lo.reshape(rows, B, cols, B).min(axis=(1, 3))
         ok = xp.isfinite(lo) & (lo > 0)
         out = xp.where(ok, hi / xp.where(ok, lo, 1), 1.0)
         return to_host(out)
 
-    def _padded(self, a, fill=0.0):
-        xp, P, (m, n) = self.xp, self.pad, self.shape
-        out = xp.full(self.padded, fill, dtype=np.float64)
-        out[P:P + m, P:P + n] = a
-        return out.ravel()
+    def _coefficients(self, r0, c0):
+        """Float64 (9, t, B, B) stencil of the tiles with top-left cells (r0, c0) (may lie outside the
+        grid): the centre (1 outside), then the conductance to each neighbour in ``OFFSETS`` order (0
+        where the cell or its neighbour is outside), gathered from the level's own arrays."""
+        xp, B, (m, n), st = self.xp, self.tile, self.shape, self._st
+        a, b = np.divmod(np.arange(B * B), B)
+        r = xp.asarray(r0)[:, None] + xp.asarray(a)[None, :]  # (t, T)
+        c = xp.asarray(c0)[:, None] + xp.asarray(b)[None, :]
 
-    def _factor(self, origin, values):
-        """(origin, coefficients (9, t, B, B), Cholesky factor by blocks) of a group of tiles."""
-        xp, B = self.xp, self.tile
+        def sample(arr, dr, dc, fill):
+            rr, cc = r + dr, c + dc
+            ok = (rr >= 0) & (rr < m) & (cc >= 0) & (cc < n)
+            flat = xp.clip(rr, 0, m - 1) * n + xp.clip(cc, 0, n - 1)
+            return xp.where(ok, arr.ravel()[flat], fill), ok
+
+        out = xp.empty((len(_STENCIL), r.shape[0], B * B), dtype=np.float64)
+        out[0] = sample(st.diag, 0, 0, 1.0)[0]
+        forward = dict(st.forward())
+        for k, (di, dj) in enumerate(OFFSETS, start=1):
+            if (di, dj) in forward:  # stored at the cell
+                w, _ = sample(forward[(di, dj)], 0, 0, 0.0)
+                out[k] = xp.where(sample(forward[(di, dj)], di, dj, 0.0)[1], w, 0.0)
+            elif (-di, -dj) in forward:  # stored at the neighbour
+                out[k] = xp.where(sample(st.diag, 0, 0, 0.0)[1], sample(forward[(-di, -dj)], di, dj, 0.0)[0], 0.0)
+            else:  # a 5-point stencil's diagonals
+                out[k] = 0.0
+        return out.reshape(len(_STENCIL), -1, B, B)
+
+    def _factor(self, r0, c0):
+        """(origin, coefficients (9, t, B, B), Cholesky factor by blocks) of a group of tiles whose
+        top-left cells are (r0, c0); the origin is flat in the padded grid."""
+        xp, B, P = self.xp, self.tile, self.pad
         T = B * B
-        cells = origin[:, None] + self._cells[None, :]  # (t, T) flat in the padded grid
-        coef = xp.empty((len(_STENCIL), origin.size, B, B), dtype=self.dtype)
-        for k, o in enumerate(_STENCIL):
-            coef[k] = values[o][cells].reshape(-1, B, B)
+        values = self._coefficients(r0, c0)
+        origin = xp.asarray((P + r0) * self.padded[1] + (P + c0))
+        coef = values.astype(self.dtype)
         # the factor in B x B blocks of tile rows: block-lower-bidiagonal (bandwidth B + 1 < 2B)
         dinv = xp.empty((origin.size, B, B, B), dtype=self.dtype)  # inverses of the diagonal blocks
         sub = xp.empty((origin.size, B - 1, B, B), dtype=self.dtype)  # the blocks below them
@@ -113,7 +145,7 @@ class TileSmoother:
         chunk = max(1, CHUNK_BYTES // (8 * T * T))
         for start in range(0, origin.size, chunk):
             stop = min(origin.size, start + chunk)
-            A = self._tile_matrices(values, cells[start:stop])
+            A = self._tile_matrices(values[:, start:stop])
             L = xp.linalg.cholesky(A)
             d = xp.arange(T)
             good[start:stop] = (L[:, d, d] ** 2 >= MIN_PIVOT * A[:, d, d]).all(axis=1)
@@ -123,23 +155,24 @@ class TileSmoother:
                 dinv[start:stop, q] = xp.linalg.inv(L[:, rows, rows])
                 if q:
                     sub[start:stop, q - 1] = L[:, rows, (q - 1) * B:q * B]
+        del values
         if not bool(good.all()):
             origin, coef, dinv, sub = origin[good], coef[:, good], dinv[good], sub[good]
         return origin, coef, dinv, sub
 
-    def _tile_matrices(self, values, cells):
-        """Dense (t, T, T) float64 matrices of the tiles at ``cells``: the diagonal, minus the
-        conductance to neighbours inside the tile."""
+    def _tile_matrices(self, values):
+        """Dense (t, T, T) float64 matrices of tiles from their stencil ``values`` (9, t, B, B): the
+        diagonal, minus the conductance to neighbours inside the tile."""
         xp, B = self.xp, self.tile
         T = B * B
-        A = xp.zeros((cells.shape[0], T, T))
+        v = values.reshape(len(_STENCIL), -1, T)
+        A = xp.zeros((v.shape[1], T, T))
         idx = xp.arange(T)
-        A[:, idx, idx] = values[(0, 0)][cells] * (1 + 1e-12)  # near-singular 1e8 tiles stay factorisable
+        A[:, idx, idx] = v[0] * (1 + 1e-12)  # near-singular 1e8 tiles stay factorisable
         a, b = np.divmod(np.arange(T), B)
-        for di, dj in OFFSETS:
+        for k, (di, dj) in enumerate(OFFSETS, start=1):
             src = np.flatnonzero((a + di >= 0) & (a + di < B) & (b + dj >= 0) & (b + dj < B))
-            w = values[(di, dj)][cells[:, src]]
-            A[:, xp.asarray(src), xp.asarray(src + di * B + dj)] = -w
+            A[:, xp.asarray(src), xp.asarray(src + di * B + dj)] = -v[k][:, xp.asarray(src)]
         return A
 
     def sweep(self, x, b, forward: bool = True):
@@ -163,6 +196,23 @@ class TileSmoother:
                 r += coef[j] * patch[:, :, 1 + di:1 + di + B, 1 + dj:1 + dj + B]
             xf[:, cells] += _block_solve(dinv, sub, r.reshape(k, -1, B * B))
         x[...] = xpad[:, P:P + m, P:P + n]
+
+
+def _span(d, size):
+    """Cells whose neighbour at offset -d lies inside a line of ``size`` cells: where a shift by d lands."""
+    return slice(max(d, 0), size + min(d, 0))
+
+
+def _threshold(contrasts, min_contrast, most):
+    """The contrast a tile needs to be kept: ``min_contrast``, raised so that at most ``most`` tiles
+    of the tilings' (host) ``contrasts`` qualify; the highest-contrast tiles are kept."""
+    values = np.concatenate([c.ravel() for c in contrasts])
+    values = values[values >= min_contrast]
+    if values.size <= most:
+        return min_contrast
+    if most <= 0:
+        return np.inf
+    return max(min_contrast, float(np.partition(values, values.size - most)[values.size - most]))
 
 
 def _block_solve(dinv, sub, r):
