@@ -92,10 +92,12 @@ class MultigridOptions:
     ``eliminate_black``: on a 5-point (4-neighbour) operator, eliminate the black cells exactly and
     build the hierarchy on the red cells' Schur complement (``redblack``; 1 M cells, 1e4 contrast:
     26 CG iterations instead of 35, 4 M: 16 / 23 instead of 43 / 36); ``GridMultigrid`` ignores it.
-    ``tile_levels``: levels (0 = finest) whose high-contrast 8 x 8 tiles are also solved exactly
-    (``tile_smoother``), those whose diagonal varies by ``tile_contrast`` or more (16 M cells, 8
-    neighbours, levels 1-2: 20 -> 13 CG iterations in no more CPU time; 64 M: 24 -> 20 at 1.36x the
-    CPU time); off by default (benchmarks/README.md, "Exact tile smoothing").
+    ``tile_levels``: levels (0 = finest) whose high-contrast tiles are also solved exactly
+    (``tile_smoother``), those whose diagonal varies by ``tile_contrast`` or more; None = ``TILE_LEVELS``
+    (levels 1-4) where the memory holds them (``GridMultigridSolver`` checks), () = none.
+    ``tile_sizes``: the tiles' side on each of ``tile_levels`` (default 8 down to level 2, 16 below).
+    8 neighbours, 1e4 contrast: 16 M cells 22 -> 12 CG iterations, 64 M 24 -> 17 (benchmarks/README.md,
+    "Exact tile smoothing").
     """
 
     max_coarse: int | None = None

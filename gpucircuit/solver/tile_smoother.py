@@ -2,18 +2,21 @@
 
 Why (benchmarks/README.md, "Exact tile smoothing"): on landscapes with roads, holes and 1e4-1e8
 contrast, the error that neither point Gauss-Seidel nor the next coarse grid reduces sits in
-small high-contrast pieces of the first coarse level. Solving 8 x 8 tiles of that level exactly
-(four colours of tiles, on two tilings offset by half a tile so every coupling lies inside some
-tile) after the point sweeps takes CG from 20 to 13 iterations at 16 M cells (8 neighbours,
-1-1e4), and only the tiles whose diagonal varies by 1e3 or more are needed for that (30 % of
-them there; landscapes of low contrast get none and pay nothing).
+small high-contrast pieces of the first coarse levels. Solving tiles of levels 1-4 exactly (8 x 8
+on levels 1-2, 16 x 16 below; four colours of tiles, on two tilings offset by half a tile so every
+coupling lies inside some tile) after the point sweeps takes CG from 22 to 12 iterations at 16 M
+cells and from 24 to 17 at 64 M (8 neighbours, 1-1e4), and only the tiles whose diagonal varies
+by 1e3 or more are needed for that (14-30 % of them there; landscapes of low contrast get none and
+pay nothing). At most a quarter of a level's tiles are kept, those of highest contrast, so the
+memory they keep is bounded on any landscape (``MAX_SHARE``).
 
 Each kept tile's matrix (the level's stencil restricted to the tile, SPD as a principal
 submatrix) is factorised once by a batched dense Cholesky in float64; in row-major tile order a
 9-point stencil has bandwidth B + 1, and so has its factor: block-lower-bidiagonal in B x B blocks
 of tile rows. The inverses of its diagonal blocks and the blocks below them are kept (15 values
 per cell for B = 8, in the cycle dtype) with the tile's nine stencil coefficients for its residual,
-so a solve is two batched matrix products per tile row and direction. A sweep visits the groups of
+so a solve is two batched matrix products per tile row and direction. The coefficients are gathered
+from the level's own arrays, group by group, so the setup makes no level-sized copies. A sweep visits the groups of
 tiles (tiling, colour) in order: the residual on the group's tiles is formed from the current
 solution on the tiles and their one-cell ring, the block triangular solves run batched over the
 tiles, and the corrections are added; tiles of one group neither overlap nor
