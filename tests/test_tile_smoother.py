@@ -211,3 +211,24 @@ def test_a_job_short_of_memory_for_the_tiles_runs_without_them(monkeypatch):
     assert tiled(None) and tiled(10 * need_bytes(cells, 1, tiles=True))
     assert not tiled(int(between / HEADROOM))
     assert tiled(int(between / HEADROOM), tile_levels=(1, 2))
+
+
+def test_the_compiled_group_solve_matches_the_array_code():
+    """On the host a large job's tile levels solve their groups in one compiled loop (numba): the same
+    sweep as the array code (in float64 here, where both are exact to rounding)."""
+    pytest.importorskip("numba")
+    for four, size in ((False, 8), (True, 16)):
+        st = _level(four, True)
+        tiles = TileSmoother(st, dtype=np.float64, tile=size, min_contrast=0, max_share=1, compiled=True)
+        assert tiles.compiled
+        rng = np.random.default_rng(5)
+        x0 = rng.standard_normal((2,) + st.shape)
+        b = rng.standard_normal((2,) + st.shape)
+        out = []
+        for compiled in (False, True):
+            tiles.compiled = compiled
+            x = x0.copy()
+            tiles.sweep(x, b, forward=True)
+            tiles.sweep(x, b, forward=False)
+            out.append(x - x0)
+        np.testing.assert_allclose(out[1], out[0], rtol=0, atol=1e-9 * np.abs(out[0]).max())

@@ -52,6 +52,7 @@ from ..errors import SolverError
 from .cg import CGInfo, pcg
 from .coarsening import Stencil, galerkin, interpolation
 from .smoothers import ColouredGS, colour_slice
+from . import tile_compiled
 from .tile_smoother import MIN_CONTRAST, TILE, TileSmoother
 
 
@@ -164,6 +165,7 @@ class GridMultigrid:
         self.flexible = o.cycle == "K"
         max_coarse, max_levels = o.coarse_limit(self.xp), o.max_levels
         st = Stencil.from_operator(op)  # the operator's own arrays, no copy
+        compiled = self.xp is np and tile_compiled.wanted(int(np.prod(st.shape)))
         self.levels: list[Level] = []
         while True:
             m, n = st.shape
@@ -177,7 +179,7 @@ class GridMultigrid:
             lvl.smoother = ColouredGS(st, self.dtype, grounded=bool(self.levels[:-1]))
             if len(self.levels) - 1 in o.tiled_levels():
                 tiles = TileSmoother(st, self.dtype, tile=o.tile_size(len(self.levels) - 1),
-                                     min_contrast=o.tile_contrast)
+                                     min_contrast=o.tile_contrast, compiled=compiled)
                 lvl.tiles = tiles if tiles.count else None
             lvl.P = {u: p.astype(self.dtype) for u, p in P.items()}
             st = galerkin(st, P)

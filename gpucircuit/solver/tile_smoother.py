@@ -11,10 +11,11 @@ pay nothing). At most a quarter of a level's tiles are kept, those of highest co
 memory they keep is bounded on any landscape (``MAX_SHARE``).
 
 Each kept tile's matrix (the level's stencil restricted to the tile, SPD as a principal
-submatrix) is factorised once by a batched dense Cholesky in float64; in row-major tile order a
-9-point stencil has bandwidth B + 1, and so has its factor: block-lower-bidiagonal in B x B blocks
-of tile rows. The inverses of its diagonal blocks and the blocks below them are kept (15 values
-per cell for B = 8, in the cycle dtype) with the tile's nine stencil coefficients for its residual,
+submatrix) is factorised once in float64; in row-major tile order a 9-point stencil is
+block-tridiagonal in B x B blocks of tile rows, so its Cholesky factor is block-lower-bidiagonal and
+is computed block by block (batched B x B Cholesky, inverse and products over the tiles). The
+inverses of its diagonal blocks and the blocks below them are kept (15 values per cell for B = 8,
+in the cycle dtype) with the tile's nine stencil coefficients for its residual,
 so a solve is two batched matrix products per tile row and direction. The coefficients are gathered
 from the level's own arrays, group by group, so the setup makes no level-sized copies. A sweep visits the groups of
 tiles (tiling, colour) in order: the residual on the group's tiles is formed from the current
@@ -29,11 +30,11 @@ import numpy as np
 
 from ..backend import array_module, to_host
 from .coarsening import OFFSETS, Stencil
+from . import tile_compiled
 from .smoothers import COLOURS
 
 TILE = 8
 MIN_CONTRAST = 1e3
-CHUNK_BYTES = 1 << 26  # dense float64 tile matrices factorised at once: 2,048 tiles of 8 x 8, 128 of 16 x 16
 # a tile whose Cholesky pivot falls below this share of its cell's diagonal holds a piece held to the rest
 # by near-zero links (1e8 contrast): its exact solve puts a near-constant value there that the cycle's
 # float32 residual cannot see (measured: CG did not converge in 500 iterations with such tiles), and
@@ -50,10 +51,11 @@ _STENCIL = [(0, 0)] + OFFSETS  # coefficient order of a tile cell: centre, then 
 class TileSmoother:
     """Exact solves on the B x B tiles of one level whose diagonal varies by ``min_contrast`` or more.
 
-    ``count``: tiles kept (0: the level has none, and ``sweep`` does nothing)."""
+    ``count``: tiles kept (0: the level has none, and ``sweep`` does nothing). ``compiled``: on the
+    host, solve the groups by ``tile_compiled``'s loop (where numba imports) instead of the array code."""
 
     def __init__(self, st: Stencil, dtype=np.float32, tile: int = TILE, min_contrast: float = MIN_CONTRAST,
-                 max_share: float = MAX_SHARE):
+                 max_share: float = MAX_SHARE, compiled: bool = False):
         xp = self.xp = st.xp
         self.shape = m, n = st.shape
         self.tile = B = tile
@@ -84,6 +86,8 @@ class TileSmoother:
                         self.groups.append(group)
         del self._st
         self.count = sum(int(g[0].size) for g in self.groups)
+        # on the host, a large job's levels run their group solves as one compiled loop (``compiled``)
+        self.compiled = compiled and xp is np
 
     def _contrast(self, st, shift, rows, cols):
         """Largest over smallest diagonal of each tile's linked cells (host (rows, cols); 1 when none)."""
@@ -135,48 +139,47 @@ class TileSmoother:
 
     def _factor(self, r0, c0):
         """(origin, coefficients (9, t, B, B), Cholesky factor by blocks) of a group of tiles whose
-        top-left cells are (r0, c0); the origin is flat in the padded grid."""
+        top-left cells are (r0, c0); the origin is flat in the padded grid.
+
+        In row-major tile order the tile matrix is block-tridiagonal in B x B blocks of tile rows
+        (D_q: the row's centre and east-west links; C_q: its links to the next row), so its Cholesky
+        factor is block-lower-bidiagonal and is computed block by block, batched over the tiles:
+        L_qq = chol(D_q - L_q,q-1 L_q,q-1^T), L_q+1,q = (L_qq^-1 C_q)^T; float64, never a T x T matrix."""
         xp, B, P = self.xp, self.tile, self.pad
-        T = B * B
-        values = self._coefficients(r0, c0)
+        values = self._coefficients(r0, c0)  # (9, t, B, B): [k, tile, row, column]
         origin = xp.asarray((P + r0) * self.padded[1] + (P + c0))
         coef = values.astype(self.dtype)
-        # the factor in B x B blocks of tile rows: block-lower-bidiagonal (bandwidth B + 1 < 2B)
-        dinv = xp.empty((origin.size, B, B, B), dtype=self.dtype)  # inverses of the diagonal blocks
-        sub = xp.empty((origin.size, B - 1, B, B), dtype=self.dtype)  # the blocks below them
-        good = xp.ones(origin.size, dtype=bool)
-        chunk = max(1, CHUNK_BYTES // (8 * T * T))
-        for start in range(0, origin.size, chunk):
-            stop = min(origin.size, start + chunk)
-            A = self._tile_matrices(values[:, start:stop])
-            L = xp.linalg.cholesky(A)
-            d = xp.arange(T)
-            good[start:stop] = (L[:, d, d] ** 2 >= MIN_PIVOT * A[:, d, d]).all(axis=1)
-            del A
-            for q in range(B):
-                rows = slice(q * B, (q + 1) * B)
-                dinv[start:stop, q] = xp.linalg.inv(L[:, rows, rows])
-                if q:
-                    sub[start:stop, q - 1] = L[:, rows, (q - 1) * B:q * B]
+        t = origin.size
+        k_of = {o: k for k, o in enumerate(OFFSETS, start=1)}
+        dinv = xp.empty((t, B, B, B), dtype=self.dtype)  # inverses of the diagonal blocks
+        sub = xp.empty((t, B - 1, B, B), dtype=self.dtype)  # the blocks below them
+        good = xp.ones(t, dtype=bool)
+        j = xp.arange(B)
+        below = None  # L_q,q-1 in float64
+        for q in range(B):
+            D = xp.zeros((t, B, B))
+            centre = values[0][:, q] * (1 + 1e-12)  # near-singular 1e8 tiles stay factorisable
+            D[:, j, j] = centre
+            D[:, j[:-1], j[1:]] = -values[k_of[(0, 1)]][:, q, :-1]
+            D[:, j[1:], j[:-1]] = -values[k_of[(0, 1)]][:, q, :-1]
+            if below is not None:
+                D -= below @ below.swapaxes(-1, -2)
+            L = xp.linalg.cholesky(D)
+            del D
+            good &= (L[:, j, j] ** 2 >= MIN_PIVOT * centre).all(axis=1)
+            Linv = xp.linalg.inv(L)
+            dinv[:, q] = Linv
+            if q < B - 1:
+                C = xp.zeros((t, B, B))  # row q's links to row q + 1: C[b, b + dj] = -w(q, b; 1, dj)
+                C[:, j, j] = -values[k_of[(1, 0)]][:, q]
+                C[:, j[:-1], j[1:]] = -values[k_of[(1, 1)]][:, q, :-1]
+                C[:, j[1:], j[:-1]] = -values[k_of[(1, -1)]][:, q, 1:]
+                below = (Linv @ C).swapaxes(-1, -2)
+                sub[:, q] = below
         del values
         if not bool(good.all()):
             origin, coef, dinv, sub = origin[good], coef[:, good], dinv[good], sub[good]
         return origin, coef, dinv, sub
-
-    def _tile_matrices(self, values):
-        """Dense (t, T, T) float64 matrices of tiles from their stencil ``values`` (9, t, B, B): the
-        diagonal, minus the conductance to neighbours inside the tile."""
-        xp, B = self.xp, self.tile
-        T = B * B
-        v = values.reshape(len(_STENCIL), -1, T)
-        A = xp.zeros((v.shape[1], T, T))
-        idx = xp.arange(T)
-        A[:, idx, idx] = v[0] * (1 + 1e-12)  # near-singular 1e8 tiles stay factorisable
-        a, b = np.divmod(np.arange(T), B)
-        for k, (di, dj) in enumerate(OFFSETS, start=1):
-            src = np.flatnonzero((a + di >= 0) & (a + di < B) & (b + dj >= 0) & (b + dj < B))
-            A[:, xp.asarray(src), xp.asarray(src + di * B + dj)] = -v[k][:, xp.asarray(src)]
-        return A
 
     def sweep(self, x, b, forward: bool = True):
         """Tile solves on x (k, m, n), in place, for right-hand sides b (k, m, n): the groups in
@@ -192,6 +195,12 @@ class TileSmoother:
         xf, bf = xpad.reshape(k, -1), bpad.reshape(k, -1)
         B = self.tile
         for origin, coef, dinv, sub in (self.groups if forward else self.groups[::-1]):
+            if self.compiled:
+                try:
+                    tile_compiled.solve_group(xf, bf, origin, coef, dinv, sub, self.padded[1])
+                    continue
+                except ImportError:  # numba will not import here: the array code below from now on
+                    self.compiled = False
             cells = origin[:, None] + self._cells[None, :]
             patch = xf[:, origin[:, None] + self._patch[None, :]].reshape(k, -1, B + 2, B + 2)
             r = bf[:, cells].reshape(k, -1, B, B) - coef[0] * patch[:, :, 1:-1, 1:-1]
