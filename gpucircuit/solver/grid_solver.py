@@ -11,9 +11,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..backend import get_backend, to_host
+from ..backend import NUMBA_RESIDENT_BYTES, get_backend, to_host
 from ..memory import HEADROOM, device_free_bytes, host_free_bytes, plan_batch, rhs_bytes, tiles_fit
 from ..operators import GridEdges, GridOperator
+from . import tile_compiled
 from .cg import pcg
 from .deflation import PocketDeflation
 from .merged import MergedGrid, leak_for_ungrounded, strengthen_regions
@@ -39,6 +40,8 @@ class GridMultigridSolver:
         if backend.is_gpu and free is not None:  # refuse before allocating, not half-way through
             plan_batch(active.size, 1, free, eight, backend.device, single=single)  # arrays span the grid
         mg_options = options.multigrid
+        if free is not None and not backend.is_gpu and tile_compiled.wanted(active.size):
+            free -= NUMBA_RESIDENT_BYTES  # the tile solves' compiled loop
         if mg_options.tile_levels is None and not tiles_fit(active.size, free, eight, single):
             mg_options = replace(mg_options, tile_levels=())  # it fits without the tile solves: run so
         e = graph.edges

@@ -165,7 +165,7 @@ class GridMultigrid:
         self.flexible = o.cycle == "K"
         max_coarse, max_levels = o.coarse_limit(self.xp), o.max_levels
         st = Stencil.from_operator(op)  # the operator's own arrays, no copy
-        compiled = self.xp is np and tile_compiled.wanted(int(np.prod(st.shape)))
+        fine_cells = int(np.prod(st.shape))
         self.levels: list[Level] = []
         while True:
             m, n = st.shape
@@ -179,11 +179,15 @@ class GridMultigrid:
             lvl.smoother = ColouredGS(st, self.dtype, grounded=bool(self.levels[:-1]))
             if len(self.levels) - 1 in o.tiled_levels():
                 tiles = TileSmoother(st, self.dtype, tile=o.tile_size(len(self.levels) - 1),
-                                     min_contrast=o.tile_contrast, compiled=compiled)
+                                     min_contrast=o.tile_contrast)
                 lvl.tiles = tiles if tiles.count else None
             lvl.P = {u: p.astype(self.dtype) for u, p in P.items()}
             st = galerkin(st, P)
             del P
+        tiled = [lvl.tiles for lvl in self.levels if lvl.tiles is not None]
+        if self.xp is np and tile_compiled.wanted(fine_cells, sum(t.count * t.tile ** 2 for t in tiled)):
+            for tiles in tiled:  # a large job with many tiles: their solves as one compiled loop
+                tiles.compiled = True
         self._coarse_inverse = self._dense_inverse(st)
         self._buffers = {}
 

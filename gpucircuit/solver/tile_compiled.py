@@ -5,9 +5,9 @@ Why: NumPy runs the batched 8 x 8 products of a tile solve at its per-call speed
 few hundred tiles), so on the CPU a tile sweep cost as much as the level's point sweeps (16 M cells,
 8 neighbours: one cycle 2.1 -> 3.3 CPU s with the tiles). The loop reads each tile's patch once,
 forms the residual, runs the two block triangular solves and adds the correction, in float64 within
-the tile. Used only on large grids (``MIN_CELLS``): importing numba costs a process
-~140 MB of resident memory, worth it for a large job, not a small one. Where numba is missing the
-array code runs, as on a GPU.
+the tile. Used only on large grids with many tiles (``MIN_CELLS``, ``MIN_TILE_CELLS``): importing
+numba costs a process ~140 MB of resident memory, worth it for a large job, not a small one. Where
+numba is missing the array code runs, as on a GPU.
 """
 from __future__ import annotations
 
@@ -18,9 +18,13 @@ import numpy as np
 from ..backend import compile_loop, numba_available
 from .coarsening import OFFSETS
 
-# cells of the finest grid from which a hierarchy's tile levels use the compiled loop (a solve of
-# tens of seconds; 16 M cells, 8 neighbours: one cycle 2.5 -> 2.0 CPU s against 1.8 without tiles)
-MIN_CELLS = 4_000_000
+# cells of the finest grid from which a hierarchy's tile levels use the compiled loop: a job of
+# 1.5 GB and more, where numba's 140 MB weigh under a tenth (16 M cells, 8 neighbours: one cycle
+# 3.3 CPU s with the array code, 2.5-2.7 with the loop, 2.0 without tiles)
+MIN_CELLS = 10_000_000
+# and tile cells over all its levels: a landscape with few high-contrast tiles (BigTests' 1-100, 24 M
+# cells) keeps the array code and does not load numba for them
+MIN_TILE_CELLS = 1 << 20
 _DI = np.array([o[0] for o in OFFSETS], dtype=np.int64)
 _DJ = np.array([o[1] for o in OFFSETS], dtype=np.int64)
 _lock = threading.Lock()
@@ -74,9 +78,11 @@ def _group(xf, bf, origin, coef, dinv, sub, width, di, dj):
                     xf[kk, o + a * width + c] += r[a, c]
 
 
-def wanted(cells: int) -> bool:
-    """Whether the tile levels of a hierarchy on a grid of ``cells`` cells use the compiled loop."""
-    return cells >= MIN_CELLS and numba_available()
+def wanted(cells: int, tile_cells: int | None = None) -> bool:
+    """Whether the tile levels of a hierarchy on a grid of ``cells`` cells, with ``tile_cells`` tile
+    cells (None: not known yet), use the compiled loop."""
+    many = tile_cells is None or tile_cells >= MIN_TILE_CELLS
+    return cells >= MIN_CELLS and many and numba_available()
 
 
 def solve_group(xf, bf, origin, coef, dinv, sub, width: int) -> None:
