@@ -95,7 +95,8 @@ class MultigridOptions:
     26 CG iterations instead of 35, 4 M: 16 / 23 instead of 43 / 36); ``GridMultigrid`` ignores it.
     ``tile_levels``: levels (0 = finest) whose high-contrast tiles are also solved exactly
     (``tile_smoother``), those whose diagonal varies by ``tile_contrast`` or more; None = ``TILE_LEVELS``
-    (levels 1-4) where the memory holds them (``GridMultigridSolver`` checks), () = none.
+    (levels 1-4) on the host where the memory holds them (``GridMultigridSolver`` checks) and none on a
+    GPU until their CuPy path has run on one; () = none.
     ``tile_sizes``: the tiles' side on each of ``tile_levels`` (default 8 down to level 2, 16 below).
     8 neighbours, 1e4 contrast: 16 M cells 22 -> 12 CG iterations, 64 M 24 -> 17 (benchmarks/README.md,
     "Exact tile smoothing").
@@ -129,9 +130,12 @@ class MultigridOptions:
         if any(b < 2 or b % 2 for b in self.tile_sizes):
             raise ValueError(f"tile sizes must be even and at least 2, not {self.tile_sizes}")
 
-    def tiled_levels(self) -> tuple:
-        """``tile_levels``, or by default ``TILE_LEVELS``."""
-        return TILE_LEVELS if self.tile_levels is None else tuple(self.tile_levels)
+    def tiled_levels(self, on_gpu: bool = False) -> tuple:
+        """``tile_levels``, or by default ``TILE_LEVELS`` on the host and none on a GPU: the tiles' CuPy
+        path has not run on a device yet (benchmarks/gpu/README.md); ask for them there explicitly."""
+        if self.tile_levels is not None:
+            return tuple(self.tile_levels)
+        return () if on_gpu else TILE_LEVELS
 
     def tile_size(self, level: int) -> int:
         """Side of the tiles on ``level`` (one of the tiled levels): ``tile_sizes``, or by default 8
@@ -177,7 +181,7 @@ class GridMultigrid:
             P = interpolation(st)  # float64, whatever the stencil's storage
             # coarse levels keep their ground for the W-cycle's exact coarse residual
             lvl.smoother = ColouredGS(st, self.dtype, grounded=bool(self.levels[:-1]))
-            if len(self.levels) - 1 in o.tiled_levels():
+            if len(self.levels) - 1 in o.tiled_levels(on_gpu=self.xp is not np):
                 tiles = TileSmoother(st, self.dtype, tile=o.tile_size(len(self.levels) - 1),
                                      min_contrast=o.tile_contrast)
                 lvl.tiles = tiles if tiles.count else None
