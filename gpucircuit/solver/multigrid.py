@@ -53,7 +53,7 @@ from .cg import CGInfo, pcg
 from .coarsening import Stencil, galerkin, interpolation
 from .smoothers import ColouredGS, colour_slice
 from . import tile_compiled
-from .tile_smoother import MIN_CONTRAST, TILE, TileSmoother
+from .tile_smoother import MIN_CONTRAST, TILE, TILE_LEVELS, TileSmoother
 
 
 @dataclass
@@ -72,11 +72,6 @@ class Level:
 # the factorisation costs (measured 1000^2: 0.8 s vs 2.2 s solve, same 11 iterations). GPU:
 # coarsen to 32^2, solved by a dense inverse on the device.
 MAX_COARSE = {"cpu": 20000, "gpu": 1024}
-# Levels with exact tile solves by default (benchmarks/README.md, "Exact tile smoothing"): the first four
-# coarse levels (8 neighbours, 1e4 contrast: 16 M cells 22 -> 12 CG iterations, 64 M 24 -> 17). On a
-# red-black Schur complement its finest level would help too (4 neighbours, 1 M: 26 -> 18 instead of
-# 19 / 23) but keeps 44 B per cell more: an option (``tile_levels=(0, 1, 2, 3, 4)``)
-TILE_LEVELS = (1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
