@@ -57,10 +57,10 @@ class TileSmoother:
     """Exact solves on the B x B tiles of one level whose diagonal varies by ``min_contrast`` or more.
 
     ``count``: tiles kept (0: the level has none, and ``sweep`` does nothing). ``compiled``: on the
-    host, solve the groups by ``tile_compiled``'s loop (where numba imports) instead of the array code."""
+    host, the groups are solved by ``tile_compiled``'s loop (where numba imports) instead of the array code."""
 
     def __init__(self, st: Stencil, dtype=np.float32, tile: int = TILE, min_contrast: float = MIN_CONTRAST,
-                 max_share: float = MAX_SHARE, compiled: bool = False):
+                 max_share: float = MAX_SHARE):
         xp = self.xp = st.xp
         self.shape = m, n = st.shape
         self.tile = B = tile
@@ -91,8 +91,8 @@ class TileSmoother:
                         self.groups.append(group)
         del self._st
         self.count = sum(int(g[0].size) for g in self.groups)
-        # on the host, a large job's levels run their group solves as one compiled loop (``compiled``)
-        self.compiled = compiled and xp is np
+        # set by the hierarchy on the host for a large job with many tiles (it alone knows their total)
+        self.compiled = False
 
     def _contrast(self, st, shift, rows, cols):
         """Largest over smallest diagonal of each tile's linked cells (host (rows, cols); 1 when none)."""
@@ -123,21 +123,21 @@ class TileSmoother:
         r = xp.asarray(r0)[:, None] + xp.asarray(a)[None, :]  # (t, T)
         c = xp.asarray(c0)[:, None] + xp.asarray(b)[None, :]
 
-        def sample(arr, dr, dc, fill):
+        def at(dr, dc):  # whether the cells at this offset lie on the grid, and their clipped flat index
             rr, cc = r + dr, c + dc
             ok = (rr >= 0) & (rr < m) & (cc >= 0) & (cc < n)
-            flat = xp.clip(rr, 0, m - 1) * n + xp.clip(cc, 0, n - 1)
-            return xp.where(ok, arr.ravel()[flat], fill), ok
+            return ok, xp.clip(rr, 0, m - 1) * n + xp.clip(cc, 0, n - 1)
 
+        here, flat = at(0, 0)
         out = xp.empty((len(_STENCIL), r.shape[0], B * B), dtype=np.float64)
-        out[0] = sample(st.diag, 0, 0, 1.0)[0]
+        out[0] = xp.where(here, st.diag.ravel()[flat], 1.0)
         forward = dict(st.forward())
         for k, (di, dj) in enumerate(OFFSETS, start=1):
+            there, flat_there = at(di, dj)
             if (di, dj) in forward:  # stored at the cell
-                w, _ = sample(forward[(di, dj)], 0, 0, 0.0)
-                out[k] = xp.where(sample(forward[(di, dj)], di, dj, 0.0)[1], w, 0.0)
+                out[k] = xp.where(here & there, forward[(di, dj)].ravel()[flat], 0.0)
             elif (-di, -dj) in forward:  # stored at the neighbour
-                out[k] = xp.where(sample(st.diag, 0, 0, 0.0)[1], sample(forward[(-di, -dj)], di, dj, 0.0)[0], 0.0)
+                out[k] = xp.where(here & there, forward[(-di, -dj)].ravel()[flat_there], 0.0)
             else:  # a 5-point stencil's diagonals
                 out[k] = 0.0
         return out.reshape(len(_STENCIL), -1, B, B)
