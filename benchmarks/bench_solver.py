@@ -126,10 +126,13 @@ def main(argv=None):
     ap.add_argument("--max-coarse", type=int, default=None, help="largest grid (cells) solved directly")
     ap.add_argument("--coarse-sweeps", type=int, default=None, help="sweep multiplier on the coarse levels")
     ap.add_argument("--tile-levels", type=int, nargs="*", default=None,
-                    help="levels with exact tile solves (MultigridOptions.tile_levels; given empty: none; default 1-4)")
+                    help="levels with exact tile solves (MultigridOptions.tile_levels; given empty: none; default 1-4, "
+                         "and 0 on the 4-neighbour Schur complement)")
     ap.add_argument("--tile-sizes", type=int, nargs="*", default=None,
-                    help="tile side on each of --tile-levels (MultigridOptions.tile_sizes; default 8)")
-    ap.add_argument("--tile-contrast", type=float, default=None, help="tiles whose diagonal varies by this much")
+                    help="tile side on each of --tile-levels (MultigridOptions.tile_sizes; default 4 on level 0, "
+                         "8 on 1-2, 16 below)")
+    ap.add_argument("--tile-contrast", type=float, default=None,
+                    help="tiles whose diagonal varies by this much (default tile_rule: 1e3, 30 on a Schur complement)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     hierarchy = {k: v for k, v in (("max_levels", args.max_levels), ("max_coarse", args.max_coarse),

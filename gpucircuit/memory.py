@@ -38,13 +38,15 @@ from .errors import SolverError
 KEPT_BYTES = {(True, True): 65, (True, False): 81, (False, True): 68, (False, False): 76}
 SETUP_PEAK_BYTES = {(True, True): 88, (True, False): 103, (False, True): 126, (False, False): 150}
 PER_RHS_BYTES = {True: 50, False: 56}  # by eight neighbours
-# The exact tile solves on coarse levels 1-4 (solver/tile_smoother) keep at most a quarter of their
-# tiles, which bounds them at 16.6 B per fine cell on any landscape (600^2, 1e4 contrast: +12 / +8
-# kept, +12 / +8 on the setup peak with 8 / 4 neighbours); their sweeps' padded copies add 3 / 1 per
-# right-hand side. They are built only where the memory holds them (``tiles_fit``): a job that fits
-# without them runs without them, with more CG iterations.
-TILE_BYTES = 17
-TILE_RHS_BYTES = {True: 3, False: 1}
+# The exact tile solves (solver/tile_smoother) keep at most a quarter of their tiles on levels 1-4, which
+# bounds them at 16.6 B per fine cell on any landscape; on a red-black Schur complement (4 neighbours) its
+# finest level is tiled too, 4 x 4 tiles (64 B per covered cell), at most 35 % of both tilings': 45 B per
+# cell more. Measured at 600^2, 1e4 contrast (``bench_memory.py``): 8 neighbours +12 kept, +3 on the setup
+# peak, +3 per right-hand side (the sweeps' padded copies); 4 neighbours +50, +40, +9. They are built only
+# where the memory holds them (``tiles_fit``): a job that fits without them runs without them, with more
+# CG iterations.
+TILE_BYTES = {True: 17, False: 62}
+TILE_RHS_BYTES = {True: 3, False: 9}
 FIXED_BYTES = 2 * 2**20
 HEADROOM = 0.92  # share of free memory planned for: CuPy's pool rounding, library workspaces (unmeasured on a GPU)
 
@@ -53,7 +55,7 @@ def need_bytes(cells: int, nrhs: int = 1, eight: bool = True, single: bool = Fal
     """Device bytes for the hierarchy plus ``nrhs`` right-hand sides solved at once (``tiles``: with
     the tile solves)."""
     key = (eight, single)
-    extra, per_rhs = (TILE_BYTES, TILE_RHS_BYTES[eight]) if tiles else (0, 0)
+    extra, per_rhs = (TILE_BYTES[eight], TILE_RHS_BYTES[eight]) if tiles else (0, 0)
     return int(cells * max(SETUP_PEAK_BYTES[key] + extra,
                            KEPT_BYTES[key] + extra + nrhs * (PER_RHS_BYTES[eight] + per_rhs))) + FIXED_BYTES
 
@@ -126,7 +128,7 @@ def plan_batch(cells: int, nrhs: int, free_bytes: int, eight: bool = True, where
             f"{free_bytes / 2**30:.1f} GiB are free; up to about {fit:,} cells would fit{hint} "
             "(or use --backend cpu, or tile the region)"
         )
-    kept = cells * (KEPT_BYTES[(eight, single)] + TILE_BYTES) + FIXED_BYTES  # tile solves or not
+    kept = cells * (KEPT_BYTES[(eight, single)] + TILE_BYTES[eight]) + FIXED_BYTES  # tile solves or not
     return max(1, min(nrhs, int((budget - kept) // rhs_bytes(cells, eight))))
 
 

@@ -1,11 +1,10 @@
 """Structured, operator-dependent multigrid preconditioner for grid operators.
 
-The hierarchy is built from the grid itself (see ``coarsening``): 2x2 coarsening in both
-directions, Dendy black-box interpolation (plus a fix for cells cut off by holes),
-Galerkin coarse stencils (9-point on every level), four-colour Gauss-Seidel smoothing
-(``smoothers``) and a direct solve on the coarsest grid. Everything but the coarsest
-solve is slicing, element-wise arithmetic and reductions on the array namespace of the
-operator, so the same code runs on NumPy and CuPy.
+The hierarchy is built from the grid itself (see ``coarsening``): 2x2 coarsening in both directions,
+Dendy black-box interpolation (plus a fix for cells cut off by holes), Galerkin coarse stencils
+(9-point on every level), four-colour Gauss-Seidel smoothing (``smoothers``), exact tile solves
+(``tile_smoother``) and a direct solve on the coarsest grid. Everything but the coarsest solve is
+array code on the operator's namespace, so the same code runs on NumPy and CuPy.
 
 Design choices, measured on ``benchmarks/landscape.py`` grids (1e4 contrast, roads, 10 %
 holes, 8 neighbours, point source; CG iterations to rtol 1e-6; see benchmarks/README.md):
@@ -17,11 +16,10 @@ holes, 8 neighbours, point source; CG iterations to rtol 1e-6; see benchmarks/RE
   1.5 / 2.6 s for V(1,1)).
   The coarse levels are where quality is lost (roads, holes and small components become
   sub-cell features), so extra work there is cheap and pays.
-* K-cycle (``cycle="K"``, kept as an option): two flexible-CG steps per coarse visit instead of the
-  W-cycle's two stationary ones. Measured side by side (benchmarks/README.md): it wins on some
-  landscapes (4 M seed 1: 13 -> 9 iterations) and loses on as many (16 M seed 0: 22 -> 23; 4
-  neighbours at 4 M; 1e8 contrast 43 -> 62), at 15-22 % more CPU per iteration; the outer CG must
-  then be flexible and loses the global Krylov optimality a linear W-cycle keeps.
+* K-cycle (``cycle="K"``, an option): two flexible-CG steps per coarse visit instead of the W-cycle's
+  two stationary ones. It wins on some landscapes (4 M seed 1: 13 -> 9 iterations) and loses on as
+  many (16 M seed 0: 22 -> 23; 1e8 contrast 43 -> 62), at 15-22 % more CPU per iteration, and the
+  outer CG must be flexible, losing the global Krylov optimality a linear W-cycle keeps.
 * Forward GS before and backward GS after the coarse correction, zero initial guess on
   every level, exact coarsest solve (SuperLU, or a symmetrised dense inverse on small
   grids): the preconditioner is a fixed
@@ -34,12 +32,11 @@ holes, 8 neighbours, point source; CG iterations to rtol 1e-6; see benchmarks/RE
   form (``ColouredGS.exact_residual``); in float32 it lost the residual of nearly singular levels
   (a 24 M-cell map held by one grounded cell: 76 CG iterations, 6 with it).
 
-Memory (why it is laid out so): the finest level keeps no stencil of its own, only the
-smoother's float32 colour-split weights (4 directions + diagonal); coarse levels keep the
-smoother and the interpolation weights, and the W-cycle's coarse residual is computed with the
-coarse smoother's weights. The cycle reads the float64 residual and writes its float64 result
-directly through the colour split, so the only per-right-hand-side storage is the colour-split
-work vectors of each level.
+Memory (why it is laid out so): the finest level keeps no stencil of its own, only the smoother's
+float32 colour-split weights (4 directions + diagonal); coarse levels keep the smoother and the
+interpolation weights, and the W-cycle's coarse residual is computed with the coarse smoother's
+weights. The cycle reads the float64 residual and writes its float64 result directly through the
+colour split, so the only per-right-hand-side storage is the colour-split work vectors of each level.
 """
 from __future__ import annotations
 
@@ -53,7 +50,7 @@ from .cg import CGInfo, pcg
 from .coarsening import Stencil, galerkin, interpolation
 from .smoothers import ColouredGS, colour_slice
 from . import tile_compiled
-from .tile_smoother import MIN_CONTRAST, TILE, TILE_LEVELS, TileSmoother
+from .tile_smoother import TILE, TILE_LEVELS, TileSmoother, tile_rule
 
 
 @dataclass
@@ -88,11 +85,11 @@ class MultigridOptions:
     ``eliminate_black``: on a 5-point (4-neighbour) operator, eliminate the black cells exactly and
     build the hierarchy on the red cells' Schur complement (``redblack``; 1 M cells, 1e4 contrast:
     26 CG iterations instead of 35, 4 M: 16 / 23 instead of 43 / 36); ``GridMultigrid`` ignores it.
-    ``tile_levels``: levels (0 = finest) whose high-contrast tiles are also solved exactly
-    (``tile_smoother``), those whose diagonal varies by ``tile_contrast`` or more; None = ``TILE_LEVELS``
-    (levels 1-4) on the host where the memory holds them (``GridMultigridSolver`` checks) and none on a
-    GPU until their CuPy path has run on one; () = none.
-    ``tile_sizes``: the tiles' side on each of ``tile_levels`` (default 8 down to level 2, 16 below).
+    ``tile_levels``: levels (0 = finest) whose tiles are also solved exactly (``tile_smoother``) where their
+    diagonal varies by ``tile_contrast`` or more (None: ``tile_rule``); None = ``TILE_LEVELS`` (levels 1-4;
+    0 too on a red-black Schur complement) on the host where the memory holds them (``GridMultigridSolver``
+    checks) and none on a GPU until their CuPy path has run on one; () = none.
+    ``tile_sizes``: the tiles' side on each of ``tile_levels`` (default ``tile_size``).
     8 neighbours, 1e4 contrast: 16 M cells 22 -> 12 CG iterations, 64 M 24 -> 17 (benchmarks/README.md,
     "Exact tile smoothing").
     """
@@ -107,7 +104,7 @@ class MultigridOptions:
     eliminate_black: bool = True
     tile_levels: tuple | None = None
     tile_sizes: tuple = ()
-    tile_contrast: float = MIN_CONTRAST
+    tile_contrast: float | None = None
 
     def __post_init__(self):
         if self.cycle not in ("V", "W", "K"):
@@ -125,19 +122,21 @@ class MultigridOptions:
         if any(b < 2 or b % 2 for b in self.tile_sizes):
             raise ValueError(f"tile sizes must be even and at least 2, not {self.tile_sizes}")
 
-    def tiled_levels(self, on_gpu: bool = False) -> tuple:
-        """``tile_levels``, or by default ``TILE_LEVELS`` on the host and none on a GPU: the tiles' CuPy
-        path has not run on a device yet (benchmarks/gpu/README.md); ask for them there explicitly."""
+    def tiled_levels(self, on_gpu: bool = False, schur: bool = False) -> tuple:
+        """``tile_levels``, or by default ``TILE_LEVELS`` on the host (the finest level too on a red-black
+        Schur complement, ``schur``) and none on a GPU: the tiles' CuPy path has not run on a device yet
+        (benchmarks/gpu/README.md); ask for them there explicitly."""
         if self.tile_levels is not None:
             return tuple(self.tile_levels)
-        return () if on_gpu else TILE_LEVELS
+        return () if on_gpu else (0,) + TILE_LEVELS if schur else TILE_LEVELS
 
     def tile_size(self, level: int) -> int:
-        """Side of the tiles on ``level`` (one of the tiled levels): ``tile_sizes``, or by default 8
-        down to level 2 and 16 below, where a cell stands for 8 x 8 fine cells or more."""
+        """Side of the tiles on ``level`` (one of the tiled levels): ``tile_sizes``, or by default 4 on the
+        finest (on a Schur complement as good as 8, at two thirds of the memory), 8 down to level 2 and
+        16 below, where a cell stands for 8 x 8 fine cells or more."""
         if self.tile_sizes:
             return self.tile_sizes[self.tiled_levels().index(level)]
-        return TILE if level <= 2 else 2 * TILE
+        return TILE // 2 if level == 0 else TILE if level <= 2 else 2 * TILE
 
     def coarse_limit(self, xp) -> int:
         """``max_coarse``, or the default of the backend whose array namespace is ``xp``."""
@@ -150,10 +149,11 @@ class GridMultigrid:
     """One multigrid cycle as a preconditioner ``z = M r`` for a ``GridOperator``.
 
     Settings come from ``options`` (a ``MultigridOptions``), with any of its fields overridden by
-    keyword, e.g. ``GridMultigrid(op, max_coarse=64, dtype=np.float64)``.
+    keyword, e.g. ``GridMultigrid(op, max_coarse=64, dtype=np.float64)``. ``schur``: ``op`` is a
+    red-black Schur complement (``redblack``), whose finest level is tiled too by default.
     """
 
-    def __init__(self, op, options: MultigridOptions | None = None, **overrides):
+    def __init__(self, op, options: MultigridOptions | None = None, *, schur: bool = False, **overrides):
         self.options = o = replace(options or MultigridOptions(), **overrides)
         self.xp = op.xp
         self.dtype = np.dtype(o.dtype)
@@ -173,13 +173,15 @@ class GridMultigrid:
             self.levels.append(lvl)
             if last:
                 break
-            P = interpolation(st)  # float64, whatever the stencil's storage
             # coarse levels keep their ground for the W-cycle's exact coarse residual
             lvl.smoother = ColouredGS(st, self.dtype, grounded=bool(self.levels[:-1]))
-            if len(self.levels) - 1 in o.tiled_levels(on_gpu=self.xp is not np):
-                tiles = TileSmoother(st, self.dtype, tile=o.tile_size(len(self.levels) - 1),
-                                     min_contrast=o.tile_contrast)
+            k = len(self.levels) - 1
+            if k in o.tiled_levels(on_gpu=self.xp is not np, schur=schur):
+                contrast, share = tile_rule(k, schur)
+                tiles = TileSmoother(st, self.dtype, tile=o.tile_size(k), max_share=share,
+                                     min_contrast=contrast if o.tile_contrast is None else o.tile_contrast)
                 lvl.tiles = tiles if tiles.count else None
+            P = interpolation(st)  # float64, whatever the stencil's storage; after the tiles' setup peak
             lvl.P = {u: p.astype(self.dtype) for u, p in P.items()}
             st = galerkin(st, P)
             del P

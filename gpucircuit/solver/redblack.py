@@ -150,7 +150,7 @@ class RedBlackMultigrid:
         d = op.diag.astype(np.float64)
         ok = black & op.active & (d > 0)
         self.inv_black = xp.where(ok, 1 / xp.where(ok, d, 1.0), 0.0)
-        self.multigrid = GridMultigrid(schur_stencil(op, self.inv_black), options, **overrides)
+        self.multigrid = GridMultigrid(schur_stencil(op, self.inv_black), options, schur=True, **overrides)
         self.levels = [Level(op.shape)] + self.multigrid.levels
         self.flexible = self.multigrid.flexible  # the block factorisation is as linear as M_S
 

@@ -8,7 +8,9 @@ coupling lies inside some tile) after the point sweeps takes CG from 22 to 12 it
 cells and from 24 to 17 at 64 M (8 neighbours, 1-1e4), and only the tiles whose diagonal varies
 by 1e3 or more are needed for that (14-30 % of them there; landscapes of low contrast get none and
 pay nothing). At most a quarter of a level's tiles are kept, those of highest contrast, so the
-memory they keep is bounded on any landscape (``MAX_SHARE``).
+memory they keep is bounded on any landscape (``MAX_SHARE``). The red-black Schur complement of a
+4-neighbour grid needs more: tiles of contrast 30 on levels 0-4, up to 35 % of them on level 0
+(4 neighbours, 16 M cells: 29 -> 19 iterations; ``tile_rule``).
 
 Each kept tile's matrix (the level's stencil restricted to the tile, SPD as a principal
 submatrix) is factorised once in float64; in row-major tile order a 9-point stencil is
@@ -35,9 +37,8 @@ from .smoothers import COLOURS
 
 TILE = 8
 # levels with tile solves by default (``MultigridOptions.tile_levels``): the first four coarse levels
-# (8 neighbours, 1e4 contrast: 16 M cells 22 -> 12 CG iterations, 64 M 24 -> 17). On a red-black
-# Schur complement its finest level would help too (4 neighbours, 1 M: 26 -> 18 instead of 19 / 23)
-# but keeps 44 B per cell more: an option (``tile_levels=(0, 1, 2, 3, 4)``)
+# (8 neighbours, 1e4 contrast: 16 M cells 22 -> 12 CG iterations, 64 M 24 -> 17), and on a red-black
+# Schur complement the finest too (``SCHUR_CONTRAST``); the finest level of an 8-neighbour grid gains nothing
 TILE_LEVELS = (1, 2, 3, 4)
 MIN_CONTRAST = 1e3
 # a tile whose Cholesky pivot falls below this share of its cell's diagonal holds a piece held to the rest
@@ -50,7 +51,22 @@ MIN_PIVOT = 1e-4
 # level 1, 16 on levels 1-4 together), so the memory plan holds on any landscape; 16 M cells, 1e4
 # contrast: 14-30 % of the tiles qualify
 MAX_SHARE = 0.25
+# a red-black Schur complement (4 neighbours) needs tiles of lower contrast, and on its finest level too (as
+# large as the grid; 4 x 4 tiles there, ``MultigridOptions.tile_size``): its rotated 9-point stencil is strongly
+# anisotropic along every class boundary, which point sweeps do not smooth. 4 M cells, an exact solve on level
+# 1: 20 CG iterations with point sweeps alone on level 0, 15 with its 8 x 8 tiles of contrast 1e3, 7 with
+# those of 30; the whole cycle, 16 M cells: 29 with tiles of 1e3 on levels 0-4, 19 with those of 30. About
+# 30 % of the finest level's 4 x 4 tiles (both tilings) vary by 30 or more on the 1e4 generator; at most 35 %
+# are kept (45 B per cell of the level)
+SCHUR_CONTRAST = 30
+FINEST_SHARE = 0.35
 _STENCIL = [(0, 0)] + OFFSETS  # coefficient order of a tile cell: centre, then the eight neighbours
+
+
+def tile_rule(level: int, schur: bool = False) -> tuple[float, float]:
+    """(least contrast, largest share) of a level's tiles kept by default: ``SCHUR_CONTRAST`` on a red-black
+    Schur complement's levels, ``MIN_CONTRAST`` otherwise; ``FINEST_SHARE`` on the finest level."""
+    return (SCHUR_CONTRAST if schur else MIN_CONTRAST), (FINEST_SHARE if level == 0 else MAX_SHARE)
 
 
 class TileSmoother:
