@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import scipy.ndimage as ndi
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -35,14 +36,21 @@ from bench_scale import run_pyamg, write_inputs  # noqa: E402
 from landscape import make_landscape, pick_focal_points  # noqa: E402
 
 
-def inputs(cache: Path, side: int, seed: int, contrast: float) -> tuple[Path, Path]:
+def inputs(cache: Path, side: int, seed: int, contrast: float, four: bool = False) -> tuple[Path, Path]:
+    """The generator's raster and its pair of points; with ``four`` the pair lies in the largest 4-connected
+    component (``points4.txt``; the 8-neighbour pair may be cut apart by 4-neighbour connectivity)."""
     folder = cache / f"side{side}-seed{seed}-c{contrast:g}"
-    tif, txt = folder / "resistance.tif", folder / "points.txt"
+    tif, txt = folder / "resistance.tif", folder / ("points4.txt" if four else "points.txt")
     if not (tif.exists() and txt.exists()):
         folder.mkdir(parents=True, exist_ok=True)
         res = make_landscape((side, side), seed=seed, contrast=contrast)
-        pts = pick_focal_points(res, 2, seed)
-        write_inputs(folder, res, pts)
+        largest = None
+        if four:
+            labels, _ = ndi.label(np.isfinite(res))  # 4-connected
+            largest = labels == np.bincount(labels.ravel())[1:].argmax() + 1
+        write_inputs(folder, res, pick_focal_points(res, 2, seed, component=largest))  # as points.txt
+        if four:
+            (folder / "points.txt").replace(txt)
     return tif, txt
 
 
@@ -133,7 +141,7 @@ def main(argv=None):
                 tif, txt = landcover_inputs(cache, Path(args.landcover), side, args.seed)
             else:
                 side = what
-                tif, txt = inputs(cache, side, args.seed, args.contrast)
+                tif, txt = inputs(cache, side, args.seed, args.contrast, args.four)
             ini = job_ini(tif.parent, tif, txt, args.four)
         row = dict(label=label, load_average=os.getloadavg(), **run_child(ini, args.solver))
         if side is not None and side <= args.pyamg_max and not args.four:

@@ -18,13 +18,13 @@ import numpy as np
 from ..backend import compile_loop, numba_available
 from .coarsening import OFFSETS
 
-# cells of the finest grid from which a hierarchy's tile levels use the compiled loop: a job of
-# 0.6 GB and more, where numba's 140 MB weigh little (a raster job of 1 M cells or more with current
-# maps loads numba for them anyway, ``currents_compiled``). 16 M cells, 8 neighbours: one cycle 3.3
-# CPU s with the array code, 2.5-2.7 with the loop, 2.0 without tiles; 4 M cells, 4 neighbours
-# (tiles on the Schur complement's finest level): solve 13.8 / 21.7 s with the array code, 9.4 / 12.3
-# with the loop
-MIN_CELLS = 4_000_000
+# cells of the finest grid (a Schur complement's rectangle: about the raster's) from which a hierarchy's
+# tile levels use the compiled loop: a job of 0.5 GB and more, where numba's 140 MB weigh little (a raster
+# job of 1 M cells or more with current maps loads numba for them anyway, ``currents_compiled``). 16 M
+# cells, 8 neighbours: one cycle 3.3 CPU s with the array code, 2.5-2.7 with the loop, 2.0 without
+# tiles; 4 M cells, 4 neighbours (tiles on the Schur complement's finest level): solve 13.8 / 21.7 s
+# with the array code, 9.4 / 12.3 with the loop
+MIN_CELLS = 2_000_000
 # and tile cells over all its levels: a landscape with few high-contrast tiles (BigTests' 1-100, 24 M
 # cells) keeps the array code and does not load numba for them
 MIN_TILE_CELLS = 1 << 20
