@@ -10,7 +10,7 @@ by 1e3 or more are needed for that (14-30 % of them there; landscapes of low con
 pay nothing). At most a quarter of a level's tiles are kept, those of highest contrast, so the
 memory they keep is bounded on any landscape (``MAX_SHARE``). The red-black Schur complement of a
 4-neighbour grid needs more: tiles of contrast 30 on levels 0-4, up to 35 % of them on level 0
-(4 neighbours, 16 M cells: 29 -> 19 iterations; ``tile_rule``).
+(4 neighbours, 1e4 contrast: 4 M cells 22 -> 17 iterations, 16 M 30 -> 22; ``tile_rule``).
 
 Each kept tile's matrix (the level's stencil restricted to the tile, SPD as a principal
 submatrix) is factorised once in float64; in row-major tile order a 9-point stencil is
@@ -55,7 +55,7 @@ MAX_SHARE = 0.25
 # large as the grid; 4 x 4 tiles there, ``MultigridOptions.tile_size``): its rotated 9-point stencil is strongly
 # anisotropic along every class boundary, which point sweeps do not smooth. 4 M cells, an exact solve on level
 # 1: 20 CG iterations with point sweeps alone on level 0, 15 with its 8 x 8 tiles of contrast 1e3, 7 with
-# those of 30; the whole cycle, 16 M cells: 29 with tiles of 1e3 on levels 0-4, 19 with those of 30. About
+# those of 30; the whole cycle, 16 M cells: 29 with 8 x 8 tiles of 1e3 on levels 0-4, 19 with those of 30. About
 # 30 % of the finest level's 4 x 4 tiles (both tilings) vary by 30 or more on the 1e4 generator; at most 35 %
 # are kept (45 B per cell of the level)
 SCHUR_CONTRAST = 30
