@@ -185,7 +185,9 @@ def test_a_schur_complement_is_tiled_on_its_finest_level_too_at_lower_contrast()
     assert B == 4 and S.levels[0].tiles.count <= FINEST_SHARE * both
     M = GridMultigrid(eight, max_coarse=64)
     assert M.levels[0].tiles is None and M.levels[1].tiles is not None
-    assert tile_rule(0, schur=True)[0] < tile_rule(0)[0] and tile_rule(1)[1] < tile_rule(0)[1]
+    # the lower contrast is what brings most of the finest level's tiles in (measured 1148 against 175 at 1e3)
+    strict = grid_preconditioner(four, MultigridOptions(max_coarse=64, tile_contrast=tile_rule(1)[0])).multigrid
+    assert S.levels[0].tiles.count > 3 * strict.levels[0].tiles.count
 
 
 def test_four_neighbours_need_the_schur_complements_finest_tiles():
