@@ -8,7 +8,9 @@ are excluded by resetting the trace around them. Not counted: the active mask's 
 (1 B/cell; on NumPy it is a view) and the CuPy pool's rounding (``memory.HEADROOM`` covers it).
 
 Reports per case: device setup peak, bytes kept for the solves, extra peak of one solve and per
-further right-hand side, the peak of one solve, and the largest grid that fits 24 GiB.
+further right-hand side, the peak of one solve, and the largest grid that fits 24 GiB; apart, what
+the deflation keeps (its index arrays and A Z, which move to the device; bounded by what the plan
+leaves free, ``PocketDeflation(max_bytes=...)``).
 
     python benchmarks/bench_memory.py --sizes 500 1000 2000
 """
@@ -83,7 +85,8 @@ def measure(n: int, four: bool = False, precision: str = "single", nrhs: int = 1
     out = dict(n=n, cells=cells, neighbours=4 if four else 8, precision=precision, nrhs=nrhs,
                iterations=s.stats.iterations,
                setup_peak_B_per_cell=setup_peak / cells, kept_B_per_cell=kept / cells,
-               solve_extra_B_per_cell=solve_peak / cells)
+               solve_extra_B_per_cell=solve_peak / cells,
+               deflation_kept_B_per_cell=marks.get("pocket_kept", 0) / cells)
     out["peak_B_per_cell"] = max(out["setup_peak_B_per_cell"], out["kept_B_per_cell"] + out["solve_extra_B_per_cell"])
     out["cells_fitting_24GiB"] = int(GIB24 / out["peak_B_per_cell"])
     return out

@@ -242,3 +242,38 @@ def test_a_peninsula_behind_a_one_cell_neck_is_deflated():
     assert not _in_span(_parts(whole, op.shape), island)
     inside = _parts(split, op.shape)[island]
     assert (inside >= 0).all()
+
+
+def test_a_large_weakly_linked_region_is_deflated_at_the_cost_of_its_boundary():
+    """A walled-in area of mixed classes holding a sixth of the map (regions were once capped at
+    1 % of it): deflated as a whole, with A Z stored on its boundary only, and no part holds more
+    than a quarter of the map (the rest is the near-constant mode the coarsest grid resolves)."""
+    from gpucircuit.solver.weak_regions import MAX_SHARE
+
+    rng = np.random.default_rng(9)
+    n = 120
+    g = 10 ** rng.uniform(-1, 0, (n, n))
+    g[30:82, 30:82] = 0.0  # a nodata moat
+    g[31:81, 31:81] = 1e-4  # a resistive rim...
+    g[32:80, 32:80] = rng.choice([1.0, 0.3, 3e-3], size=(48, 48))  # ...around three classes
+    g[30, 55] = 1e-4  # the neck (edges average the conductances of their ends)
+    active = g > 0
+    active[0, 0] = False
+    op = GridOperator.build(edges_from_conductance(g), active)
+    island = np.zeros((n, n), bool)
+    island[31:81, 31:81] = True
+    Q = PocketDeflation(op)
+    pid = _parts(Q, op.shape)
+    assert _in_span(pid, island)
+    assert np.bincount(pid[pid >= 0]).max() <= MAX_SHARE * n * n
+    # A Z on the island's rim (and whatever else is deflated), not on its 2,500 cells
+    assert Q._az_val.size < 0.5 * island.sum()
+    # with less memory than that, narrower regions (the island is not one of them) or pockets alone
+    tight = PocketDeflation(op, max_bytes=Q.nbytes - 1)
+    assert not _in_span(_parts(tight, op.shape), island) and tight.nbytes < Q.nbytes
+    r = np.random.default_rng(10).random((2,) + op.shape)
+    np.testing.assert_allclose(Q(op.apply(Q(r))), Q(r), rtol=1e-8, atol=1e-12)
+    mg = GridMultigrid(op, dtype=np.float64, max_coarse=64, tile_levels=())
+    rr = np.where(op.active, np.random.default_rng(11).standard_normal((1,) + op.shape), 0)
+    want = dense_balanced(op, Q, mg, rr)
+    np.testing.assert_allclose(Q.balance(mg)(rr), want, rtol=0, atol=1e-10 * np.abs(want).max())

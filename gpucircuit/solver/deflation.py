@@ -12,13 +12,15 @@ modes exactly. Measured on 1000^2 landscapes (seeds 0-3, 8 neighbours): 12/23/20
 CG iterations; 4 neighbours 53/85 -> 35/34.
 
 Cost per iteration: one M and no operator apply, no full-size temporary. Q r reads r only on
-the pocket cells S and is non-zero only there; A Q r is non-zero only on N = S and its
-neighbours, and Z^T A z reads z only on N. Setup stores AZ = A Z restricted to the rows N (a
-few entries per pocket cell, with the vectors: NumPy or CuPy) and factorises the small
-E = Z^T A Z on the host (SuperLU); each call gathers and scatters on S and N only, and the
-pocket-sized vector crosses to the host twice (one small solve before M, one after).
-Measured at 1000^2 (CPU, ~550 pockets, |N| ~ 16 000 cells): 0.5 ms per call on top of M, where
-two full-grid applies and five full-size temporaries cost 33 ms and 22 B/cell.
+the deflated cells S and is non-zero only there; A Q r is non-zero only on N, the cells where
+A Z has an entry: each part's boundary (inside and out) and its grounded cells, since A times an
+indicator vanishes wherever a cell and all its neighbours lie in the part. Z^T A z reads z only
+on N. Setup stores S with each cell's part (8 B per deflated cell) and AZ on the rows N (with
+the vectors: NumPy or CuPy), and factorises the small E = Z^T A Z on the host (SuperLU); each
+call gathers and scatters on S and N only, and the part-sized vector crosses to the host twice
+(one small solve before M, one after). Measured at 1000^2 (CPU, ~550 pockets, |N| ~ 16 000
+cells): 0.5 ms per call on top of M, where two full-grid applies and five full-size temporaries
+cost 33 ms and 22 B/cell.
 
 Detection (classical strength of connection): an edge is strong when its weight is at least
 ``theta`` times the largest edge of both its ends; clusters = components of strong edges;
@@ -27,7 +29,10 @@ times its total diagonal is a pocket. Unions of clusters that hang on the map by
 peninsula of several land-cover classes between holes; ``weak_regions``) are deflated too: Z's
 columns are the common refinement of the pockets and those regions, so every pocket's and every
 region's indicator is in its span. ``regions``: settings passed to ``weak_regions.weak_unions``
-(``tau``, ``max_cells``; ``max_cells=0`` turns them off). With ``split_necks`` (8 neighbours; an
+(``tau``, ``max_cells``; ``max_cells=0`` turns them off). ``max_bytes`` bounds what is kept: the
+default regions (up to a quarter of the map) keep ~1 B/cell at contrast 1e4 but 22 B/cell on a
+4-neighbour 1e8 map, whose parts' boundaries run everywhere; past the bound, regions of at most
+``FALLBACK_SHARE`` of the map are tried, then pockets alone. With ``split_necks`` (8 neighbours; an
 option, off by default) a cell whose linked neighbours fall apart without it (``weak_regions.necks``)
 keeps no strong edge, so a peninsula behind a one-cell neck is not part of the cluster beyond it.
 Measured, 8 neighbours: 16 M seed 0 takes 22 CG iterations with pockets alone, 16 with the regions,
@@ -45,6 +50,49 @@ from ..edges import shift_slices
 from .weak_regions import cluster_graph, necks, weak_unions
 
 THETA, TAU, MAX_SIZE = 0.02, 0.1, 2000
+FALLBACK_SHARE = 0.01  # regions of at most this share of the map when larger ones would not fit
+ROUNDING = 1e-12  # |diag - incident| below this share of diag: float64 rounding, not a ground
+
+
+def _boundary_az(pid, grounding, edges, index):
+    """A Z where it is non-zero: (N, row, col, val) with N the flat cells holding entries and
+    ``row`` positions in N; an entry may repeat (row, col), to be summed by whoever applies it.
+
+    Column p of A Z is A times part p's indicator: inside p it is each cell's grounding plus its
+    edges to cells outside p, and each outside neighbour gets minus the edge. So only grounded cells
+    and the parts' boundaries hold entries, and a part of any size costs its perimeter (16 B per
+    entry), not its area."""
+    m, n = pid.shape
+    own = np.where(pid >= 0, grounding, 0.0)  # (m, n): a deflated cell's entry in its own part's column
+    rows, cols, vals = [], [], []
+    for w, di, dj in edges:
+        src, dst = shift_slices(di, dj)
+        pa, pb = pid[src], pid[dst]
+        ws = w[src]
+        cross = (pa != pb) & (ws != 0)
+        for here, there, mine, theirs in ((src, dst, pa, pb), (dst, src, pb, pa)):
+            leaves = cross & (mine >= 0)  # the edge leaves part `mine` at `here`...
+            np.add(own[here], ws, out=own[here], where=leaves)
+            i, j = np.nonzero(leaves)  # ...and enters the cell at `there` with -w
+            ti, tj = there[1].start or 0, there[2].start or 0  # slice -> grid
+            rows.append(((i + ti) * n + (j + tj)).astype(index))
+            cols.append(mine[leaves])
+            vals.append(-ws[leaves].astype(np.float64))
+            del i, j, leaves
+        del cross
+    inside = np.flatnonzero(own).astype(index)
+    rows.append(inside)
+    cols.append(pid.ravel()[inside])
+    vals.append(own.ravel()[inside])
+    touched = np.zeros(m * n, dtype=bool)
+    for r in rows:
+        touched[r] = True
+    near = np.flatnonzero(touched).astype(index)
+    del touched
+    row = np.concatenate(rows)
+    del rows
+    row = np.searchsorted(near, row).astype(index)
+    return near, row, np.concatenate(cols).astype(np.int32), np.concatenate(vals)
 
 
 def _drop_redundant_diagonals(strong: dict) -> None:
@@ -67,9 +115,10 @@ class PocketDeflation:
 
     count = 0  # deflated parts (columns of Z)
     regions = 0  # weakly linked regions among them (nested ones counted apart)
+    nbytes = 0  # what the index arrays and A Z keep (with the vectors: host or device)
 
     def __init__(self, op, theta: float = THETA, tau: float = TAU, max_size: int = MAX_SIZE,
-                 regions: dict | None = None, split_necks: bool = False):
+                 regions: dict | None = None, split_necks: bool = False, max_bytes: int | None = None):
         self.xp = op.xp
         m, n = op.shape
         self.shape = (m, n)
@@ -116,27 +165,40 @@ class PocketDeflation:
         grounding = np.where(active, diag - incident, 0.0)  # edges to held cells and finite grounds
         del incident
         ground = np.bincount(lab.ravel(), weights=grounding.ravel(), minlength=nclus)
-        del grounding
+        # A z of a part's indicator is its grounding on cells inside (plus edges that leave it); what
+        # is left of diag - incident elsewhere is the rounding of two float64 sums of the same edges
+        grounding[np.abs(grounding) <= ROUNDING * diag] = 0.0
         leak = np.bincount(a, weights=W, minlength=nclus) + np.bincount(b, weights=W, minlength=nclus) + ground
         has_active = np.bincount(lab.ravel(), weights=active.ravel(), minlength=nclus) > 0
         pocket = has_active & (size <= max_size) & (leak < tau * inner) & (inner > 0)
-        # deflated parts: the common refinement of the pockets and the weakly linked regions
-        region = weak_unions(a, b, W, nclus, inner, ground, size, has_active, **(regions or {}))
-        inside = pocket | (region >= 0)
-        self.regions = int(region.max()) + 1  # weakly linked regions kept (nested ones counted apart)
-        part = np.full(nclus, -1, dtype=np.int32)
-        if inside.any():
-            pair = np.where(pocket, np.arange(nclus), -1).astype(np.int64) * (self.regions + 1) + region + 1
-            part[inside] = np.unique(pair[inside], return_inverse=True)[1].ravel()
-            del pair
-        self.count = k = int(part.max()) + 1
-        if not k:
-            return
-        pid = part[lab]  # (m, n): deflated part of each cell, -1 outside
-        pid[~active] = -1
-        del lab
-        cells = np.flatnonzero(pid >= 0)  # S, the deflated cells (all active)
-        col = pid.ravel()[cells]
+        index = np.int32 if m * n < 2**31 else np.int64
+        # the regions asked for; when their arrays would pass max_bytes, narrower ones, then pockets alone
+        tries = [regions or {}] if regions is not None or max_bytes is None else \
+            [{}, dict(max_cells=int(FALLBACK_SHARE * m * n)), dict(max_cells=0)]
+        for t, opts in enumerate(tries):
+            # deflated parts: the common refinement of the pockets and the weakly linked regions
+            region = weak_unions(a, b, W, nclus, inner, ground, size, has_active, **opts)
+            inside = pocket | (region >= 0)
+            self.regions = int(region.max()) + 1  # weakly linked regions kept (nested ones counted apart)
+            part = np.full(nclus, -1, dtype=np.int32)
+            if inside.any():
+                pair = np.where(pocket, np.arange(nclus), -1).astype(np.int64) * (self.regions + 1) + region + 1
+                part[inside] = np.unique(pair[inside], return_inverse=True)[1].ravel()
+                del pair
+            self.count = k = int(part.max()) + 1
+            if not k:
+                self.nbytes = 0
+                return
+            pid = part[lab]  # (m, n): deflated part of each cell, -1 outside
+            pid[~active] = -1
+            cells = np.flatnonzero(pid >= 0).astype(index)  # S, the deflated cells (all active)
+            col = pid.ravel()[cells]
+            near, az_row, az_col, az_val = _boundary_az(pid, grounding, edges, index)
+            del pid
+            self.nbytes = sum(x.nbytes for x in (cells, col, near, az_row, az_col, az_val))
+            if max_bytes is None or self.nbytes <= max_bytes or t == len(tries) - 1:
+                break
+        del lab, grounding
         # E = Z^T A Z from the cluster graph: a part's diagonal is its leak, touching parts couple
         pa, pb = part[a], part[b]
         out_a, out_b = (pa != pb) & (pa >= 0), (pa != pb) & (pb >= 0)
@@ -150,31 +212,14 @@ class PocketDeflation:
         from scipy.sparse.linalg import splu
 
         self._lu = splu(E)
-        # AZ = A Z on the rows N = S and its neighbours, from the same diagonal and edges op.apply
-        # uses: column p of A Z is diag on p's cells minus each edge weight at the other end
-        ci, cj = np.divmod(cells, n)
-        a_rows, a_cols, a_vals = [cells], [col], [diag.ravel()[cells]]
-        for w, di, dj in edges:
-            for sgn in (1, -1):  # neighbour (i+di, j+dj) through w[i, j]; (i-di, j-dj) through w[i-di, j-dj]
-                ti, tj = ci + sgn * di, cj + sgn * dj
-                ok = (ti >= 0) & (ti < m) & (tj >= 0) & (tj < n)
-                wi, wj = (ci[ok], cj[ok]) if sgn == 1 else (ti[ok], tj[ok])
-                wv = w[wi, wj].astype(np.float64)
-                nz = wv != 0
-                a_rows.append((ti[ok] * n + tj[ok])[nz])
-                a_cols.append(col[ok][nz])
-                a_vals.append(-wv[nz])
-        near, local = np.unique(np.concatenate(a_rows), return_inverse=True)
-        AZ = sp.coo_matrix((np.concatenate(a_vals), (local.ravel(), np.concatenate(a_cols))), shape=(near.size, k))
-        AZ.sum_duplicates()
-        # index arrays and AZ live with the vectors: only the pocket-sized system crosses to the host
+        # index arrays and AZ live with the vectors: only the part-sized system crosses to the host
         xp = self.xp
         self._cells = xp.asarray(cells)
-        self._col = xp.asarray(col.astype(np.int64))
+        self._col = xp.asarray(col)
         self._near = xp.asarray(near)  # N (flat cell indices)
-        self._az_row = xp.asarray(AZ.row.astype(np.int64))  # position in N
-        self._az_col = xp.asarray(AZ.col.astype(np.int64))  # pocket
-        self._az_val = xp.asarray(AZ.data)
+        self._az_row = xp.asarray(az_row)  # position in N
+        self._az_col = xp.asarray(az_col)  # part
+        self._az_val = xp.asarray(az_val)
 
     def _solve(self, zt):
         """E^-1 for a (k, pockets) batch: the only host round trip."""

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..backend import NUMBA_RESIDENT_BYTES, get_backend, to_host
-from ..memory import HEADROOM, device_free_bytes, host_free_bytes, plan_batch, rhs_bytes, tiles_fit
+from ..memory import HEADROOM, device_free_bytes, host_free_bytes, need_bytes, plan_batch, rhs_bytes, tiles_fit
 from ..operators import GridEdges, GridOperator
 from . import tile_compiled
 from .cg import pcg
@@ -64,7 +64,10 @@ class GridMultigridSolver:
             self.apply = grid_apply
             # pockets the coarse grid cannot see are deflated exactly; they are found first, so the
             # search's temporaries are gone before the hierarchy is built (36 B/cell off the peak)
-            pockets = PocketDeflation(self.op)
+            # what the plan leaves free bounds the deflation's arrays (large weakly linked regions)
+            spare = None if free is None else int(free * HEADROOM) - need_bytes(
+                active.size, 1, eight, single, tiles=mg_options.tile_levels != ())
+            pockets = PocketDeflation(self.op, max_bytes=None if spare is None else max(spare, 0))
             self.multigrid = grid_preconditioner(self.op, mg_options)
             self.precond = pockets.balance(self.multigrid)
         else:  # one unknown per region: exact operator, multigrid on strongly linked regions
