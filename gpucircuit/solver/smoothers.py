@@ -20,6 +20,8 @@ odd colours ("fake" cells) have zero coefficients, unit diagonal and stay zero.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .coarsening import Stencil, coarse_shape
 
 COLOURS = [(0, 0), (1, 1), (0, 1), (1, 0)]
@@ -70,6 +72,12 @@ class ColouredGS:
             for c in COLOURS:
                 weights[(c, f)] = block(w, c, 0, 1)
         self.diag = {c: block(st.diag, c, 1, 0) for c in COLOURS}
+        for d in self.diag.values():
+            # a coarse diagonal below the cycle dtype's normal range (1e-46 on level 2 of a
+            # 4-neighbour map at contrast 1e8) is stored as 0 or subnormal and would divide to inf /
+            # NaN: such a row, whose restricted residual is as small, is not smoothed (diagonal 1,
+            # so x = b there)
+            d[~(d >= np.finfo(d.dtype).tiny)] = 1
         # (neighbour colour, its slice, coefficient view) per colour; all-zero terms are dropped
         self.terms = {}
         for c in COLOURS:
