@@ -165,8 +165,8 @@ def _in_span(pid, island):
 def test_weakly_linked_regions_are_deflated_as_a_whole():
     op, islands = peninsula_landscape()
     # necks kept whole: the islands' necks join them to the ring's cluster, as the test assumes
-    pockets_only = PocketDeflation(op, regions=dict(max_cells=0), split_necks=False)
-    with_regions = PocketDeflation(op, split_necks=False)
+    pockets_only = PocketDeflation(op, regions=dict(max_cells=0), split_necks=False, absorb_dead_ends=False)
+    with_regions = PocketDeflation(op, split_necks=False, absorb_dead_ends=False)
     assert not any(_in_span(_parts(pockets_only, op.shape), isl) for isl in islands)
     assert all(_in_span(_parts(with_regions, op.shape), isl) for isl in islands)
     # E = Z^T A Z from the cluster graph agrees with A Z from the cells: Q A Q = Q
@@ -277,3 +277,35 @@ def test_a_large_weakly_linked_region_is_deflated_at_the_cost_of_its_boundary():
     rr = np.where(op.active, np.random.default_rng(11).standard_normal((1,) + op.shape), 0)
     want = dense_balanced(op, Q, mg, rr)
     np.testing.assert_allclose(Q.balance(mg)(rr), want, rtol=0, atol=1e-10 * np.abs(want).max())
+
+
+def test_dead_ends_follow_the_region_they_hang_on():
+    """Two-cell resistive stubs reaching from a walled-in area into its moat: the cell at the tip is
+    a cluster of its own tied only to the area, by a link weaker than any threshold that keeps the
+    area apart from the map. It joins the area's part (``weak_regions.absorb``): the slowest modes at
+    contrast 1e8 sit on areas whose dead ends were left out."""
+    rng = np.random.default_rng(12)
+    n = 64
+    g = 10 ** rng.uniform(-1, 0, (n, n))
+    g[10:40, 10:40] = 0.0  # moat
+    g[12:38, 12:38] = 1e-4  # resistive rim
+    g[13:37, 13:37] = rng.choice([1.0, 0.3], size=(24, 24))
+    g[10:12, 25] = 1e-4  # the neck
+    tips = [(11, 30), (24, 11), (38, 20)]
+    for i, j in tips:  # a stub into the moat: a resistive tip beside the resistive rim
+        g[i, j] = 1e-8
+    active = g > 0
+    active[0, 0] = False
+    op = GridOperator.build(edges_from_conductance(g), active)
+    area = np.zeros((n, n), bool)
+    area[12:38, 12:38] = True
+    for i, j in tips:
+        area[i, j] = True
+    area[11, 25] = True  # the neck's inner cell: more than half its links go to the rim, so it follows too
+    without = _parts(PocketDeflation(op, absorb_dead_ends=False), op.shape)
+    with_ = PocketDeflation(op)
+    pid = _parts(with_, op.shape)
+    assert not _in_span(without, area) and any(without[t] < 0 for t in tips)
+    assert _in_span(pid, area) and all(pid[t] == pid[20, 20] >= 0 for t in tips)
+    r = np.random.default_rng(13).random((1,) + op.shape)
+    np.testing.assert_allclose(with_(op.apply(with_(r))), with_(r), rtol=1e-8, atol=1e-12)

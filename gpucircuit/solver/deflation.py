@@ -29,7 +29,9 @@ times its total diagonal is a pocket. Unions of clusters that hang on the map by
 peninsula of several land-cover classes between holes; ``weak_regions``) are deflated too: Z's
 columns are the common refinement of the pockets and those regions, so every pocket's and every
 region's indicator is in its span. ``regions``: settings passed to ``weak_regions.weak_unions``
-(``tau``, ``max_cells``; ``max_cells=0`` turns them off). ``max_bytes`` bounds what is kept: the
+(``tau``, ``max_cells``; ``max_cells=0`` turns them off). With ``absorb_dead_ends`` (the default)
+clusters that give most of their conductance to one part join it (``weak_regions.absorb``).
+``max_bytes`` bounds what is kept: the
 default regions (up to a quarter of the map) keep ~1 B/cell at contrast 1e4 but 22 B/cell on a
 4-neighbour 1e8 map, whose parts' boundaries run everywhere; past the bound, regions of at most
 ``FALLBACK_SHARE`` of the map are tried, then pockets alone. With ``split_necks`` (8 neighbours; an
@@ -47,7 +49,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..backend import to_host
 from ..edges import shift_slices
-from .weak_regions import cluster_graph, necks, weak_unions
+from .weak_regions import absorb, cluster_graph, necks, weak_unions
 
 THETA, TAU, MAX_SIZE = 0.02, 0.1, 2000
 FALLBACK_SHARE = 0.01  # regions of at most this share of the map when larger ones would not fit
@@ -118,7 +120,8 @@ class PocketDeflation:
     nbytes = 0  # what the index arrays and A Z keep (with the vectors: host or device)
 
     def __init__(self, op, theta: float = THETA, tau: float = TAU, max_size: int = MAX_SIZE,
-                 regions: dict | None = None, split_necks: bool = False, max_bytes: int | None = None):
+                 regions: dict | None = None, split_necks: bool = False, max_bytes: int | None = None,
+                 absorb_dead_ends: bool = True):
         self.xp = op.xp
         m, n = op.shape
         self.shape = (m, n)
@@ -185,6 +188,9 @@ class PocketDeflation:
                 pair = np.where(pocket, np.arange(nclus), -1).astype(np.int64) * (self.regions + 1) + region + 1
                 part[inside] = np.unique(pair[inside], return_inverse=True)[1].ravel()
                 del pair
+            if absorb_dead_ends:  # dead ends follow the part they hang on (weak_regions.absorb)
+                absorb(part, a, b, W, ground, has_active)
+                inside = part >= 0
             self.count = k = int(part.max()) + 1
             if not k:
                 self.nbytes = 0
