@@ -37,7 +37,7 @@ from scipy.sparse.csgraph import connected_components
 from ..edges import shift_slices
 
 TAU_REGION, DECADES = 1e-3, 12
-# a cluster giving more than this share of its conductance (links and grounds) to one deflated part
+# a cluster giving at least this share of its conductance (links and grounds) to one deflated part
 # joins it, for at most ABSORB_PASSES rounds (chains of dead ends; 10 rounds measured as many as 100)
 ABSORB_SHARE, ABSORB_PASSES = 0.5, 10
 # the largest region, as a share of the map. Measured (1000^2, 4 neighbours, contrast 1e8; CG
@@ -123,8 +123,10 @@ def absorb(part, a, b, W, ground, has_active, share: float = ABSORB_SHARE, passe
     a region only by links weaker than that threshold is left out of it, and the region's indicator
     without it is no slow mode: the slowest Ritz vectors at contrast 1e8 (8 neighbours, 1 M cells) sit
     on such regions with 8-25 % of their cells undeflated, all in clusters of 1-12 resistive cells each
-    linked to one part. A cluster outside every part whose links to one part exceed ``share`` of its
-    links plus grounds joins that part; repeated, so chains of them follow too. Changes ``part`` in place.
+    linked to one part. A cluster outside every part whose links to one part make up at least ``share``
+    of its links plus grounds joins that part (ties at exactly half are common on the generator's
+    classes: with "more than half" 4 neighbours at 1e8 took 73 / 130 iterations at 1 M, not 56 / 117);
+    repeated, so chains of them follow too. Changes ``part`` in place.
     """
     nparts = int(part.max()) + 1
     if nparts == 0:
@@ -138,7 +140,7 @@ def absorb(part, a, b, W, ground, has_active, share: float = ABSORB_SHARE, passe
             break
         tie = sp.coo_matrix((w[sel], (x[sel], part[y[sel]])), shape=(nclus, nparts)).tocsr()  # summed per part
         best = np.asarray(tie.max(axis=1).todense()).ravel()
-        joins = (part < 0) & (best > share * total) & (best > 0)
+        joins = (part < 0) & (best >= share * total) & (best > 0)
         if not joins.any():
             break
         part[joins] = np.asarray(tie.argmax(axis=1)).ravel()[joins]
