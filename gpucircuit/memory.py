@@ -23,6 +23,10 @@ The constants below add 1 B/cell for the active mask's device copy and round up,
 2 MiB (coarsest factorisation, per-level scratch) that shows on small grids (600^2: 53 B/cell
 for the first right-hand side). A run that
 would not fit stops before allocating, with the size that would.
+
+Not in these figures: the deflation's index arrays and A Z (``solver/deflation``), below 1 B/cell at
+contrast 1e4 and ~22 B/cell on a 4-neighbour map at 1e8. They take what the plan leaves free
+(``PocketDeflation(max_bytes=...)``) and fall back to smaller regions when that is too little.
 """
 from __future__ import annotations
 

@@ -118,6 +118,7 @@ class PocketDeflation:
     count = 0  # deflated parts (columns of Z)
     regions = 0  # weakly linked regions among them (nested ones counted apart)
     nbytes = 0  # what the index arrays and A Z keep (with the vectors: host or device)
+    deflated_cells = 0  # cells in some part
 
     def __init__(self, op, theta: float = THETA, tau: float = TAU, max_size: int = MAX_SIZE,
                  regions: dict | None = None, split_necks: bool = False, max_bytes: int | None = None,
@@ -193,7 +194,7 @@ class PocketDeflation:
                 inside = part >= 0
             self.count = k = int(part.max()) + 1
             if not k:
-                self.nbytes = 0
+                self.nbytes = self.deflated_cells = 0
                 return
             pid = part[lab]  # (m, n): deflated part of each cell, -1 outside
             pid[~active] = -1
@@ -202,6 +203,7 @@ class PocketDeflation:
             near, az_row, az_col, az_val = _boundary_az(pid, grounding, edges, index)
             del pid
             self.nbytes = sum(x.nbytes for x in (cells, col, near, az_row, az_col, az_val))
+            self.deflated_cells = int(cells.size)
             if max_bytes is None or self.nbytes <= max_bytes or t == len(tries) - 1:
                 break
         del lab, grounding
