@@ -31,10 +31,10 @@ columns are the common refinement of the pockets and those regions, so every poc
 region's indicator is in its span. ``regions``: settings passed to ``weak_regions.weak_unions``
 (``tau``, ``max_cells``; ``max_cells=0`` turns them off). With ``absorb_dead_ends`` (the default)
 clusters that give most of their conductance to one part join it (``weak_regions.absorb``).
-``max_bytes`` bounds what is kept: the
-default regions (up to a quarter of the map) keep ~1 B/cell at contrast 1e4 but 22 B/cell on a
-4-neighbour 1e8 map, whose parts' boundaries run everywhere; past the bound, regions of at most
-``FALLBACK_SHARE`` of the map are tried, then pockets alone. With ``split_necks`` (8 neighbours; an
+``max_bytes`` bounds what is kept: the default regions (up to a quarter of the map) keep ~1 B/cell
+at contrast 1e4 but 22 B/cell on a 4-neighbour 1e8 map, whose parts' boundaries run everywhere;
+past the bound, regions of at most ``FALLBACK_SHARE`` of the map are tried, then pockets alone
+(``benchmarks/deflation_memory.py``). With ``split_necks`` (8 neighbours; an
 option, off by default) a cell whose linked neighbours fall apart without it (``weak_regions.necks``)
 keeps no strong edge, so a peninsula behind a one-cell neck is not part of the cluster beyond it.
 Measured, 8 neighbours: 16 M seed 0 takes 22 CG iterations with pockets alone, 16 with the regions,
