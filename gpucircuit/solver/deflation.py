@@ -30,7 +30,7 @@ peninsula of several land-cover classes between holes; ``weak_regions``) are def
 columns are the common refinement of the pockets and those regions, so every pocket's and every
 region's indicator is in its span. ``regions``: settings passed to ``weak_regions.weak_unions``
 (``tau``, ``max_cells``; ``max_cells=0`` turns them off). With ``absorb_dead_ends`` (the default)
-clusters that give most of their conductance to one part join it (``weak_regions.absorb``).
+clusters that give half their conductance or more to the parts join them (``weak_regions.absorb``).
 ``max_bytes`` bounds what is kept: the default regions (up to a quarter of the map) keep ~1 B/cell
 at contrast 1e4 but 22 B/cell on a 4-neighbour 1e8 map, whose parts' boundaries run everywhere;
 past the bound, regions of at most ``FALLBACK_SHARE`` of the map are tried, then pockets alone

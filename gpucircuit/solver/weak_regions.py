@@ -24,9 +24,10 @@ labelled by the kept regions it lies in), whose indicators span every kept regio
 
 A threshold keeps a region apart from the map only above the region's link to it, so resistive dead
 ends tied to the region more weakly than that are left out; ``absorb`` joins every cluster that gives
-most of its conductance to one deflated part to that part. Measured at contrast 1e8, 1 M cells
-(CG iterations, seeds 0 / 1): 8 neighbours 20 / 22 -> 16 / 20, 4 neighbours 86 / 180 -> 56 / 117;
-1e4 unchanged (8 / 10 and 12 / 11 at 1 and 4 M with 8 neighbours, 18 / 15 and 10 / 17 with 4).
+half of its conductance or more to deflated parts to the part it is tied to most. Measured at
+contrast 1e8, 1 M cells (CG iterations, seeds 0 / 1): 8 neighbours 20 / 22 -> 16 / 20, 4 neighbours
+86 / 180 -> 44 / 100; 1e4 unchanged (8 / 10 and 12 / 11 at 1 and 4 M with 8 neighbours, 18 / 15 and
+10 / 17 with 4).
 """
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ from scipy.sparse.csgraph import connected_components
 from ..edges import shift_slices
 
 TAU_REGION, DECADES = 1e-3, 12
-# a cluster giving at least this share of its conductance (links and grounds) to one deflated part
-# joins it, for at most ABSORB_PASSES rounds (chains of dead ends; 10 rounds measured as many as 100)
+# a cluster giving at least this share of its conductance (links and grounds) to deflated parts joins
+# them, for at most ABSORB_PASSES rounds (chains of dead ends; 10 rounds measured as many as 100)
 ABSORB_SHARE, ABSORB_PASSES = 0.5, 10
 # the largest region, as a share of the map. Measured (1000^2, 4 neighbours, contrast 1e8; CG
 # iterations seeds 0 / 1): regions of at most 1 % (and 100,000 cells) 330 / 364, a quarter 86 / 180,
@@ -117,16 +118,17 @@ def weak_unions(a, b, W, nclus: int, inner, ground, size, has_active,
 
 
 def absorb(part, a, b, W, ground, has_active, share: float = ABSORB_SHARE, passes: int = ABSORB_PASSES):
-    """``part`` (cluster -> deflated part, -1: none) with the clusters that hang on a part joined to it.
+    """``part`` (cluster -> deflated part, -1: none) with the clusters that hang on the parts joined to them.
 
     The regions are components of the cluster graph at one threshold, so a resistive dead end tied to
     a region only by links weaker than that threshold is left out of it, and the region's indicator
     without it is no slow mode: the slowest Ritz vectors at contrast 1e8 (8 neighbours, 1 M cells) sit
-    on such regions with 8-25 % of their cells undeflated, all in clusters of 1-12 resistive cells each
-    linked to one part. A cluster outside every part whose links to one part make up at least ``share``
-    of its links plus grounds joins that part (ties at exactly half are common on the generator's
-    classes: with "more than half" 4 neighbours at 1e8 took 73 / 130 iterations at 1 M, not 56 / 117);
-    repeated, so chains of them follow too. Changes ``part`` in place.
+    on such regions with 8-25 % of their cells undeflated, all in small resistive clusters linked to
+    the region's parts. A cluster outside every part that gives at least ``share`` of its links plus
+    grounds to deflated parts joins the part it is tied to most; repeated, so chains of them follow
+    too. Changes ``part`` in place. Measured at 1e8, 1 M cells, 4 neighbours (CG iterations, seeds
+    0 / 1): counting only the largest tie to one part 56 / 117, more than half of it 73 / 130, the
+    ties to all parts (this) 44 / 100; 8 neighbours 16 / 20 with either.
     """
     nparts = int(part.max()) + 1
     if nparts == 0:
@@ -139,8 +141,8 @@ def absorb(part, a, b, W, ground, has_active, share: float = ABSORB_SHARE, passe
         if not sel.any():
             break
         tie = sp.coo_matrix((w[sel], (x[sel], part[y[sel]])), shape=(nclus, nparts)).tocsr()  # summed per part
-        best = np.asarray(tie.max(axis=1).todense()).ravel()
-        joins = (part < 0) & (best >= share * total) & (best > 0)
+        tied = np.asarray(tie.sum(axis=1)).ravel()
+        joins = (part < 0) & (tied >= share * total) & (tied > 0)
         if not joins.any():
             break
         part[joins] = np.asarray(tie.argmax(axis=1)).ravel()[joins]
