@@ -97,7 +97,7 @@ def test_four_neighbours_at_320_meets_bound(seed):
 
 
 def test_four_neighbours_at_contrast_1e8_meets_bound():
-    """Resistance 1-1e8, 4 neighbours, 256 x 256: 12 iterations with weakly linked regions of up to a
+    """Resistance 1-1e8, 4 neighbours, 256 x 256: 14 iterations with weakly linked regions of up to a
     quarter of the map deflated and the dead ends hanging on them absorbed (``weak_regions.absorb``;
     22 without the dead ends, 31 with regions capped at 1 % of the map, 77 in an earlier red-black
     solver, 195 with multigrid on the 5-point grid). The bound (18) guards those gains; at 1 M cells

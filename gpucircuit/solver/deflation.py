@@ -190,7 +190,7 @@ class PocketDeflation:
                 part[inside] = np.unique(pair[inside], return_inverse=True)[1].ravel()
                 del pair
             if absorb_dead_ends:  # dead ends follow the part they hang on (weak_regions.absorb)
-                absorb(part, a, b, W, ground, has_active)
+                absorb(part, a, b, W, inner, ground, has_active)
                 inside = part >= 0
             self.count = k = int(part.max()) + 1
             if not k:

@@ -23,10 +23,10 @@ thresholds form a nested family; what is returned is their common refinement (ea
 labelled by the kept regions it lies in), whose indicators span every kept region's indicator.
 
 A threshold keeps a region apart from the map only above the region's link to it, so resistive dead
-ends tied to the region more weakly than that are left out; ``absorb`` joins every cluster that gives
-half of its conductance or more to deflated parts to the part it is tied to most. Measured at
-contrast 1e8, 1 M cells (CG iterations, seeds 0 / 1): 8 neighbours 20 / 22 -> 16 / 20, 4 neighbours
-86 / 180 -> 44 / 100; 1e4 unchanged (8 / 10 and 12 / 11 at 1 and 4 M with 8 neighbours, 18 / 15 and
+ends tied to the region more weakly than that are left out; ``absorb`` joins every light cluster that
+gives half of its conductance or more to deflated parts to the part it is tied to most. Measured at
+contrast 1e8, 1 M cells (CG iterations, seeds 0 / 1): 8 neighbours 20 / 22 -> 16 / 21, 4 neighbours
+86 / 180 -> 54 / 101; 1e4 unchanged (8 / 10 and 12 / 11 at 1 and 4 M with 8 neighbours, 18 / 15 and
 10 / 17 with 4).
 """
 from __future__ import annotations
@@ -41,6 +41,9 @@ TAU_REGION, DECADES = 1e-3, 12
 # a cluster giving at least this share of its conductance (links and grounds) to deflated parts joins
 # them, for at most ABSORB_PASSES rounds (chains of dead ends; 10 rounds measured as many as 100)
 ABSORB_SHARE, ABSORB_PASSES = 0.5, 10
+# ...when its summed diagonal is at most this share of the part's: a dead end, not the open map next to
+# a part (without it the parts grew over 90 % of a 1e4 map in ten rounds, 8x the deflation's cost)
+ABSORB_LIGHT = 1e-3
 # the largest region, as a share of the map. Measured (1000^2, 4 neighbours, contrast 1e8; CG
 # iterations seeds 0 / 1): regions of at most 1 % (and 100,000 cells) 330 / 364, a quarter 86 / 180,
 # any size 77 / 177 but a whole-map part at every contrast; 1e4 unchanged. A deflated cell keeps
@@ -117,7 +120,8 @@ def weak_unions(a, b, W, nclus: int, inner, ground, size, has_active,
     return out
 
 
-def absorb(part, a, b, W, ground, has_active, share: float = ABSORB_SHARE, passes: int = ABSORB_PASSES):
+def absorb(part, a, b, W, inner, ground, has_active, share: float = ABSORB_SHARE, light: float = ABSORB_LIGHT,
+           passes: int = ABSORB_PASSES):
     """``part`` (cluster -> deflated part, -1: none) with the clusters that hang on the parts joined to them.
 
     The regions are components of the cluster graph at one threshold, so a resistive dead end tied to
@@ -125,10 +129,12 @@ def absorb(part, a, b, W, ground, has_active, share: float = ABSORB_SHARE, passe
     without it is no slow mode: the slowest Ritz vectors at contrast 1e8 (8 neighbours, 1 M cells) sit
     on such regions with 8-25 % of their cells undeflated, all in small resistive clusters linked to
     the region's parts. A cluster outside every part that gives at least ``share`` of its links plus
-    grounds to deflated parts joins the part it is tied to most; repeated, so chains of them follow
-    too. Changes ``part`` in place. Measured at 1e8, 1 M cells, 4 neighbours (CG iterations, seeds
-    0 / 1): counting only the largest tie to one part 56 / 117, more than half of it 73 / 130, the
-    ties to all parts (this) 44 / 100; 8 neighbours 16 / 20 with either.
+    grounds to deflated parts, and whose summed diagonal is at most ``light`` times the part's, joins
+    the part it is tied to most; repeated, so chains of them follow too. Changes ``part`` in place.
+    Measured at 1e8, 1 M cells, 4 neighbours (CG iterations, seeds 0 / 1; 86 / 180 without): the
+    largest tie to one part counted alone 56 / 117, and "more than half" 73 / 130; the ties to all
+    parts 44 / 100, but without the weight bound the parts then grew over 90 % of a 1e4 map (deflation
+    8x dearer per iteration, same count); with it (this) 54 / 101. 8 neighbours: 20 / 22 -> 16 / 21.
     """
     nparts = int(part.max()) + 1
     if nparts == 0:
@@ -142,10 +148,12 @@ def absorb(part, a, b, W, ground, has_active, share: float = ABSORB_SHARE, passe
             break
         tie = sp.coo_matrix((w[sel], (x[sel], part[y[sel]])), shape=(nclus, nparts)).tocsr()  # summed per part
         tied = np.asarray(tie.sum(axis=1)).ravel()
-        joins = (part < 0) & (tied >= share * total) & (tied > 0)
+        target = np.asarray(tie.argmax(axis=1)).ravel()
+        weight = np.bincount(part[part >= 0], weights=inner[part >= 0], minlength=nparts)
+        joins = (part < 0) & (tied >= share * total) & (tied > 0) & (inner <= light * weight[target])
         if not joins.any():
             break
-        part[joins] = np.asarray(tie.argmax(axis=1)).ravel()[joins]
+        part[joins] = target[joins]
     return part
 
 
