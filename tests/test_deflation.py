@@ -162,6 +162,19 @@ def _in_span(pid, island):
     return (touching >= 0).all() and all(island[pid == p].all() for p in touching)
 
 
+def _grounded(g):
+    """The operator of conductances ``g`` (0: nodata), grounded at the corner cell."""
+    active = g > 0
+    active[0, 0] = False
+    return GridOperator.build(edges_from_conductance(g), active)
+
+
+def _square(n, lo, hi):
+    mask = np.zeros((n, n), bool)
+    mask[lo:hi, lo:hi] = True
+    return mask
+
+
 def test_weakly_linked_regions_are_deflated_as_a_whole():
     op, islands = peninsula_landscape()
     # necks kept whole: the islands' necks join them to the ring's cluster, as the test assumes
@@ -232,11 +245,8 @@ def test_a_peninsula_behind_a_one_cell_neck_is_deflated():
     g[20:34, 20:34] = 0.0  # a nodata moat around the peninsula
     g[22:32, 22:32] = rng.choice([1.0, 0.3, 3e-4], size=(10, 10))  # mixed classes
     g[32:34, 27] = 0.3  # the neck
-    active = g > 0
-    active[0, 0] = False
-    op = GridOperator.build(edges_from_conductance(g), active)
-    island = np.zeros((n, n), bool)
-    island[22:32, 22:32] = True
+    op = _grounded(g)
+    island = _square(n, 22, 32)
     whole = PocketDeflation(op)
     split = PocketDeflation(op, split_necks=True)
     assert not _in_span(_parts(whole, op.shape), island)
@@ -257,11 +267,8 @@ def test_a_large_weakly_linked_region_is_deflated_at_the_cost_of_its_boundary():
     g[31:81, 31:81] = 1e-4  # a resistive rim...
     g[32:80, 32:80] = rng.choice([1.0, 0.3, 3e-3], size=(48, 48))  # ...around three classes
     g[30, 55] = 1e-4  # the neck (edges average the conductances of their ends)
-    active = g > 0
-    active[0, 0] = False
-    op = GridOperator.build(edges_from_conductance(g), active)
-    island = np.zeros((n, n), bool)
-    island[31:81, 31:81] = True
+    op = _grounded(g)
+    island = _square(n, 31, 81)
     Q = PocketDeflation(op)
     pid = _parts(Q, op.shape)
     assert _in_span(pid, island)
@@ -280,9 +287,9 @@ def test_a_large_weakly_linked_region_is_deflated_at_the_cost_of_its_boundary():
 
 
 def test_dead_ends_follow_the_region_they_hang_on():
-    """Two-cell resistive stubs reaching from a walled-in area into its moat: the cell at the tip is
-    a cluster of its own tied only to the area, by a link weaker than any threshold that keeps the
-    area apart from the map. It joins the area's part (``weak_regions.absorb``): the slowest modes at
+    """Resistive tips reaching from a walled-in area's resistive rim into its moat: each is a cluster
+    of its own tied only to the area, by a link weaker than any threshold that keeps the area apart
+    from the map. It joins the area's part (``weak_regions.absorb``): the slowest modes at
     contrast 1e8 sit on areas whose dead ends were left out."""
     rng = np.random.default_rng(12)
     n = 64
@@ -294,11 +301,8 @@ def test_dead_ends_follow_the_region_they_hang_on():
     tips = [(11, 30), (24, 11), (38, 20)]
     for i, j in tips:  # a stub into the moat: a resistive tip beside the resistive rim
         g[i, j] = 1e-8
-    active = g > 0
-    active[0, 0] = False
-    op = GridOperator.build(edges_from_conductance(g), active)
-    area = np.zeros((n, n), bool)
-    area[12:38, 12:38] = True
+    op = _grounded(g)
+    area = _square(n, 12, 38)
     for i, j in tips:
         area[i, j] = True
     area[11, 25] = True  # the neck's inner cell: more than half its links go to the rim, so it follows too
