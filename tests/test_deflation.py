@@ -5,7 +5,7 @@ from gpucircuit.grid import edges_from_conductance
 from gpucircuit.operators import GridOperator
 from gpucircuit.solver.cg import pcg
 from gpucircuit.solver.deflation import PocketDeflation
-from gpucircuit.solver.multigrid import GridMultigrid
+from gpucircuit.solver.multigrid import GridMultigrid, MultigridOptions
 
 
 def pocket_landscape(n=96, seed=0):
@@ -254,20 +254,26 @@ def test_a_peninsula_behind_a_one_cell_neck_is_deflated():
     assert (inside >= 0).all()
 
 
+def _walled_area(n):
+    """Conductances 0.1-1 with the area [31, 81)^2 walled in: three classes (2,304 cells) behind a
+    resistive rim, a one-cell nodata moat and one resistive neck."""
+    rng = np.random.default_rng(9)
+    g = 10 ** rng.uniform(-1, 0, (n, n))
+    g[30:82, 30:82] = 0.0  # a nodata moat
+    g[31:81, 31:81] = 1e-4  # a resistive rim...
+    g[32:80, 32:80] = rng.choice([1.0, 0.3, 3e-3], size=(48, 48))  # ...around three classes
+    g[30, 55] = 1e-4  # the neck (edges average the conductances of their ends)
+    return g
+
+
 def test_a_large_weakly_linked_region_is_deflated_at_the_cost_of_its_boundary():
     """A walled-in area of mixed classes holding a sixth of the map (regions were once capped at
     1 % of it): deflated as a whole, with A Z stored on its boundary only, and no part holds more
     than a quarter of the map (the rest is the near-constant mode the coarsest grid resolves)."""
     from gpucircuit.solver.weak_regions import MAX_SHARE
 
-    rng = np.random.default_rng(9)
     n = 120
-    g = 10 ** rng.uniform(-1, 0, (n, n))
-    g[30:82, 30:82] = 0.0  # a nodata moat
-    g[31:81, 31:81] = 1e-4  # a resistive rim...
-    g[32:80, 32:80] = rng.choice([1.0, 0.3, 3e-3], size=(48, 48))  # ...around three classes
-    g[30, 55] = 1e-4  # the neck (edges average the conductances of their ends)
-    op = _grounded(g)
+    op = _grounded(_walled_area(n))
     island = _square(n, 31, 81)
     Q = PocketDeflation(op)
     pid = _parts(Q, op.shape)
@@ -313,3 +319,30 @@ def test_dead_ends_follow_the_region_they_hang_on():
     assert _in_span(pid, area) and all(pid[t] == pid[20, 20] >= 0 for t in tips)
     r = np.random.default_rng(13).random((1,) + op.shape)
     np.testing.assert_allclose(with_(op.apply(with_(r))), with_(r), rtol=1e-8, atol=1e-12)
+
+
+def test_a_job_short_of_memory_deflates_smaller_regions(monkeypatch):
+    """The grid solver hands the deflation what the memory plan leaves free: with room, the 2,500-cell
+    area is one part; with a few kilobytes to spare, regions of 1 % of the map or pockets alone."""
+    import gpucircuit.solver.grid_solver as gs
+    from gpucircuit.grid import build_raster_graph
+    from gpucircuit.memory import HEADROOM, need_bytes
+    from gpucircuit.solver.options import SolveOptions
+
+    n = 120
+    graph = build_raster_graph(_walled_area(n), four_neighbors=False)
+    active = graph.node.copy()
+    active[0, 0] = False  # the ground
+    area = _square(n, 31, 81)
+    made = []
+    monkeypatch.setattr(gs, "PocketDeflation", lambda op, **kw: made.append(PocketDeflation(op, **kw)) or made[-1])
+
+    def deflated(free):
+        monkeypatch.setattr(gs, "host_free_bytes", lambda: free)
+        gs.GridMultigridSolver(graph, active, None, SolveOptions(method="mg", multigrid=MultigridOptions(max_coarse=256)))
+        return made[-1]
+
+    roomy = deflated(None)
+    assert _in_span(_parts(roomy, (n, n)), area)
+    tight = deflated(int((need_bytes(active.size, 1) + 4096) / HEADROOM))
+    assert not _in_span(_parts(tight, (n, n)), area) and tight.nbytes < roomy.nbytes
